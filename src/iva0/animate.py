@@ -1,0 +1,68 @@
+"""The one entry point shared by the CLI, the web app and the benchmark."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from iva0.backends import Backend, ProgressFn, create_backend
+from iva0.io.image import fit_size, read_image, resize_image
+from iva0.io.overlay import draw_layout
+from iva0.io.video import check_output_path, write_video
+from iva0.layout import Layout, load_layout
+
+
+@dataclass
+class Animation:
+    frames: np.ndarray  # (F, H, W, 3) uint8; frame 0 is the (resized) input
+    layout: Layout
+    backend: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fps(self) -> int:
+        return self.layout.fps
+
+
+def animate(
+    image: np.ndarray | str | os.PathLike,
+    layout: Layout | str | os.PathLike,
+    backend: str | Backend = "composite",
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    seed: int = 0,
+    progress: ProgressFn | None = None,
+    **backend_options: Any,
+) -> Animation:
+    """Animate `image` along `layout` with a backend (by name or instance)."""
+    if not isinstance(layout, Layout):
+        layout = load_layout(layout)
+    if not isinstance(image, np.ndarray):
+        image = read_image(image)
+    be = create_backend(backend, **backend_options) if isinstance(backend, str) else backend
+    h, w = image.shape[:2]
+    out_w, out_h = fit_size(w, h, width, height, max_side=be.max_side, multiple=be.size_multiple)
+    image = resize_image(image, out_w, out_h)
+    frames = be.animate(image, layout, seed=seed, progress=progress)
+    return Animation(frames=frames, layout=layout, backend=be.name, info={"width": out_w, "height": out_h, "seed": seed})
+
+
+def overlay_path(out: str | os.PathLike) -> Path:
+    """`<out>_overlay.mp4` beside the output."""
+    p = Path(str(out).rstrip("/\\"))
+    stem = p.stem if p.suffix else p.name
+    return p.with_name(f"{stem}_overlay.mp4")
+
+
+def save_animation(anim: Animation, out: str | os.PathLike, overlay: bool = False) -> list[Path]:
+    """Write the video (and the overlay video); returns the paths written."""
+    check_output_path(out)
+    written = [write_video(anim.frames, out, anim.fps)]
+    if overlay:
+        written.append(write_video(draw_layout(anim.frames, anim.layout), overlay_path(out), anim.fps))
+    return written

@@ -1,0 +1,33 @@
+"""Backends turn (image, layout) into frames.
+
+- composite: classical cut-out and paste, no weights, CPU, the default.
+- iva0: the diffusion method (SD1.x + GLIGEN + AnimateDiff), needs model weights.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from iva0.backends.base import Backend, ProgressFn, no_progress
+from iva0.errors import UserError
+
+BACKENDS = ("composite", "iva0")
+
+
+def create_backend(name: str, **options: Any) -> Backend:
+    """Build a backend by name; options are the backend's own (None values are dropped)."""
+    options = {k: v for k, v in options.items() if v is not None}
+    if name == "composite":
+        from iva0.backends.composite import CompositeBackend
+
+        return CompositeBackend(**options)
+    if name == "iva0":
+        try:
+            from iva0.backends.diffusion import IVA0Backend
+        except ImportError as e:  # pragma: no cover - until the diffusion backend lands
+            raise UserError(f"backend 'iva0' is not available yet ({e})") from None
+        return IVA0Backend(**options)
+    raise UserError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
+
+
+__all__ = ["BACKENDS", "Backend", "ProgressFn", "create_backend", "no_progress"]

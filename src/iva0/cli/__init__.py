@@ -1,0 +1,82 @@
+"""The `iva0` command. Every user mistake becomes one `error: ...` line and exit 2."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+try:  # typer >= 0.20 carries its own copy of click
+    from typer._click import exceptions as click_exc
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_exc
+
+from iva0 import __version__
+from iva0.errors import UserError
+
+app = typer.Typer(
+    name="iva0",
+    help="Animate a still image along box trajectories (IVA0: zero-shot controllable image-to-video).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"iva0 {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Animate a still image along box trajectories."""
+
+
+def _register() -> None:
+    # each sub-module adds its own commands; one module, one job
+    from iva0.cli import animate, bench, models, ui
+
+    for mod in (animate, models, bench, ui):
+        mod.register(app)
+
+
+_register()
+
+
+def fail(message: str) -> None:
+    """Print one error line and exit 2."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        rv = app(args=argv, prog_name="iva0", standalone_mode=False)
+    except click_exc.UsageError as e:
+        if type(e).__name__ == "NoArgsIsHelpError" and e.ctx is not None:
+            print(e.ctx.get_help())
+            return 0
+        fail(e.format_message().replace("\n", " "))
+    except click_exc.ClickException as e:
+        fail(e.format_message().replace("\n", " "))
+    except click_exc.Abort:
+        print("error: aborted", file=sys.stderr)
+        return 130
+    except typer.Exit as e:
+        return e.exit_code
+    except UserError as e:
+        fail(str(e).replace("\n", " "))
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    code = rv if isinstance(rv, int) else 0
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""`iva0 animate` and `iva0 demo`."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+
+from iva0.backends import ProgressFn
+from iva0.errors import UserError
+
+
+class BackendName(str, Enum):
+    composite = "composite"
+    iva0 = "iva0"
+
+
+@contextlib.contextmanager
+def progress_bar(enabled: bool = True) -> Iterator[ProgressFn]:
+    """A rich progress bar on stderr, driven by the backends' progress(done, total, stage)."""
+    if not enabled:
+        yield lambda done, total, stage: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description:>12}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(done: int, total: int, stage: str) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+def run_animate(
+    image: Path,
+    layout_path: Path,
+    out: Path,
+    *,
+    backend: str = "composite",
+    prompt: Optional[str] = None,
+    negative_prompt: Optional[str] = None,
+    frames: Optional[int] = None,
+    fps: Optional[int] = None,
+    width: Optional[int] = None,
+    height: Optional[int] = None,
+    seed: int = 0,
+    overlay: bool = False,
+    quiet: bool = False,
+    backend_options: Optional[dict] = None,
+) -> list[Path]:
+    from iva0.animate import animate, save_animation
+    from iva0.io.image import read_image
+    from iva0.io.video import check_output_path
+    from iva0.layout import load_layout
+
+    # validate everything before any work, so a mistake costs nothing and writes nothing
+    check_output_path(out)
+    layout = load_layout(layout_path).with_overrides(
+        num_frames=frames, fps=fps, prompt=prompt, negative_prompt=negative_prompt
+    )
+    picture = read_image(image)
+    with progress_bar(not quiet) as progress:
+        anim = animate(
+            picture, layout, backend, width=width, height=height, seed=seed, progress=progress, **(backend_options or {})
+        )
+    return save_animation(anim, out, overlay=overlay)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("animate")
+    def animate_cmd(
+        image: Path = typer.Argument(..., help="The still picture to animate (PNG, JPEG, WebP, ...)."),
+        layout: Path = typer.Option(..., "--layout", "-l", help="Layout JSON: objects and their key boxes."),
+        out: Path = typer.Option(..., "--out", "-o", help="Output: .mp4, .gif, or a folder name for PNG frames."),
+        backend: BackendName = typer.Option(BackendName.composite, "--backend", "-b", help="composite (no weights, CPU) or iva0 (diffusion)."),
+        prompt: Optional[str] = typer.Option(None, "--prompt", "-p", help="Scene and in-place motion text; overrides the layout's. The composite backend ignores it."),
+        negative_prompt: Optional[str] = typer.Option(None, "--negative-prompt", help="Overrides the layout's negative prompt (iva0 backend)."),
+        frames: Optional[int] = typer.Option(None, "--frames", min=2, max=256, help="Number of frames; overrides the layout's."),
+        fps: Optional[int] = typer.Option(None, "--fps", min=1, max=120, help="Frames per second; overrides the layout's."),
+        width: Optional[int] = typer.Option(None, "--width", min=16, max=4096, help="Output width (default: the picture's, capped per backend)."),
+        height: Optional[int] = typer.Option(None, "--height", min=16, max=4096, help="Output height."),
+        seed: int = typer.Option(0, "--seed", min=0, help="Random seed."),
+        overlay: bool = typer.Option(False, "--overlay", help="Also write <out>_overlay.mp4 with the boxes and paths drawn."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+        # ---- iva0 backend ----
+        model: Optional[Path] = typer.Option(None, "--model", help="[iva0] Model folder (diffusers layout) or HF repo id in the local cache."),
+        base: Optional[str] = typer.Option(None, "--base", help="[iva0] SD1.x base model (folder, .safetensors file or cached repo id)."),
+        gligen: Optional[str] = typer.Option(None, "--gligen", help="[iva0] GLIGEN text-image UNet (folder or cached repo id)."),
+        motion_adapter: Optional[str] = typer.Option(None, "--motion-adapter", help="[iva0] AnimateDiff motion adapter (folder, file or cached repo id)."),
+        steps: Optional[int] = typer.Option(None, "--steps", min=1, max=1000, help="[iva0] Denoising steps (default 25)."),
+        guidance: Optional[float] = typer.Option(None, "--guidance", min=0.0, help="[iva0] Classifier-free guidance scale (default 7.5)."),
+        device: Optional[str] = typer.Option(None, "--device", help="[iva0] cuda, cuda:1, cpu, mps (default: cuda if present)."),
+        dtype: Optional[str] = typer.Option(None, "--dtype", help="[iva0] float16, bfloat16 or float32 (default: float16 on CUDA)."),
+        offload: bool = typer.Option(False, "--offload", help="[iva0] Offload idle models to the CPU (less GPU memory, slower)."),
+        no_mas: bool = typer.Option(False, "--no-mas", help="[iva0] Turn off Motion Afterimage Suppression."),
+        no_inversion: bool = typer.Option(False, "--no-inversion", help="[iva0] Start from random noise instead of DDIM inversion."),
+        null_text: bool = typer.Option(False, "--null-text", help="[iva0] Null-text inversion for exact reconstruction under CFG (slower)."),
+        no_motion_init: bool = typer.Option(False, "--no-motion-init", help="[iva0] Turn off motion-aligned initial noise."),
+        no_paste: bool = typer.Option(False, "--no-paste", help="[iva0] Do not paste the input's pixels over the kept region."),
+        grounding_steps: Optional[float] = typer.Option(None, "--grounding-steps", min=0.0, max=1.0, help="[iva0] Share of steps with grounding on (beta, default 0.3)."),
+        blend_steps: Optional[float] = typer.Option(None, "--blend-steps", min=0.0, max=1.0, help="[iva0] Share of steps with the background latent blend (lambda, default 0.8)."),
+        tuned: Optional[Path] = typer.Option(None, "--tuned", help="[iva0] One-shot tuned weights from `iva0 tune`."),
+    ) -> None:
+        """Animate IMAGE: each object in the layout travels along its key boxes."""
+        options = None
+        if backend == BackendName.iva0:
+            options = dict(
+                model=model, base=base, gligen=gligen, motion_adapter=motion_adapter, steps=steps,
+                guidance=guidance, device=device, dtype=dtype, offload=offload, mas=not no_mas,
+                inversion=not no_inversion, null_text=null_text, motion_init=not no_motion_init,
+                paste=not no_paste, grounding_steps=grounding_steps, blend_steps=blend_steps, tuned=tuned,
+            )
+        else:
+            used = [n for n, v in (("--model", model), ("--base", base), ("--gligen", gligen), ("--motion-adapter", motion_adapter), ("--tuned", tuned)) if v is not None]
+            if used:
+                raise UserError(f"{', '.join(used)} only apply to --backend iva0")
+        written = run_animate(
+            image, layout, out, backend=backend.value, prompt=prompt, negative_prompt=negative_prompt, frames=frames,
+            fps=fps, width=width, height=height, seed=seed, overlay=overlay, quiet=quiet, backend_options=options,
+        )
+        for p in written[1:]:
+            print(p)
+        print(written[0])
+
+    @app.command("demo")
+    def demo_cmd(
+        out: Path = typer.Option(Path("out/demo.mp4"), "--out", "-o", help="Where to write the demo video."),
+        sample: Optional[str] = typer.Option(None, "--sample", help="Which shipped sample (see `iva0 samples`)."),
+    ) -> None:
+        """Animate a sample photo that ships with iva0 (composite backend); prints the MP4's path last."""
+        from iva0.samples import default_sample, get_sample
+
+        s = get_sample(sample) if sample else default_sample()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        written = run_animate(s.image, s.layout, out, overlay=True)
+        print(f"sample: {s.name} ({s.description})", file=sys.stderr)
+        for p in written[1:]:
+            print(p)
+        print(written[0].resolve())
+
+    @app.command("samples")
+    def samples_cmd() -> None:
+        """List the sample pictures and layouts that ship with iva0."""
+        from iva0.samples import list_samples
+
+        for s in list_samples():
+            print(f"{s.name:14s} {s.image}  {s.layout}  {s.description}")

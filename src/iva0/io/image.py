@@ -1,0 +1,98 @@
+"""Reading pictures the way users have them: any orientation, mode or size up to a limit."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from iva0.errors import ImageError
+
+MAX_SIDE = 8192
+
+
+def read_image(path: str | os.PathLike, max_side: int = MAX_SIDE) -> np.ndarray:
+    """Read PNG/JPEG/WebP/... as RGB uint8 (H, W, 3), EXIF orientation applied.
+
+    Transparent pixels are composited over white; grey and palette images
+    become RGB. Unreadable files and sides over `max_side` raise `ImageError`.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ImageError(f"image not found: {p}")
+    if p.is_dir():
+        raise ImageError(f"image path is a folder, not a file: {p}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                w, h = im.size  # read from the header, before decoding pixels
+                if max(w, h) > max_side:
+                    raise ImageError(f"image too large: {w}x{h} px in {p} (the longer side may be at most {max_side} px)")
+                im = ImageOps.exif_transpose(im)
+                return to_rgb(im)
+    except ImageError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageError(f"cannot read image {p}: not a supported picture ({type(e).__name__})") from None
+    except (OSError, ValueError, SyntaxError) as e:
+        raise ImageError(f"cannot read image {p}: {e}") from None
+
+
+def to_rgb(im: Image.Image) -> np.ndarray:
+    """PIL image of any mode -> RGB uint8 array; alpha is composited over white."""
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        im = im.convert("RGBA")
+        bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(bg, im)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(im, dtype=np.float64)
+        arr = arr / max(arr.max(), 1.0) * 255.0
+        im = Image.fromarray(arr.astype(np.uint8))
+    im = im.convert("RGB")
+    arr = np.asarray(im, dtype=np.uint8)
+    if arr.ndim != 3 or arr.shape[2] != 3 or min(arr.shape[:2]) < 1:
+        raise ImageError(f"cannot use image of shape {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
+def fit_size(
+    width: int,
+    height: int,
+    target_width: int | None = None,
+    target_height: int | None = None,
+    max_side: int | None = None,
+    multiple: int = 2,
+) -> tuple[int, int]:
+    """Output (width, height): the targets if given (one keeps the aspect ratio),
+    else the input scaled down to `max_side`; rounded down to `multiple` (video
+    encoders need even sides, latents need multiples of 8)."""
+    if target_width is not None and target_width <= 0 or target_height is not None and target_height <= 0:
+        raise ImageError("--width/--height must be positive")
+    if target_width and target_height:
+        w, h = float(target_width), float(target_height)
+    elif target_width:
+        w, h = float(target_width), target_width * height / width
+    elif target_height:
+        w, h = target_height * width / height, float(target_height)
+    else:
+        w, h = float(width), float(height)
+        if max_side and max(w, h) > max_side:
+            s = max_side / max(w, h)
+            w, h = w * s, h * s
+    rw = max(multiple, int(round(w)) // multiple * multiple)
+    rh = max(multiple, int(round(h)) // multiple * multiple)
+    return rw, rh
+
+
+def resize_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize RGB uint8 to (height, width, 3): area filter down, cubic up."""
+    h, w = image.shape[:2]
+    if (w, h) == (width, height):
+        return image
+    interp = cv2.INTER_AREA if width * height < w * h else cv2.INTER_CUBIC
+    return cv2.resize(image, (width, height), interpolation=interp)

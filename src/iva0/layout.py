@@ -1,0 +1,367 @@
+"""The layout file: which objects move, along which key boxes, over how many frames.
+
+Format (DESIGN.md, "Inputs"):
+
+    {"num_frames": 16, "fps": 8, "prompt": "...", "negative_prompt": "",
+     "interpolation": "linear",
+     "objects": [{"name": "rocket",
+                  "keyframes": [{"frame": 0, "box": [x0, y0, x1, y1]}, ...]}]}
+
+Boxes are normalised to the image's width/height. Every object has a key box at
+frame 0 (where it is in the input image); boxes between keys are interpolated
+and held after the last key. Any rule broken raises `LayoutError` with the path
+of the offending field, e.g. ``objects[1] ("cat").keyframes[0].box``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from iva0.errors import LayoutError
+from iva0.io.atomic import atomic_write_text
+
+Box = tuple[float, float, float, float]
+
+MAX_FRAMES = 256
+MAX_FPS = 120
+MIN_BOX_SIDE = 1e-3  # smaller than this is a degenerate box (less than a pixel at 1024 px)
+BOX_RANGE = (-1.0, 2.0)  # a box may leave the frame, but not by more than a frame
+INTERPOLATIONS = ("linear", "smooth")
+
+_TOP_KEYS = {"num_frames", "fps", "prompt", "negative_prompt", "interpolation", "objects"}
+_OBJECT_KEYS = {"name", "keyframes"}
+_KEYFRAME_KEYS = {"frame", "box"}
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    frame: int
+    box: Box
+
+
+@dataclass(frozen=True)
+class LayoutObject:
+    name: str
+    keyframes: tuple[Keyframe, ...]  # sorted by frame, the first at frame 0
+
+    @property
+    def start_box(self) -> Box:
+        return self.keyframes[0].box
+
+
+@dataclass(frozen=True)
+class Layout:
+    objects: tuple[LayoutObject, ...]
+    num_frames: int = 16
+    fps: int = 8
+    prompt: str = ""
+    negative_prompt: str = ""
+    interpolation: str = "linear"
+    _boxes: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    # ---- construction -------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Any) -> "Layout":
+        return parse_layout(data)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Layout":
+        return load_layout(path)
+
+    def to_dict(self) -> dict:
+        return {
+            "num_frames": self.num_frames,
+            "fps": self.fps,
+            "prompt": self.prompt,
+            "negative_prompt": self.negative_prompt,
+            "interpolation": self.interpolation,
+            "objects": [
+                {
+                    "name": o.name,
+                    "keyframes": [{"frame": k.frame, "box": [round(float(v), 6) for v in k.box]} for k in o.keyframes],
+                }
+                for o in self.objects
+            ],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def save(self, path: str | os.PathLike) -> None:
+        atomic_write_text(path, self.to_json() + "\n")
+
+    def with_overrides(
+        self,
+        *,
+        num_frames: int | None = None,
+        fps: int | None = None,
+        prompt: str | None = None,
+        negative_prompt: str | None = None,
+        interpolation: str | None = None,
+    ) -> "Layout":
+        """A copy with some top-level fields replaced, validated like a file."""
+        data = self.to_dict()
+        for key, value in (
+            ("num_frames", num_frames),
+            ("fps", fps),
+            ("prompt", prompt),
+            ("negative_prompt", negative_prompt),
+            ("interpolation", interpolation),
+        ):
+            if value is not None:
+                data[key] = value
+        return parse_layout(data)
+
+    # ---- per-frame boxes ------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        return [o.name for o in self.objects]
+
+    def boxes(self) -> np.ndarray:
+        """Per-frame boxes of every object, shape (J, F, 4), normalised xyxy."""
+        if self._boxes is None:
+            out = np.stack(
+                [interpolate_keyframes(o.keyframes, self.num_frames, self.interpolation) for o in self.objects]
+            )  # (J, F, 4)
+            out.setflags(write=False)
+            object.__setattr__(self, "_boxes", out)
+        return self._boxes
+
+    def boxes_px(self, width: int, height: int) -> np.ndarray:
+        """Per-frame boxes in pixels of a (width, height) image, shape (J, F, 4)."""
+        return self.boxes() * np.array([width, height, width, height], dtype=np.float64)
+
+
+# ---------------------------------------------------------------------------
+# interpolation
+# ---------------------------------------------------------------------------
+def interpolate_keyframes(keyframes: Sequence[Keyframe], num_frames: int, method: str = "linear") -> np.ndarray:
+    """Boxes for frames 0..num_frames-1 through the key boxes, shape (F, 4).
+
+    linear: corner-wise linear between neighbouring keys, so every box lies in
+    the hull of its two keys. smooth: centre and size follow a monotone cubic
+    (PCHIP) through the keys, which never overshoots a key (each segment stays
+    between its end values) and keeps width/height positive. After the last key
+    the box holds still.
+    """
+    frames = np.array([k.frame for k in keyframes], dtype=np.float64)
+    keys = np.array([k.box for k in keyframes], dtype=np.float64)  # (K, 4)
+    t = np.arange(num_frames, dtype=np.float64)
+    if len(keyframes) == 1:
+        return np.repeat(keys, num_frames, axis=0)
+    if method == "linear":
+        return np.stack([np.interp(t, frames, keys[:, c]) for c in range(4)], axis=1)
+    if method == "smooth":
+        from scipy.interpolate import PchipInterpolator
+
+        cxcywh = xyxy_to_cxcywh(keys)
+        tc = np.clip(t, frames[0], frames[-1])  # hold after the last key
+        out = np.stack([PchipInterpolator(frames, cxcywh[:, c])(tc) for c in range(4)], axis=1)
+        # exact at the keys (PCHIP is, up to float rounding)
+        out[frames.astype(int)] = cxcywh
+        return cxcywh_to_xyxy(out)
+    raise LayoutError(f"interpolation: must be one of {', '.join(INTERPOLATIONS)} (got {method!r})")
+
+
+def xyxy_to_cxcywh(b: np.ndarray) -> np.ndarray:
+    return np.stack([(b[..., 0] + b[..., 2]) / 2, (b[..., 1] + b[..., 3]) / 2, b[..., 2] - b[..., 0], b[..., 3] - b[..., 1]], -1)
+
+
+def cxcywh_to_xyxy(b: np.ndarray) -> np.ndarray:
+    return np.stack([b[..., 0] - b[..., 2] / 2, b[..., 1] - b[..., 3] / 2, b[..., 0] + b[..., 2] / 2, b[..., 1] + b[..., 3] / 2], -1)
+
+
+# ---------------------------------------------------------------------------
+# parsing and validation
+# ---------------------------------------------------------------------------
+def load_layout(path: str | os.PathLike) -> Layout:
+    p = Path(path)
+    if not p.exists():
+        raise LayoutError(f"layout file not found: {p}")
+    if p.is_dir():
+        raise LayoutError(f"layout path is a folder, not a JSON file: {p}")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise LayoutError(f"cannot read layout file {p}: {e}") from None
+    return parse_layout_json(text, source=str(p))
+
+
+def parse_layout_json(text: str, source: str = "layout") -> Layout:
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as e:
+        raise LayoutError(f"{source}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    except ValueError as e:  # NaN / Infinity literals
+        raise LayoutError(f"{source}: {e}") from None
+    return parse_layout(data)
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"non-finite number {name} is not allowed")
+
+
+def parse_layout(data: Any) -> Layout:
+    """Validate a decoded layout (dict) and build a `Layout`."""
+    if not isinstance(data, dict):
+        raise LayoutError(f"layout: must be a JSON object, got {_kind(data)}")
+    unknown = sorted(set(data) - _TOP_KEYS)
+    if unknown:
+        raise LayoutError(f"layout: unknown field(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(_TOP_KEYS))}")
+    num_frames = _int_field(data.get("num_frames", 16), "num_frames", 2, MAX_FRAMES)
+    fps = _int_field(data.get("fps", 8), "fps", 1, MAX_FPS)
+    prompt = _str_field(data.get("prompt", ""), "prompt")
+    negative = _str_field(data.get("negative_prompt", ""), "negative_prompt")
+    interpolation = data.get("interpolation", "linear")
+    if interpolation not in INTERPOLATIONS:
+        raise LayoutError(f"interpolation: must be one of {', '.join(INTERPOLATIONS)} (got {interpolation!r})")
+    if "objects" not in data:
+        raise LayoutError("objects: missing; a layout needs at least one object with key boxes")
+    raw_objects = data["objects"]
+    if not isinstance(raw_objects, list):
+        raise LayoutError(f"objects: must be a list, got {_kind(raw_objects)}")
+    if not raw_objects:
+        raise LayoutError("objects: empty; a layout needs at least one object with key boxes")
+    objects = tuple(_parse_object(o, i, num_frames) for i, o in enumerate(raw_objects))
+    return Layout(
+        objects=objects, num_frames=num_frames, fps=fps, prompt=prompt, negative_prompt=negative, interpolation=interpolation
+    )
+
+
+def _parse_object(raw: Any, index: int, num_frames: int) -> LayoutObject:
+    where = f"objects[{index}]"
+    if not isinstance(raw, dict):
+        raise LayoutError(f"{where}: must be an object with 'name' and 'keyframes', got {_kind(raw)}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise LayoutError(f"{where}.name: must be a non-empty string (the object's phrase), got {name!r}")
+    where = f'{where} ("{name}")'
+    unknown = sorted(set(raw) - _OBJECT_KEYS)
+    if unknown:
+        raise LayoutError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; allowed: name, keyframes")
+    kfs = raw.get("keyframes")
+    if not isinstance(kfs, list) or not kfs:
+        raise LayoutError(f"{where}.keyframes: must be a non-empty list of {{frame, box}}, got {kfs!r}")
+    parsed: list[Keyframe] = []
+    seen: dict[int, int] = {}
+    for k, kf in enumerate(kfs):
+        kw = f"{where}.keyframes[{k}]"
+        if not isinstance(kf, dict):
+            raise LayoutError(f"{kw}: must be an object with 'frame' and 'box', got {_kind(kf)}")
+        unknown = sorted(set(kf) - _KEYFRAME_KEYS)
+        if unknown:
+            raise LayoutError(f"{kw}: unknown field(s) {', '.join(map(repr, unknown))}; allowed: frame, box")
+        if "frame" not in kf:
+            raise LayoutError(f"{kw}.frame: missing")
+        frame = kf["frame"]
+        if isinstance(frame, float) and frame.is_integer():
+            frame = int(frame)
+        if isinstance(frame, bool) or not isinstance(frame, int):
+            raise LayoutError(f"{kw}.frame: must be an integer, got {frame!r}")
+        if not 0 <= frame < num_frames:
+            raise LayoutError(f"{kw}.frame: {frame} is out of range 0..{num_frames - 1} (num_frames={num_frames})")
+        if frame in seen:
+            raise LayoutError(f"{kw}.frame: duplicate key frame {frame} (also keyframes[{seen[frame]}])")
+        seen[frame] = k
+        if "box" not in kf:
+            raise LayoutError(f"{kw}.box: missing")
+        box = _parse_box(kf["box"], f"{kw}.box")
+        parsed.append(Keyframe(frame=frame, box=box))
+    parsed.sort(key=lambda k: k.frame)
+    if parsed[0].frame != 0:
+        raise LayoutError(f"{where}.keyframes: needs a key box at frame 0 (where the object is in the input image)")
+    x0, y0, x1, y1 = parsed[0].box
+    inside_w = min(x1, 1.0) - max(x0, 0.0)
+    inside_h = min(y1, 1.0) - max(y0, 0.0)
+    if inside_w < MIN_BOX_SIDE or inside_h < MIN_BOX_SIDE:
+        raise LayoutError(f"{where}.keyframes[frame 0].box: must overlap the image (got {list(parsed[0].box)})")
+    return LayoutObject(name=name.strip(), keyframes=tuple(parsed))
+
+
+def _parse_box(raw: Any, where: str) -> Box:
+    if not isinstance(raw, (list, tuple)) or len(raw) != 4:
+        raise LayoutError(f"{where}: must be a list of 4 numbers [x0, y0, x1, y1], got {raw!r}")
+    vals = []
+    for v in raw:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise LayoutError(f"{where}: must be 4 numbers, got {raw!r}")
+        if not math.isfinite(v):
+            raise LayoutError(f"{where}: non-finite number in {raw!r}")
+        vals.append(float(v))
+    x0, y0, x1, y1 = vals
+    lo, hi = BOX_RANGE
+    if any(v < lo or v > hi for v in vals):
+        hint = " (boxes are normalised to the image size, 0..1; these look like pixels)" if max(map(abs, vals)) > 2 else ""
+        raise LayoutError(f"{where}: values must lie in [{lo:g}, {hi:g}]{hint}, got {raw!r}")
+    if not x0 < x1:
+        raise LayoutError(f"{where}: x0 must be < x1, got {raw!r}")
+    if not y0 < y1:
+        raise LayoutError(f"{where}: y0 must be < y1, got {raw!r}")
+    if x1 - x0 < MIN_BOX_SIDE or y1 - y0 < MIN_BOX_SIDE:
+        raise LayoutError(f"{where}: degenerate box (a side shorter than {MIN_BOX_SIDE:g}), got {raw!r}")
+    return (x0, y0, x1, y1)
+
+
+def _int_field(v: Any, name: str, lo: int, hi: int) -> int:
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise LayoutError(f"{name}: must be an integer, got {v!r}")
+    if not lo <= v <= hi:
+        raise LayoutError(f"{name}: must be between {lo} and {hi}, got {v}")
+    return v
+
+
+def _str_field(v: Any, name: str) -> str:
+    if not isinstance(v, str):
+        raise LayoutError(f"{name}: must be a string, got {_kind(v)}")
+    return v
+
+
+def _kind(v: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(v), type(v).__name__
+    )
+
+
+def make_layout(
+    objects: Iterable[tuple[str, Iterable[tuple[int, Sequence[float]]]]],
+    num_frames: int = 16,
+    fps: int = 8,
+    prompt: str = "",
+    negative_prompt: str = "",
+    interpolation: str = "linear",
+) -> Layout:
+    """Build a validated layout from Python values: [(name, [(frame, box), ...]), ...]."""
+    return parse_layout(
+        {
+            "num_frames": num_frames,
+            "fps": fps,
+            "prompt": prompt,
+            "negative_prompt": negative_prompt,
+            "interpolation": interpolation,
+            "objects": [
+                {"name": n, "keyframes": [{"frame": f, "box": list(b)} for f, b in kfs]} for n, kfs in objects
+            ],
+        }
+    )
+
+
+__all__ = [
+    "Box",
+    "Keyframe",
+    "Layout",
+    "LayoutObject",
+    "interpolate_keyframes",
+    "load_layout",
+    "make_layout",
+    "parse_layout",
+    "parse_layout_json",
+]
