@@ -39,9 +39,9 @@ def _root(
 
 def _register() -> None:
     # each sub-module adds its own commands; one module, one job
-    from iva0.cli import animate, bench, models, ui
+    from iva0.cli import animate, bench, models, tune, ui
 
-    for mod in (animate, models, bench, ui):
+    for mod in (animate, models, tune, bench, ui):
         mod.register(app)
 
 
