@@ -1,0 +1,130 @@
+"""Video-level metrics: background consistency, afterimage, temporal smoothness.
+
+All take frames (F, H, W, 3) uint8 RGB and the input image `reference`
+(H, W, 3) uint8 at the same size.
+
+- background_psnr / background_ssim: frames f >= 1 against the input over the
+  pixels that no object's box covers in any frame (`iva0.masks.never_occupied`).
+  PSNR pools the squared error of all those pixels (RGB) over all frames f >= 1
+  (identical -> PSNR_CAP dB); SSIM is skimage's grey SSIM map averaged over the
+  mask, then over frames, computed at most `ssim_side` px on the longer side.
+- afterimage (ours, low is good): how much the vacated region V(f) still looks
+  like the original object there. For each frame f >= 1 whose V(f) holds at
+  least `min_pixels` pixels: the Pearson correlation (NCC) between the grey
+  pixels of V(f) in frame f and the same pixels of the input, clipped at 0;
+  mean over those frames. A frozen ghost (or a fading one: NCC ignores
+  contrast and brightness) scores 1, a background unrelated to the object
+  scores ~0; a flat fill scores 0. Frames whose input pixels in V(f) are flat
+  (grey std < 2) are skipped: there is no object texture to leave behind. None
+  when no frame qualifies (nothing moved away).
+- warp_error: mean absolute RGB difference (0..1) between frame f+1 and frame
+  f warped to it by DIS optical flow (OpenCV), over pixels that the flow maps
+  inside the frame, mean over neighbouring pairs. Flow runs on grey frames
+  downscaled to at most `flow_side` px; 0 for a still video, small for smooth
+  motion, large for flicker or jumps. No occlusion handling: objects that
+  uncover background add a little error to every method alike.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from skimage.metrics import structural_similarity
+
+from iva0.metrics.consistency import PSNR_CAP, grey
+
+FLOW_SIDE = 256
+SSIM_SIDE = 256
+
+
+def background_psnr(frames: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> float | None:
+    mask = np.asarray(mask, dtype=bool)
+    if frames.shape[0] < 2 or not mask.any():
+        return None
+    m8 = mask.astype(np.uint8)
+    ref = np.ascontiguousarray(reference)
+    # cv2.norm sums squared differences over the masked pixels and all channels
+    sse = sum(cv2.norm(np.ascontiguousarray(fr), ref, cv2.NORM_L2SQR, mask=m8) for fr in frames[1:])
+    mse = float(sse) / (3.0 * float(mask.sum()) * (frames.shape[0] - 1))
+    if mse <= 0:
+        return PSNR_CAP
+    return float(min(PSNR_CAP, 10 * np.log10(255.0**2 / mse)))
+
+
+def background_ssim(
+    frames: np.ndarray, reference: np.ndarray, mask: np.ndarray, ssim_side: int | None = SSIM_SIDE
+) -> float | None:
+    """Grey SSIM over the mask; frames larger than `ssim_side` are downscaled first (speed)."""
+    mask = np.asarray(mask, dtype=bool)
+    if frames.shape[0] < 2 or not mask.any():
+        return None
+    H, W = mask.shape
+    scale = min(1.0, ssim_side / max(H, W)) if ssim_side else 1.0
+    size = (max(8, round(W * scale)), max(8, round(H * scale)))
+
+    def prep(im: np.ndarray) -> np.ndarray:
+        g = grey(im)
+        return cv2.resize(g, size, interpolation=cv2.INTER_AREA) if size != (W, H) else g
+
+    if size != (W, H):
+        # a pixel counts when most of it lies in the mask at the smaller size
+        mask = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.5
+        if not mask.any():
+            return None
+    ref = prep(reference)
+    vals = []
+    for fr in frames[1:]:
+        _, smap = structural_similarity(ref, prep(fr), data_range=255, full=True)
+        vals.append(float(smap[mask].mean()))
+    return float(np.mean(vals))
+
+
+def ncc(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two pixel vectors; 0 when either is flat."""
+    a = a.astype(np.float64).ravel()
+    b = b.astype(np.float64).ravel()
+    a = a - a.mean()
+    b = b - b.mean()
+    den = np.sqrt((a * a).sum() * (b * b).sum())
+    return float((a * b).sum() / den) if den > 1e-9 else 0.0
+
+
+def afterimage(
+    frames: np.ndarray, reference: np.ndarray, vacated: np.ndarray, min_pixels: int = 16, flat_std: float = 2.0
+) -> float | None:
+    """Mean over frames of max(0, NCC) between V(f) in frame f and in the input. vacated: (F, H, W)."""
+    ref = grey(reference)
+    vals = []
+    for f in range(1, frames.shape[0]):
+        m = vacated[f] > 0.5
+        if m.sum() < min_pixels:
+            continue
+        a = ref[m]
+        if a.std() < flat_std:
+            continue
+        vals.append(max(0.0, ncc(a, grey(frames[f])[m])))
+    return float(np.mean(vals)) if vals else None
+
+
+def warp_error(frames: np.ndarray, flow_side: int | None = FLOW_SIDE) -> float | None:
+    F, H, W, _ = frames.shape
+    if F < 2:
+        return None
+    scale = min(1.0, flow_side / max(H, W)) if flow_side else 1.0
+    w, h = max(8, round(W * scale)), max(8, round(H * scale))
+    small = np.stack([cv2.resize(fr, (w, h), interpolation=cv2.INTER_AREA) if (w, h) != (W, H) else fr for fr in frames])
+    greys = [grey(fr) for fr in small]
+    dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    errs = []
+    for f in range(F - 1):
+        # flow from frame f+1 to frame f: frame f+1 at x looks like frame f at x + flow(x)
+        flow = dis.calc(greys[f + 1], greys[f], None)  # (h, w, 2)
+        mx, my = gx + flow[..., 0], gy + flow[..., 1]
+        warped = cv2.remap(small[f], mx, my, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        valid = (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
+        if not valid.any():
+            continue
+        diff = np.abs(warped.astype(np.float32) - small[f + 1].astype(np.float32)) / 255.0  # (h, w, 3)
+        errs.append(float(diff[valid].mean()))
+    return float(np.mean(errs)) if errs else None
