@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from iva0.backends import Backend, ProgressFn, create_backend
+from iva0.errors import UserError
 from iva0.io.image import fit_size, read_image, resize_image
 from iva0.io.overlay import draw_layout
 from iva0.io.video import check_output_path, write_video
@@ -62,7 +63,10 @@ def overlay_path(out: str | os.PathLike) -> Path:
 def save_animation(anim: Animation, out: str | os.PathLike, overlay: bool = False) -> list[Path]:
     """Write the video (and the overlay video); returns the paths written."""
     check_output_path(out)
-    written = [write_video(anim.frames, out, anim.fps)]
-    if overlay:
-        written.append(write_video(draw_layout(anim.frames, anim.layout), overlay_path(out), anim.fps))
+    try:
+        written = [write_video(anim.frames, out, anim.fps)]
+        if overlay:
+            written.append(write_video(draw_layout(anim.frames, anim.layout), overlay_path(out), anim.fps))
+    except OSError as e:  # read-only file system, permissions, disk full: the user's to fix
+        raise UserError(f"cannot write output {out}: {e.strerror or e}") from None
     return written

@@ -68,7 +68,7 @@ def box_mask(box, height: int, width: int) -> np.ndarray:
 
 def feather_mask(mask: np.ndarray, feather: float) -> np.ndarray:
     """Ramp a hard (H, W) mask outward: 1 inside, falling to 0 at `feather` px away."""
-    if feather <= 0 or not mask.any():
+    if feather < 1e-3 or not mask.any():  # below a thousandth of a pixel it is a hard mask
         return mask.astype(np.float32)
     outside = (mask < 0.5).astype(np.uint8)
     dist = cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)  # px to the nearest inside pixel

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         fail(e.format_message().replace("\n", " "))
     except click_exc.ClickException as e:
         fail(e.format_message().replace("\n", " "))
-    except click_exc.Abort:
+    except typer.Abort:
         print("error: aborted", file=sys.stderr)
         return 130
     except typer.Exit as e:
