@@ -26,11 +26,16 @@ def ellipse_mask(h: int, w: int) -> np.ndarray:
     return ((((yy - cy) / max(h / 2, 1)) ** 2 + ((xx - cx) / max(w / 2, 1)) ** 2) <= 1.0).astype(np.uint8)
 
 
-def grabcut_in_box(image: np.ndarray, box_px: np.ndarray, iterations: int = 4, seed: int = 0) -> np.ndarray:
+def grabcut_in_box(
+    image: np.ndarray, box_px: np.ndarray, iterations: int = 4, seed: int = 0, work_side: int = 256
+) -> np.ndarray:
     """Hard foreground mask (H, W) uint8 {0, 1} of the object inside `box_px`.
 
     GrabCut runs on a crop around the box (the box plus a margin) for speed;
-    pixels outside the box are sure background. When the box touches the crop's
+    pixels outside the box are sure background. The crop is segmented at most
+    `work_side` px on its longer side (GrabCut's cost grows with the pixel
+    count; the soft alpha edge hides the coarser boundary) and the mask is
+    scaled back up. When the box touches the crop's
     border on every side (no background to learn from), a thin band inside the
     box is marked probable background instead.
     """
@@ -53,13 +58,22 @@ def grabcut_in_box(image: np.ndarray, box_px: np.ndarray, iterations: int = 4, s
     fallback[y0:y1, x0:x1] = ellipse_mask(bh, bw)
     if bw < 4 or bh < 4:
         return fallback
+    ch, cw = crop.shape[:2]
+    scale = min(1.0, work_side / max(ch, cw))
+    if scale < 1.0:
+        size = (max(8, round(cw * scale)), max(8, round(ch * scale)))
+        crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+        gc = cv2.resize(gc, size, interpolation=cv2.INTER_NEAREST)
     cv2.setRNGSeed(seed)
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     try:
         cv2.grabCut(crop, gc, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
     except cv2.error:
         return fallback
-    fg = ((gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)).astype(np.uint8)
+    fg = ((gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)).astype(np.float32)
+    if scale < 1.0:
+        fg = cv2.resize(fg, (cw, ch), interpolation=cv2.INTER_LINEAR)
+    fg = (fg >= 0.5).astype(np.uint8)
     fg = clean_mask(fg)
     share = fg[by0:by1, bx0:bx1].sum() / max(box_area, 1)
     if not MIN_FOREGROUND <= share <= MAX_FOREGROUND:
