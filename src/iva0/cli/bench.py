@@ -1,7 +1,175 @@
-"""`iva0 bench` commands (not built yet)."""
+"""`iva0 bench run | eval | report`: the benchmark (see docs/benchmark.md)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Iterator, List, Optional
 
 import typer
 
+from iva0.errors import UserError
+
+
+class Method(str, Enum):
+    composite = "composite"
+    iva0 = "iva0"
+    static = "static"
+
+
+@contextlib.contextmanager
+def _bar(description: str, enabled: bool = True) -> Iterator:
+    """A rich progress bar on stderr; yields (start(total), advance(label))."""
+    if not enabled:
+        yield (lambda total: None), (lambda label: None)
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[label]}"),
+        console=Console(stderr=True),
+    ) as bar:
+        task = bar.add_task(description, total=None, label="")
+        yield (lambda total: bar.update(task, total=total)), (lambda label: bar.update(task, advance=1, label=label))
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    bench_app = typer.Typer(
+        help="Benchmark: run a method over a benchmark folder, evaluate videos, compare runs in a report.",
+        no_args_is_help=True,
+        rich_markup_mode=None,
+    )
+    app.add_typer(bench_app, name="bench")
+
+    @bench_app.command("run")
+    def run_cmd(
+        bench: Path = typer.Argument(..., help="Benchmark folder (with benchmark.json)."),
+        method: Method = typer.Option(..., "--method", "-m", help="composite, iva0 (diffusion) or static (input repeated: the lower bound)."),
+        out: Path = typer.Option(..., "--out", "-o", help="Run folder (videos/, records/, run.json). Rerunning resumes it."),
+        width: Optional[int] = typer.Option(None, "--width", min=16, max=4096, help="Output width (default: each image's, capped per backend)."),
+        height: Optional[int] = typer.Option(None, "--height", min=16, max=4096, help="Output height."),
+        frames: Optional[int] = typer.Option(None, "--frames", min=2, max=256, help="Retime every layout to this many frames (key frames scale alike)."),
+        seed: int = typer.Option(0, "--seed", min=0, help="Random seed."),
+        shard: Optional[str] = typer.Option(None, "--shard", help="i/n: run the i-th of n shards (default: RANK/WORLD_SIZE from accelerate launch or torchrun)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+        model: Optional[Path] = typer.Option(None, "--model", help="[iva0] Model folder (diffusers layout) or HF repo id in the local cache."),
+        base: Optional[str] = typer.Option(None, "--base", help="[iva0] SD1.x base model."),
+        gligen: Optional[str] = typer.Option(None, "--gligen", help="[iva0] GLIGEN text-image UNet."),
+        motion_adapter: Optional[str] = typer.Option(None, "--motion-adapter", help="[iva0] AnimateDiff motion adapter."),
+        steps: Optional[int] = typer.Option(None, "--steps", min=1, max=1000, help="[iva0] Denoising steps."),
+        guidance: Optional[float] = typer.Option(None, "--guidance", min=0.0, help="[iva0] Classifier-free guidance scale."),
+        device: Optional[str] = typer.Option(None, "--device", help="[iva0] cuda, cuda:1, cpu, mps (with accelerate launch: cuda:<local rank>)."),
+        dtype: Optional[str] = typer.Option(None, "--dtype", help="[iva0] float16, bfloat16 or float32."),
+        offload: bool = typer.Option(False, "--offload", help="[iva0] Offload idle models to the CPU."),
+        no_mas: bool = typer.Option(False, "--no-mas", help="[iva0] Turn off Motion Afterimage Suppression (ablation)."),
+        no_inversion: bool = typer.Option(False, "--no-inversion", help="[iva0] Random noise instead of DDIM inversion (ablation)."),
+        null_text: bool = typer.Option(False, "--null-text", help="[iva0] Null-text inversion."),
+        no_motion_init: bool = typer.Option(False, "--no-motion-init", help="[iva0] Turn off motion-aligned initial noise (ablation)."),
+        no_paste: bool = typer.Option(False, "--no-paste", help="[iva0] Do not paste the input over the kept region (ablation)."),
+        grounding_steps: Optional[float] = typer.Option(None, "--grounding-steps", min=0.0, max=1.0, help="[iva0] Share of steps with grounding (beta)."),
+        blend_steps: Optional[float] = typer.Option(None, "--blend-steps", min=0.0, max=1.0, help="[iva0] Share of steps with the latent blend (lambda)."),
+        tuned: Optional[Path] = typer.Option(None, "--tuned", help="[iva0] One-shot tuned weights from `iva0 tune`."),
+    ) -> None:
+        """Animate every sample of BENCH with a method: OUT/videos/<id>.mp4 and OUT/run.json.
+
+        Resumable (finished samples are skipped, half-written files removed); a failing
+        sample is recorded and the run goes on. With `accelerate launch -m iva0 bench run ...`
+        each process takes every n-th sample.
+        """
+        from iva0.bench.format import load_benchmark
+        from iva0.bench.run import RunConfig, run_benchmark, shard_from_env
+
+        options: dict = {}
+        if method == Method.iva0:
+            raw = dict(
+                model=model, base=base, gligen=gligen, motion_adapter=motion_adapter, steps=steps, guidance=guidance,
+                device=device, dtype=dtype, offload=offload or None, mas=False if no_mas else None,
+                inversion=False if no_inversion else None, null_text=null_text or None,
+                motion_init=False if no_motion_init else None, paste=False if no_paste else None,
+                grounding_steps=grounding_steps, blend_steps=blend_steps, tuned=tuned,
+            )
+            # only what the user set goes into the record (the backend's defaults stay its own)
+            options = {k: (str(v) if isinstance(v, Path) else v) for k, v in raw.items() if v is not None}
+        else:
+            used = [n for n, v in (("--model", model), ("--base", base), ("--gligen", gligen), ("--motion-adapter", motion_adapter), ("--tuned", tuned), ("--steps", steps), ("--device", device)) if v is not None]
+            if used:
+                raise UserError(f"{', '.join(used)} only apply to --method iva0")
+        rank, world = _parse_shard(shard) if shard else shard_from_env()
+        b = load_benchmark(bench)
+        cfg = RunConfig(method=method.value, options=options, seed=seed, width=width, height=height, frames=frames)
+        label = f"{method.value}" + (f" [{rank}/{world}]" if world > 1 else "")
+        with _bar(label, enabled=not quiet) as (start, advance):
+            res = run_benchmark(
+                b, cfg, out, rank=rank, world_size=world,
+                on_start=lambda todo, total: start(todo),
+                on_sample=lambda sid, rec: advance(sid if rec["status"] == "ok" else f"{sid} FAILED"),
+            )
+        print(
+            f"{b.name}: {res['ran']} ran, {res['skipped']} already done, {res['failed']} failed"
+            + (f" (shard {rank}/{world})" if world > 1 else ""),
+            file=sys.stderr,
+        )
+        print(Path(out) / "run.json")
+
+    @bench_app.command("eval")
+    def eval_cmd(
+        path: Path = typer.Argument(..., help="A run folder from `bench run`, or a folder of videos <id>.mp4 (give --bench)."),
+        bench: Optional[Path] = typer.Option(None, "--bench", help="Benchmark folder (needed for a plain videos folder)."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="metrics.json to write (default: PATH/metrics.json)."),
+        eval_side: int = typer.Option(512, "--eval-side", min=32, max=4096, help="Longer side the metrics see (videos are resized to the image)."),
+        track_side: int = typer.Option(256, "--track-side", min=32, max=4096, help="Longer side the CSRT tracker sees."),
+        clip: Optional[Path] = typer.Option(None, "--clip", help="Local CLIP model folder: adds CLIP text/image scores (skipped otherwise)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    ) -> None:
+        """Score videos against their benchmark: vIoU, vIoU@0.5, object/background consistency, afterimage, warp error."""
+        from iva0.bench.evaluate import EvalOptions, evaluate_path
+
+        opts = EvalOptions(eval_side=eval_side, track_side=track_side, clip=str(clip) if clip else None)
+        with _bar("eval", enabled=not quiet) as (start, advance):
+            result, written = evaluate_path(path, bench, out, opts, on_sample=lambda sid, rec: advance(sid))
+        s = result["summary"]
+        print(_summary_line(s), file=sys.stderr)
+        print(written)
+
+    @bench_app.command("report")
+    def report_cmd(
+        runs: List[Path] = typer.Argument(..., help="Run folders (evaluated; unevaluated ones are evaluated first)."),
+        out: Path = typer.Option(..., "--out", "-o", help="Report folder (report.md, report.html, plots, strips)."),
+        strips: int = typer.Option(4, "--strips", min=0, max=50, help="How many samples get a strip of frames side by side."),
+        speed: bool = typer.Option(True, "--speed/--no-speed", help="Measure the evaluation speed (16 frames, 512x512) for the report."),
+    ) -> None:
+        """Compare runs: a table, plots, frame strips and the evaluation speed, as report.md and report.html."""
+        from iva0.bench.report import make_report
+
+        written = make_report(runs, out, strips=strips, measure_speed=speed)
+        print(written)
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise UserError(f"--shard: expected i/n such as 0/2, got {text!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise UserError(f"--shard: need 0 <= i < n, got {text!r}")
+    return i, n
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
+
+
+def _summary_line(s: dict) -> str:
+    return (
+        f"vIoU@0.5 {_fmt(s['viou_at_0.5'])}  mean vIoU {_fmt(s['mean_viou'])}  object SSIM {_fmt(s['object_ssim'])}  "
+        f"background PSNR {_fmt(s['background_psnr'])}  afterimage {_fmt(s['afterimage'])}  warp {_fmt(s['warp_error'])}  "
+        f"({s['num_evaluated']}/{s['num_samples']} videos, {s['num_objects']} tracks)"
+    )

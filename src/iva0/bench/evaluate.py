@@ -1,0 +1,227 @@
+"""`iva0 bench eval`: score a folder of videos (ours or another method's) against a benchmark.
+
+Each video `<id>.mp4` (any size, fps or length) is resized to the sample's
+image (longer side capped at `eval_side`); when its length differs from the
+layout's, the layout is retimed to the video (the motion spans the whole
+video). Metrics per object track and per video are those of `iva0.metrics`;
+the summary averages object metrics over all tracks and video metrics over
+videos. Samples without a video are listed as missing, never scored as zero
+or dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from iva0.bench.format import Benchmark, BenchSample, load_benchmark
+from iva0.bench.retime import retime_layout
+from iva0.errors import UserError
+from iva0.io.atomic import atomic_write_text
+from iva0.io.image import fit_size, read_image
+from iva0.io.video import read_video
+from iva0.layout import MAX_FRAMES
+from iva0.masks import layout_masks, never_occupied
+from iva0.metrics.consistency import object_psnr, object_ssim
+from iva0.metrics.scene import afterimage, background_psnr, background_ssim, warp_error
+from iva0.metrics.tracking import TRACK_SIDE, viou, viou_at
+
+VIDEO_EXTS = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif")
+OBJECT_KEYS = ("viou", "object_ssim", "object_psnr", "centroid_error")
+VIDEO_KEYS = ("background_psnr", "background_ssim", "afterimage", "warp_error")
+SKIPPED = {
+    "fvd": "not computed: FVD needs I3D network weights on local disk and a reference video set; "
+    "this version has no I3D loader (the project loads safetensors only)",
+    "clip_text": "not computed: give --clip DIR (a local CLIP model folder) to score frames against the captions",
+    "clip_image": "not computed: give --clip DIR (a local CLIP model folder) to score frames against frame 0",
+}
+
+
+@dataclass
+class EvalOptions:
+    eval_side: int = 512  # longer side of the frames the metrics see
+    track_side: int = TRACK_SIDE  # longer side of the frames the tracker sees
+    clip: str | None = None  # local CLIP model folder (optional scores)
+
+
+def find_video(videos_dir: Path, sample_id: str) -> Path | None:
+    for ext in VIDEO_EXTS:
+        p = videos_dir / f"{sample_id}{ext}"
+        if p.is_file():
+            return p
+    d = videos_dir / sample_id
+    return d if d.is_dir() else None
+
+
+def prepare(frames: np.ndarray, image: np.ndarray, layout, eval_side: int):
+    """Bring a video and its input to a common size and the layout to the video's length."""
+    h, w = image.shape[:2]
+    W, H = fit_size(w, h, max_side=eval_side, multiple=1)
+    ref = cv2.resize(image, (W, H), interpolation=cv2.INTER_AREA) if (W, H) != (w, h) else image
+    if len(frames) > MAX_FRAMES:  # longer than a layout may be: subsample evenly
+        frames = frames[np.round(np.linspace(0, len(frames) - 1, MAX_FRAMES)).astype(int)]
+    F, fh, fw, _ = frames.shape
+    if (fw, fh) != (W, H):
+        interp = cv2.INTER_AREA if fw * fh > W * H else cv2.INTER_LINEAR
+        frames = np.stack([cv2.resize(fr, (W, H), interpolation=interp) for fr in frames])  # (F, H, W, 3)
+    layout = retime_layout(layout, F) if F != layout.num_frames else layout
+    return frames, ref, layout
+
+
+def evaluate_frames(frames: np.ndarray, image: np.ndarray, layout, opts: EvalOptions | None = None) -> dict:
+    """Every metric of one video. frames (F, h, w, 3) uint8, image (H, W, 3) uint8."""
+    opts = opts or EvalOptions()
+    frames, ref, layout = prepare(np.asarray(frames), image, layout, opts.eval_side)
+    F, H, W, _ = frames.shape
+    boxes = layout.boxes_px(W, H)  # (J, F, 4)
+    objects = []
+    for name, b in zip(layout.names, boxes):
+        tr = viou(frames, b, track_side=opts.track_side)
+        objects.append(
+            {
+                "name": name,
+                "viou": tr.viou,
+                "object_ssim": object_ssim(frames, b),
+                "object_psnr": object_psnr(frames, b),
+                "centroid_error": tr.centroid_error,
+                "ious": [round(float(v), 4) for v in tr.ious],
+            }
+        )
+    far = never_occupied(layout, H, W)
+    masks = layout_masks(layout, H, W)
+    return {
+        "frames": F,
+        "size": [W, H],
+        "objects": objects,
+        "background_psnr": background_psnr(frames, ref, far),
+        "background_ssim": background_ssim(frames, ref, far),
+        "afterimage": afterimage(frames, ref, masks.V),
+        "warp_error": warp_error(frames),
+    }
+
+
+def evaluate_sample(sample: BenchSample, video: Path, opts: EvalOptions, clip_scorer=None) -> dict:
+    t0 = time.perf_counter()
+    frames, _fps = read_video(video)
+    image = read_image(sample.image)
+    out = evaluate_frames(frames, image, sample.layout, opts)
+    if clip_scorer is not None:
+        out.update(clip_scorer(frames, sample.caption))
+    out["seconds"] = round(time.perf_counter() - t0, 4)
+    out["seconds_per_object"] = round(out["seconds"] / max(1, len(out["objects"])), 4)
+    return {"id": sample.id, "video": video.name, **out}
+
+
+def _mean(vals) -> float | None:
+    v = [x for x in vals if x is not None]
+    return float(np.mean(v)) if v else None
+
+
+def summarise(samples: list[dict], clip: bool = False) -> dict:
+    ok = [s for s in samples if "error" not in s]
+    tracks = [o for s in ok for o in s["objects"]]
+    summary = {
+        "viou_at_0.5": viou_at([o["viou"] for o in tracks]),
+        "mean_viou": _mean(o["viou"] for o in tracks),
+        "object_ssim": _mean(o["object_ssim"] for o in tracks),
+        "object_psnr": _mean(o["object_psnr"] for o in tracks),
+        "centroid_error": _mean(o["centroid_error"] for o in tracks),
+    }
+    for k in VIDEO_KEYS:
+        summary[k] = _mean(s[k] for s in ok)
+    if clip:
+        for k in ("clip_text", "clip_image"):
+            summary[k] = _mean(s.get(k) for s in ok)
+    summary.update(
+        num_samples=len(samples),
+        num_evaluated=len(ok),
+        num_missing=len(samples) - len(ok),
+        num_objects=len(tracks),
+        eval_seconds_per_object=_mean(s["seconds_per_object"] for s in ok),
+    )
+    return summary
+
+
+def evaluate_videos(
+    bench: Benchmark,
+    videos_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    opts: EvalOptions | None = None,
+    on_sample: Callable[[str, dict], None] | None = None,
+    source: dict | None = None,
+) -> dict:
+    """Score `<id>.<ext>` videos in `videos_dir` for every sample; write metrics.json to `out`."""
+    opts = opts or EvalOptions()
+    videos_dir = Path(videos_dir)
+    if not videos_dir.is_dir():
+        raise UserError(f"videos folder not found: {videos_dir}")
+    clip_scorer = None
+    skipped = dict(SKIPPED)
+    if opts.clip:
+        from iva0.metrics.clip import ClipScorer
+
+        clip_scorer = ClipScorer.load(opts.clip)
+        skipped.pop("clip_text")
+        skipped.pop("clip_image")
+    samples = []
+    for s in bench.samples:
+        video = find_video(videos_dir, s.id)
+        if video is None:
+            rec = {"id": s.id, "error": "no video"}
+        else:
+            try:
+                rec = evaluate_sample(s, video, opts, clip_scorer)
+            except UserError as e:  # an unreadable video: recorded, evaluation goes on
+                rec = {"id": s.id, "video": video.name, "error": str(e)}
+        samples.append(rec)
+        if on_sample:
+            on_sample(s.id, rec)
+    result = {
+        "summary": summarise(samples, clip=clip_scorer is not None),
+        "skipped": skipped,
+        "benchmark": bench.name,
+        "benchmark_path": str(bench.root),
+        "videos": str(videos_dir),
+        "source": source or {},
+        "options": asdict(opts),
+        "samples": samples,
+    }
+    atomic_write_text(out, json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def evaluate_path(
+    path: str | os.PathLike,
+    bench: str | os.PathLike | None = None,
+    out: str | os.PathLike | None = None,
+    opts: EvalOptions | None = None,
+    on_sample=None,
+) -> tuple[dict, Path]:
+    """A run folder (its config names the benchmark) or a folder of videos plus --bench."""
+    from iva0.bench.run import load_run
+
+    p = Path(path)
+    if not p.is_dir():
+        raise UserError(f"not a folder: {p}")
+    source: dict = {}
+    if (p / "config.json").is_file():
+        run = load_run(p)
+        source = {k: run.get(k) for k in ("method", "options", "seed", "width", "height", "frames", "versions", "total_seconds")}
+        bench_path = bench or run.get("benchmark_path")
+        videos = p / "videos"
+    else:
+        if bench is None:
+            raise UserError(f"{p} is not a run folder (no config.json); give the benchmark with --bench BENCH")
+        bench_path = bench
+        videos = p
+        source = {"method": p.name}
+    b = load_benchmark(bench_path)
+    out = Path(out) if out else p / "metrics.json"
+    return evaluate_videos(b, videos, out, opts, on_sample=on_sample, source=source), out

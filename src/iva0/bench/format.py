@@ -1,0 +1,131 @@
+"""The benchmark folder: `benchmark.json` plus its images and layouts.
+
+    {"name": "starter",
+     "samples": [{"id": "coffee-cup-left", "image": "images/coffee.jpg",
+                  "layout": "layouts/coffee-cup-left.json",
+                  "caption": "the cup slides left across the saucer"}]}
+
+Paths are relative to the folder. Loading validates everything up front (a
+missing file, a duplicate id, a bad layout named by its sample id) so that a
+long run never fails half-way on a typo.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from iva0.errors import LayoutError, UserError
+from iva0.layout import Layout, load_layout
+
+BENCH_FILE = "benchmark.json"
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")  # safe as a file name
+_TOP_KEYS = {"name", "samples", "description"}
+_SAMPLE_KEYS = {"id", "image", "layout", "caption"}
+
+
+class BenchmarkError(UserError):
+    """A benchmark folder or file that breaks the format."""
+
+
+@dataclass(frozen=True)
+class BenchSample:
+    id: str
+    image: Path  # absolute
+    layout: Layout
+    layout_path: Path  # absolute
+    caption: str
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    root: Path
+    samples: tuple[BenchSample, ...]
+
+    def get(self, sample_id: str) -> BenchSample:
+        for s in self.samples:
+            if s.id == sample_id:
+                return s
+        raise BenchmarkError(f"benchmark {self.name!r} has no sample {sample_id!r}")
+
+    @property
+    def ids(self) -> list[str]:
+        return [s.id for s in self.samples]
+
+
+def load_benchmark(path: str | os.PathLike) -> Benchmark:
+    """Load a benchmark from its folder (or its benchmark.json) and validate it."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / BENCH_FILE
+    if not p.is_file():
+        raise BenchmarkError(f"benchmark file not found: {p} (a benchmark is a folder with {BENCH_FILE})")
+    root = p.parent.resolve()
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise BenchmarkError(f"cannot read {p}: {e}") from None
+    except json.JSONDecodeError as e:
+        raise BenchmarkError(f"{p}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    if not isinstance(data, dict):
+        raise BenchmarkError(f"{p}: must be a JSON object with 'name' and 'samples'")
+    unknown = sorted(set(data) - _TOP_KEYS)
+    if unknown:
+        raise BenchmarkError(f"{p}: unknown field(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(_TOP_KEYS))}")
+    name = data.get("name", root.name)
+    if not isinstance(name, str) or not name.strip():
+        raise BenchmarkError(f"{p}: 'name' must be a non-empty string")
+    raw = data.get("samples")
+    if not isinstance(raw, list) or not raw:
+        raise BenchmarkError(f"{p}: 'samples' must be a non-empty list")
+    samples: list[BenchSample] = []
+    seen: set[str] = set()
+    for i, s in enumerate(raw):
+        samples.append(_parse_sample(s, i, root, seen))
+    return Benchmark(name=name.strip(), root=root, samples=tuple(samples))
+
+
+def _parse_sample(s, index: int, root: Path, seen: set[str]) -> BenchSample:
+    where = f"samples[{index}]"
+    if not isinstance(s, dict):
+        raise BenchmarkError(f"{where}: must be an object with id, image, layout, caption")
+    sid = s.get("id")
+    if not isinstance(sid, str) or not ID_PATTERN.match(sid):
+        raise BenchmarkError(
+            f"{where}.id: must be a string of letters, digits, '_', '-', '.' (a file name), got {sid!r}"
+        )
+    where = f"sample {sid!r}"
+    if sid in seen:
+        raise BenchmarkError(f"{where}: duplicate id (ids must be unique; they name the videos)")
+    seen.add(sid)
+    unknown = sorted(set(s) - _SAMPLE_KEYS)
+    if unknown:
+        raise BenchmarkError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; allowed: caption, id, image, layout")
+    for key in ("image", "layout"):
+        if not isinstance(s.get(key), str) or not s[key]:
+            raise BenchmarkError(f"{where}.{key}: must be a path relative to the benchmark folder")
+    caption = s.get("caption", "")
+    if not isinstance(caption, str):
+        raise BenchmarkError(f"{where}.caption: must be a string")
+    image = _inside(root, s["image"], f"{where}.image")
+    layout_path = _inside(root, s["layout"], f"{where}.layout")
+    if not image.is_file():
+        raise BenchmarkError(f"{where}.image: file not found: {image}")
+    if not layout_path.is_file():
+        raise BenchmarkError(f"{where}.layout: file not found: {layout_path}")
+    try:
+        layout = load_layout(layout_path)
+    except LayoutError as e:
+        raise BenchmarkError(f"{where}: bad layout {s['layout']}: {e}") from None
+    return BenchSample(id=sid, image=image, layout=layout, layout_path=layout_path, caption=caption)
+
+
+def _inside(root: Path, rel: str, where: str) -> Path:
+    p = (root / rel).resolve()
+    if Path(rel).is_absolute() or not p.is_relative_to(root):
+        raise BenchmarkError(f"{where}: must be a path inside the benchmark folder, got {rel!r}")
+    return p
