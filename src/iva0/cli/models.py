@@ -1,7 +1,98 @@
-"""`iva0 models` commands (not built yet)."""
+"""`iva0 models check PATH` and `iva0 tiny-models DIR`: model folders on disk."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
 
 import typer
 
 
+class DType(str, Enum):
+    float32 = "float32"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+
+
+class AdapterVersion(str, Enum):
+    v153 = "v1-5-3"
+    v152 = "v1-5-2"
+
+
+def _millions(n: int | None) -> str:
+    if n is None:
+        return ""
+    return f"{n / 1e6:,.1f} M" if n >= 1e6 else f"{n:,}"
+
+
+def run_check(path: str) -> int:
+    """Print the component table; 0 when every component is there, 2 otherwise."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from iva0.backends.diffusion.models import check_model
+
+    report = check_model(path)
+    table = Table(title=f"iva0 model {report.folder}", title_justify="left")
+    for col in ("component", "status", "class", "parameters"):
+        table.add_column(col, justify="right" if col == "parameters" else "left", no_wrap=True)
+    table.add_column("where / problem", overflow="fold", min_width=40)
+    for c in report.components:
+        status = "present" if c.present else ("missing" if "missing" in c.problem or "no weights" in c.problem else "broken")
+        shown = c.weights[0] if c.weights else c.folder
+        where = c.problem or (str(shown.relative_to(report.folder)) if shown.is_relative_to(report.folder) else str(shown))
+        table.add_row(c.name, status, c.class_name, _millions(c.num_parameters), where)
+    console = Console(width=max(140, Console().width))
+    console.print(table)
+    total = sum(c.num_parameters or 0 for c in report.components)
+    console.print(f"total parameters: {_millions(total)}" + ("  (random weights, from iva0 tiny-models)" if report.random_weights else ""))
+    if not report.ok:
+        import sys
+
+        print(f"error: {report.folder}: {report.problems[0]}" + (f" (and {len(report.problems) - 1} more)" if len(report.problems) > 1 else ""),
+              file=sys.stderr)
+        return 2
+    return 0
+
+
+def run_tiny_models(folder: Path, *, full_size: bool = False, dtype: str = "float32", seed: int = 0,
+                    adapter: str = "v1-5-3", force: bool = False, quiet: bool = False) -> Path:
+    import torch
+
+    from iva0.backends.diffusion.tiny import write_model_folder
+    from iva0.cli.animate import progress_bar
+
+    with progress_bar(not quiet) as progress:
+        out = write_model_folder(folder, full_size, seed=seed, dtype=getattr(torch, dtype), adapter=adapter,
+                                 overwrite=force, progress=lambda d, t, s: progress(d, t, "writing"))
+    return out
+
+
 def register(app: typer.Typer) -> None:
-    pass
+    models_app = typer.Typer(help="Inspect model folders.", no_args_is_help=True)
+
+    @models_app.command("check")
+    def check(
+        path: str = typer.Argument(..., help="A model folder (or an HF repo id in the local cache)."),
+    ) -> None:
+        """List each component of a model folder: present or missing, class, parameter count (no weights loaded)."""
+        code = run_check(path)
+        if code:
+            raise typer.Exit(code)
+
+    app.add_typer(models_app, name="models")
+
+    @app.command("tiny-models")
+    def tiny_models(
+        folder: Path = typer.Argument(..., help="Folder to create (must not exist unless --force)."),
+        full_size: bool = typer.Option(False, "--full-size", help="Real architectures' sizes (~2 B parameters) instead of tiny."),
+        dtype: DType = typer.Option(DType.float32, "--dtype", help="Weight dtype on disk."),
+        seed: int = typer.Option(0, "--seed", help="Random seed for the weights."),
+        adapter: AdapterVersion = typer.Option(AdapterVersion.v153, "--adapter", help="AnimateDiff adapter architecture (full size)."),
+        force: bool = typer.Option(False, "--force", help="Replace FOLDER if it exists (only once the new one is complete)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    ) -> None:
+        """Write a random-weight model folder in the real on-disk layout (for tests, smoke and speed runs)."""
+        out = run_tiny_models(folder, full_size=full_size, dtype=dtype.value, seed=seed, adapter=adapter.value,
+                              force=force, quiet=quiet)
+        typer.echo(f"wrote {out} ({'full size' if full_size else 'tiny'}, random weights, seed {seed})")

@@ -236,8 +236,11 @@ def model_index(full_size: bool, seed: int, adapter: str, dtype: torch.dtype) ->
 
 
 def _save_part(name: str, module: torch.nn.Module, folder: Path) -> None:
+    from iva0.backends.diffusion.models import _quiet_libraries
+
     # diffusers and transformers write their own config.json + safetensors (the real file names)
-    module.save_pretrained(str(folder / name), safe_serialization=True)
+    with _quiet_libraries():
+        module.save_pretrained(str(folder / name), safe_serialization=True)
 
 
 def _write_side_files(folder: Path, image_size: int, scheduler=None) -> None:
