@@ -122,9 +122,10 @@ def warp_error(frames: np.ndarray, flow_side: int | None = FLOW_SIDE) -> float |
         flow = dis.calc(greys[f + 1], greys[f], None)  # (h, w, 2)
         mx, my = gx + flow[..., 0], gy + flow[..., 1]
         warped = cv2.remap(small[f], mx, my, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        valid = (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
+        valid = ((mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)).astype(np.uint8)  # (h, w)
         if not valid.any():
             continue
-        diff = np.abs(warped.astype(np.float32) - small[f + 1].astype(np.float32)) / 255.0  # (h, w, 3)
-        errs.append(float(diff[valid].mean()))
+        # mean |warped - next| over valid pixels, per channel, then over channels; 0..1
+        diff = cv2.absdiff(warped, small[f + 1])  # (h, w, 3) uint8
+        errs.append(float(np.mean(cv2.mean(diff, mask=valid)[:3])) / 255.0)
     return float(np.mean(errs)) if errs else None

@@ -1,0 +1,370 @@
+"""`iva0 bench report`: compare evaluated runs in report.md and report.html.
+
+The report holds a table (one row per run), matplotlib plots (vIoU per sample,
+mean IoU over the video's time, distributions of the per-track metrics), strips
+of frames for a few samples with every run side by side and the layout boxes
+drawn, and the measured evaluation speed.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from iva0.errors import UserError
+from iva0.io.atomic import atomic_path, atomic_write_text
+
+# (key, header, format, higher is better?)
+COLUMNS = [
+    ("viou_at_0.5", "vIoU@0.5", "{:.3f}", True),
+    ("mean_viou", "mean vIoU", "{:.3f}", True),
+    ("centroid_error", "centroid err", "{:.3f}", False),
+    ("object_ssim", "object SSIM", "{:.3f}", True),
+    ("object_psnr", "object PSNR", "{:.2f}", True),
+    ("background_psnr", "bg PSNR", "{:.2f}", True),
+    ("background_ssim", "bg SSIM", "{:.3f}", True),
+    ("afterimage", "afterimage", "{:.3f}", False),
+    ("warp_error", "warp error", "{:.4f}", False),
+]
+
+
+@dataclass
+class RunData:
+    label: str
+    path: Path
+    run: dict
+    metrics: dict
+
+
+def load_runs(paths) -> list[RunData]:
+    """Each run folder with its metrics (evaluated now if metrics.json is missing)."""
+    from iva0.bench.evaluate import evaluate_path
+    from iva0.bench.run import load_run
+
+    runs = []
+    for p in map(Path, paths):
+        run = load_run(p)
+        mpath = p / "metrics.json"
+        if mpath.is_file():
+            metrics = json.loads(mpath.read_text())
+        else:
+            metrics, _ = evaluate_path(p)
+        runs.append(RunData(label="", path=p, run=run, metrics=metrics))
+    if not runs:
+        raise UserError("give at least one run folder")
+    _label(runs)
+    return runs
+
+
+def _label(runs: list[RunData]) -> None:
+    """method, plus the options that differ between runs of that method, plus the folder if still ambiguous."""
+    for r in runs:
+        opts = r.run.get("options") or {}
+        extra = [f"{k}={v}" for k, v in sorted(opts.items()) if k not in ("model", "base", "gligen", "motion_adapter", "device", "dtype")]
+        size = r.run.get("frames")
+        r.label = r.run["method"] + (f" ({', '.join(extra)})" if extra else "") + (f" [{size} frames]" if size else "")
+    seen: dict[str, int] = {}
+    for r in runs:
+        seen[r.label] = seen.get(r.label, 0) + 1
+    for r in runs:
+        if seen[r.label] > 1:
+            r.label = f"{r.label} — {r.path.name}"
+
+
+def _fmt(v, spec: str) -> str:
+    return "n/a" if v is None else spec.format(v)
+
+
+def table_rows(runs: list[RunData]) -> tuple[list[str], list[list[str]]]:
+    headers = ["run", "videos"] + [h + (" ↑" if up else " ↓") for _, h, _, up in COLUMNS] + ["s / video"]
+    best = {}
+    for key, _, _, up in COLUMNS:
+        vals = [r.metrics["summary"].get(key) for r in runs]
+        vals = [v for v in vals if v is not None]
+        if len(runs) > 1 and vals:
+            best[key] = max(vals) if up else min(vals)
+    rows = []
+    for r in runs:
+        s = r.metrics["summary"]
+        row = [r.label, f"{s['num_evaluated']}/{s['num_samples']}"]
+        for key, _, spec, _ in COLUMNS:
+            cell = _fmt(s.get(key), spec)
+            if key in best and s.get(key) == best[key]:
+                cell = f"**{cell}**"
+            row.append(cell)
+        ok = [x["seconds"] for x in r.run.get("samples", []) if x.get("status") == "ok" and x.get("seconds") is not None]
+        row.append(f"{np.mean(ok):.2f}" if ok else "n/a")
+        rows.append(row)
+    return headers, rows
+
+
+# ---------------------------------------------------------------- plots
+def _plots(runs: list[RunData], out: Path) -> list[tuple[str, str]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    ids = [s["id"] for s in runs[0].metrics["samples"]]
+
+    def per_sample(r: RunData) -> list[float]:
+        by = {s["id"]: s for s in r.metrics["samples"]}
+        vals = []
+        for i in ids:
+            s = by.get(i, {})
+            objs = s.get("objects") or []
+            vals.append(float(np.mean([o["viou"] for o in objs])) if objs else np.nan)
+        return vals
+
+    # vIoU per sample
+    fig, ax = plt.subplots(figsize=(max(8, 0.45 * len(ids)), 4))
+    width = 0.8 / len(runs)
+    x = np.arange(len(ids))
+    for k, r in enumerate(runs):
+        ax.bar(x + (k - (len(runs) - 1) / 2) * width, per_sample(r), width, label=r.label)
+    ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+    ax.set_xticks(x, ids, rotation=70, ha="right", fontsize=7)
+    ax.set_ylabel("vIoU (mean over the sample's objects)")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, out / "viou_per_sample.png")
+    written.append(("vIoU per sample (dashed: the 0.5 threshold of vIoU@0.5)", "viou_per_sample.png"))
+
+    # IoU over the video's time
+    fig, ax = plt.subplots(figsize=(6, 4))
+    grid = np.linspace(0, 1, 33)
+    for r in runs:
+        curves = []
+        for s in r.metrics["samples"]:
+            for o in s.get("objects") or []:
+                ious = np.asarray(o.get("ious") or [], dtype=float)
+                if len(ious) > 1:
+                    curves.append(np.interp(grid, np.linspace(0, 1, len(ious)), ious))
+        if curves:
+            ax.plot(grid, np.mean(curves, axis=0), label=r.label)
+    ax.set_xlabel("time in the video (0 = first frame, 1 = last)")
+    ax.set_ylabel("mean IoU of the tracked object with its box")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, out / "iou_over_time.png")
+    written.append(("IoU over time, mean over all object tracks", "iou_over_time.png"))
+
+    # distributions
+    keys = [("viou", "vIoU", "objects"), ("object_ssim", "object SSIM", "objects"), ("afterimage", "afterimage (low is good)", "samples"), ("background_psnr", "background PSNR (dB)", "samples")]
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3.6))
+    for ax, (key, title, level) in zip(axes, keys):
+        data = []
+        for r in runs:
+            ok = [s for s in r.metrics["samples"] if "error" not in s]
+            vals = [o.get(key) for s in ok for o in s["objects"]] if level == "objects" else [s.get(key) for s in ok]
+            data.append([v for v in vals if v is not None] or [np.nan])
+        ax.boxplot(data, showmeans=True)
+        ax.set_xticks(range(1, len(runs) + 1), [r.label for r in runs], rotation=20, ha="right", fontsize=7)
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    _save(fig, out / "distributions.png")
+    written.append(("Distributions per run (boxes: quartiles; triangles: means)", "distributions.png"))
+    plt.close("all")
+    return written
+
+
+def _save(fig, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+
+
+# ---------------------------------------------------------------- strips
+def pick_samples(runs: list[RunData], n: int) -> list[str]:
+    """Samples where the runs differ most in vIoU (the informative ones), then the rest in order."""
+    ids = [s["id"] for s in runs[0].metrics["samples"] if "error" not in s]
+    if n <= 0 or not ids:
+        return []
+
+    def spread(i: str) -> float:
+        vals = []
+        for r in runs:
+            s = next((x for x in r.metrics["samples"] if x["id"] == i), {})
+            objs = s.get("objects") or []
+            if objs:
+                vals.append(np.mean([o["viou"] for o in objs]))
+        return (max(vals) - min(vals)) if len(vals) > 1 else 0.0
+
+    return sorted(ids, key=lambda i: (-spread(i), ids.index(i)))[:n]
+
+
+def strip(runs: list[RunData], sample_id: str, out: Path, height: int = 160, columns: int = 4) -> Path | None:
+    """One row per run: frames at evenly spaced times with the layout boxes drawn; saved as JPEG."""
+    import cv2
+    from PIL import Image
+
+    from iva0.bench.evaluate import find_video, prepare
+    from iva0.bench.format import load_benchmark
+    from iva0.io.image import read_image
+    from iva0.io.overlay import draw_layout
+    from iva0.io.video import read_video
+
+    bench = load_benchmark(runs[0].metrics.get("benchmark_path") or runs[0].run["benchmark_path"])
+    sample = bench.get(sample_id)
+    image = read_image(sample.image)
+    rows = []
+    for r in runs:
+        video = find_video(r.path / "videos", sample_id)
+        if video is None:
+            continue
+        frames, _ = read_video(video)
+        frames, _, layout = prepare(frames, image, sample.layout, eval_side=max(image.shape[:2]))
+        idx = np.round(np.linspace(0, len(frames) - 1, columns)).astype(int)
+        drawn = draw_layout(frames[idx], _pick_frames(layout, idx))
+        s = height / drawn.shape[1]
+        tiles = [cv2.resize(fr, (round(fr.shape[1] * s), height), interpolation=cv2.INTER_AREA) for fr in drawn]
+        row = np.concatenate(tiles, axis=1)  # (h, columns * w, 3)
+        label = np.full((height, 150, 3), 255, np.uint8)
+        for k, line in enumerate(_wrap(r.label, 18)[:6]):
+            cv2.putText(label, line, (4, 18 + 16 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+        rows.append(np.concatenate([label, row], axis=1))
+    if not rows:
+        return None
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    path = out / f"strip_{sample_id}.jpg"
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.concatenate(rows, axis=0)).save(tmp, format="JPEG", quality=85)
+    return path
+
+
+def _pick_frames(layout, idx):
+    """The layout restricted to frames `idx` (so draw_layout puts frame idx[k]'s boxes on tile k)."""
+    from iva0.layout import parse_layout
+
+    boxes = layout.boxes()  # (J, F, 4)
+    data = layout.to_dict()
+    data["num_frames"] = len(idx)
+    data["interpolation"] = "linear"
+    for j, obj in enumerate(data["objects"]):
+        obj["keyframes"] = [{"frame": k, "box": [float(v) for v in boxes[j, f]]} for k, f in enumerate(idx)]
+    return parse_layout(data)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    words, lines, cur = text.split(), [], ""
+    for w in words:
+        if cur and len(cur) + 1 + len(w) > width:
+            lines.append(cur)
+            cur = w
+        else:
+            cur = f"{cur} {w}".strip()
+    return lines + ([cur] if cur else [])
+
+
+# ---------------------------------------------------------------- documents
+def make_report(run_paths, out: str | os.PathLike, strips: int = 4, measure_speed: bool = True) -> Path:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = load_runs(run_paths)
+    plots = _plots(runs, out)
+    strip_files = [(i, p) for i in pick_samples(runs, strips) if (p := strip(runs, i, out)) is not None]
+    speed = None
+    if measure_speed:
+        from iva0.bench.speed import measure_eval_speed
+
+        speed = measure_eval_speed(num_objects=(1, 2, 4), repeats=2)
+    headers, rows = table_rows(runs)
+    data = {
+        "runs": [{"label": r.label, "path": str(r.path), "summary": r.metrics["summary"], "skipped": r.metrics.get("skipped", {})} for r in runs],
+        "speed": speed,
+    }
+    atomic_write_text(out / "report.json", json.dumps(data, indent=1) + "\n")
+    md = _markdown(runs, headers, rows, plots, strip_files, speed)
+    atomic_write_text(out / "report.md", md)
+    atomic_write_text(out / "report.html", _html(runs, headers, rows, plots, strip_files, speed))
+    return out / "report.md"
+
+
+def _skipped(runs: list[RunData]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for r in runs:
+        out.update(r.metrics.get("skipped", {}))
+    return out
+
+
+def _speed_lines(speed) -> list[str]:
+    if not speed:
+        return ["Evaluation speed was not measured (--no-speed)."]
+    lines = [
+        f"Evaluating one {speed['frames']}-frame {speed['size'][0]}x{speed['size'][1]} video (decoding excluded) on this "
+        f"machine's CPU ({speed.get('cpu_count')} cores, OpenCV threads {speed.get('opencv_threads')}, 1-min load average "
+        f"{speed.get('load_average_1min')} while measuring), goal <= {speed['goal_seconds_per_object']} s per object:"
+    ]
+    for row in speed["rows"]:
+        lines.append(
+            f"- {row['objects']} object(s): {row['seconds']:.3f} s wall per video, {row['seconds_per_object']:.3f} s wall "
+            f"per object ({row['cpu_seconds_per_object']:.3f} s CPU time per object)"
+        )
+    return lines
+
+
+def _markdown(runs, headers, rows, plots, strip_files, speed) -> str:
+    L = [f"# Benchmark report: {runs[0].metrics.get('benchmark', '')}", ""]
+    L.append("Runs: " + "; ".join(f"`{r.path}` ({r.label})" for r in runs))
+    L += ["", "## Summary", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    L += ["| " + " | ".join(row) + " |" for row in rows]
+    L += [
+        "",
+        "↑ higher is better, ↓ lower is better; bold marks the best run. vIoU@0.5 is the share of object tracks "
+        "whose vIoU exceeds 0.5; object metrics average over tracks, the others over videos. "
+        "Definitions: docs/benchmark.md.",
+        "",
+        "Not computed: " + "; ".join(f"{k}: {v}" for k, v in _skipped(runs).items()) if _skipped(runs) else "",
+        "",
+        "## Plots",
+        "",
+    ]
+    for title, f in plots:
+        L += [f"**{title}**", "", f"![{title}]({f})", ""]
+    if strip_files:
+        L += ["## Samples side by side", "", "Frames at evenly spaced times; the layout's boxes and paths are drawn.", ""]
+        for i, p in strip_files:
+            L += [f"**{i}**", "", f"![{i}]({p.name})", ""]
+    L += ["## Evaluation speed", ""] + _speed_lines(speed) + [""]
+    return "\n".join(L)
+
+
+def _html(runs, headers, rows, plots, strip_files, speed) -> str:
+    e = html.escape
+
+    def cell(c: str) -> str:
+        return f"<b>{e(c[2:-2])}</b>" if c.startswith("**") else e(c)
+
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>iva0 benchmark report</title>",
+        "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+        "td:first-child,th:first-child{text-align:left}img{max-width:100%}</style></head><body>",
+        f"<h1>Benchmark report: {e(str(runs[0].metrics.get('benchmark', '')))}</h1>",
+        "<h2>Summary</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr>",
+    ]
+    parts += ["<tr>" + "".join(f"<td>{cell(c)}</td>" for c in row) + "</tr>" for row in rows]
+    parts.append("</table><p>↑ higher is better, ↓ lower is better; bold marks the best run. "
+                 "vIoU@0.5 is the share of object tracks whose vIoU exceeds 0.5.</p>")
+    sk = _skipped(runs)
+    if sk:
+        parts.append("<p>Not computed:</p><ul>" + "".join(f"<li>{e(k)}: {e(v)}</li>" for k, v in sk.items()) + "</ul>")
+    parts.append("<h2>Plots</h2>")
+    for title, f in plots:
+        parts.append(f"<h3>{e(title)}</h3><img src='{e(f)}' alt='{e(title)}'>")
+    if strip_files:
+        parts.append("<h2>Samples side by side</h2>")
+        for i, p in strip_files:
+            parts.append(f"<h3>{e(i)}</h3><img src='{e(p.name)}' alt='{e(i)}'>")
+    sl = _speed_lines(speed)
+    parts.append("<h2>Evaluation speed</h2><p>" + e(sl[0]) + "</p><ul>" + "".join(f"<li>{e(x[2:])}</li>" for x in sl[1:]) + "</ul>")
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
