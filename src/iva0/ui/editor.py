@@ -1,0 +1,209 @@
+"""The page's layout draft: objects and their key boxes as the user draws them.
+
+Pure functions over plain values, so the callbacks stay thin and testable. A
+draft may be incomplete while the user works (an object without its frame-0 box
+yet); `build_layout` turns it into a real `Layout` with exactly the checks the
+CLI applies (`parse_layout`), so a layout made here is a layout `iva0 animate
+--layout` reads, and the other way round.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
+
+import numpy as np
+
+from iva0.errors import UserError
+from iva0.layout import Box, Keyframe, Layout, interpolate_keyframes, parse_layout
+
+MAX_OBJECTS = 8
+MAX_NAME = 80
+# A drawn box counts as moved only if a corner moved by more than this (display px):
+# the annotator rounds boxes to whole pixels, so showing a box and reading it back
+# must not create a key.
+MOVE_TOLERANCE_PX = 1.5
+
+
+@dataclass(frozen=True)
+class DraftObject:
+    name: str
+    keys: dict[int, Box] = field(default_factory=dict)  # frame -> normalised xyxy
+
+    def key_frames(self) -> list[int]:
+        return sorted(self.keys)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The layout's top-level fields, as set in the page."""
+
+    num_frames: int = 16
+    fps: int = 8
+    prompt: str = ""
+    negative_prompt: str = ""
+    interpolation: str = "linear"
+
+
+Draft = tuple[DraftObject, ...]
+
+
+# ---------------------------------------------------------------------------
+# editing
+# ---------------------------------------------------------------------------
+def add_object(draft: Draft, name: str | None) -> Draft:
+    name = (name or "").strip()
+    if not name:
+        raise UserError("object name: type the object's name (its phrase, e.g. 'red car') before adding it")
+    if len(name) > MAX_NAME:
+        raise UserError(f"object name: at most {MAX_NAME} characters")
+    if any(o.name == name for o in draft):
+        raise UserError(f"object name: there is already an object called {name!r}")
+    if len(draft) >= MAX_OBJECTS:
+        raise UserError(f"objects: this page handles at most {MAX_OBJECTS} objects")
+    return draft + (DraftObject(name=name),)
+
+
+def remove_object(draft: Draft, index: int | None) -> Draft:
+    _check_index(draft, index)
+    return draft[:index] + draft[index + 1 :]
+
+
+def set_key(draft: Draft, index: int, frame: int, box: Box) -> Draft:
+    _check_index(draft, index)
+    obj = draft[index]
+    keys = dict(obj.keys)
+    keys[int(frame)] = tuple(float(v) for v in box)
+    return draft[:index] + (replace(obj, keys=keys),) + draft[index + 1 :]
+
+
+def remove_key(draft: Draft, index: int, frame: int) -> Draft:
+    _check_index(draft, index)
+    obj = draft[index]
+    keys = {f: b for f, b in obj.keys.items() if f != int(frame)}
+    return draft[:index] + (replace(obj, keys=keys),) + draft[index + 1 :]
+
+
+def _check_index(draft: Draft, index: int | None) -> None:
+    if index is None or not 0 <= index < len(draft):
+        raise UserError("no object selected: add an object (or pick one) first")
+
+
+# ---------------------------------------------------------------------------
+# boxes: annotator pixels <-> normalised layout boxes
+# ---------------------------------------------------------------------------
+def box_from_pixels(b: dict, width: int, height: int) -> Box:
+    """An annotator box {xmin, ymin, xmax, ymax} in px of a (width, height) picture -> normalised xyxy."""
+    x0, x1 = sorted((float(b["xmin"]), float(b["xmax"])))
+    y0, y1 = sorted((float(b["ymin"]), float(b["ymax"])))
+    return (x0 / width, y0 / height, x1 / width, y1 / height)
+
+
+def box_to_pixels(box: Box, width: int, height: int) -> dict:
+    """Normalised xyxy -> annotator box in px, clipped to the picture (the canvas cannot show outside)."""
+    x0, y0, x1, y1 = box
+    clip = lambda v, hi: int(round(min(max(v, 0.0), 1.0) * hi))  # noqa: E731
+    return {"xmin": clip(x0, width), "ymin": clip(y0, height), "xmax": clip(x1, width), "ymax": clip(y1, height)}
+
+
+def same_box(a: Box | None, b: Box | None, width: int, height: int, tol: float = MOVE_TOLERANCE_PX) -> bool:
+    """Equal up to `tol` display pixels per side, comparing the parts inside the picture."""
+    if a is None or b is None:
+        return a is None and b is None
+    pa = np.array(list(box_to_pixels(a, width, height).values()), dtype=float)
+    pb = np.array(list(box_to_pixels(b, width, height).values()), dtype=float)
+    return bool(np.all(np.abs(pa - pb) <= tol))
+
+
+# ---------------------------------------------------------------------------
+# per-frame boxes of a draft (even an incomplete one, for display)
+# ---------------------------------------------------------------------------
+def object_boxes(obj: DraftObject, num_frames: int, interpolation: str = "linear") -> np.ndarray | None:
+    """(F, 4) boxes through the object's keys inside 0..num_frames-1, or None without keys.
+
+    Before the first key the box holds at the first key (only matters while the
+    frame-0 key is still missing); the layout's own interpolation otherwise.
+    """
+    keys = [Keyframe(f, b) for f, b in sorted(obj.keys.items()) if 0 <= f < num_frames]
+    if not keys:
+        return None
+    if keys[0].frame != 0:  # hold the first key back to frame 0, display only
+        keys = [Keyframe(0, keys[0].box)] + keys
+    return interpolate_keyframes(keys, num_frames, interpolation if interpolation in ("linear", "smooth") else "linear")
+
+
+def box_at(obj: DraftObject, frame: int, num_frames: int, interpolation: str = "linear") -> Box | None:
+    """The key box at `frame`, else the interpolated one, else None."""
+    if frame in obj.keys:
+        return obj.keys[frame]
+    boxes = object_boxes(obj, num_frames, interpolation)
+    if boxes is None or not 0 <= frame < num_frames:
+        return None
+    return tuple(float(v) for v in boxes[frame])
+
+
+# ---------------------------------------------------------------------------
+# draft <-> layout
+# ---------------------------------------------------------------------------
+def draft_to_dict(draft: Draft, settings: Settings) -> dict:
+    """The layout file's dict (may still break a rule; `build_layout` checks)."""
+    return {
+        "num_frames": int(settings.num_frames),
+        "fps": int(settings.fps),
+        "prompt": settings.prompt or "",
+        "negative_prompt": settings.negative_prompt or "",
+        "interpolation": settings.interpolation,
+        "objects": [
+            {
+                "name": o.name,
+                "keyframes": [{"frame": f, "box": [round(float(v), 6) for v in o.keys[f]]} for f in o.key_frames()],
+            }
+            for o in draft
+        ],
+    }
+
+
+def build_layout(draft: Draft, settings: Settings) -> Layout:
+    """A validated `Layout`; the same `LayoutError`s as the CLI, plus a hint for the usual page mistakes."""
+    if not draft:
+        raise UserError("objects: add an object and draw its box on the picture at frame 0")
+    for o in draft:
+        if 0 not in o.keys:
+            raise UserError(f'object "{o.name}": draw its box at frame 0 (where it is in the picture)')
+    return parse_layout(draft_to_dict(draft, settings))
+
+
+def draft_from_layout(layout: Layout) -> tuple[Draft, Settings]:
+    draft = tuple(DraftObject(name=o.name, keys={k.frame: tuple(k.box) for k in o.keyframes}) for o in layout.objects)
+    settings = Settings(
+        num_frames=layout.num_frames,
+        fps=layout.fps,
+        prompt=layout.prompt,
+        negative_prompt=layout.negative_prompt,
+        interpolation=layout.interpolation,
+    )
+    return draft, settings
+
+
+def describe_keys(draft: Draft, index: int | None, frame: int = 0) -> str:
+    """One line for the page: the frame shown and which key frames the selected object has."""
+    at = f"At frame {int(frame)}."
+    if index is None or not 0 <= index < len(draft):
+        return f"{at} No object yet: type a name and press **Add object**."
+    obj = draft[index]
+    if not obj.keys:
+        return f"{at} **{obj.name}**: no key boxes yet. Draw its box on the picture at frame 0."
+    frames = ", ".join(str(f) for f in obj.key_frames())
+    hint = "" if 0 in obj.keys else " Draw its box at frame 0 too."
+    return f"{at} **{obj.name}**: key boxes at frame(s) {frames}.{hint}"
+
+
+def object_choices(draft: Sequence[DraftObject]) -> list[tuple[str, int]]:
+    return [(f"{i + 1}. {o.name}", i) for i, o in enumerate(draft)]
+
+
+def as_int(value: Any, default: int = 0) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default

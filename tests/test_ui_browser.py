@@ -1,0 +1,216 @@
+"""End to end in a real browser: Debian's Chromium driven by Playwright against `iva0 ui`.
+
+The page is served in this process on a free localhost port. The test picks a
+sample, adds an object and draws its key boxes with the mouse, downloads the
+layout and animates it with the CLI, generates with the composite backend and
+checks the MP4 that comes back, then uploads a layout written for the CLI.
+With IVA0_SCREENSHOT=path it saves a screenshot of the page there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.timeout(240),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+        reason="needs Debian's chromium (apt-get install -y chromium); in CI this test must run",
+    ),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    from iva0.ui import UiConfig, launch
+
+    config = UiConfig(port=free_port(), max_frames=32)
+    demo = launch(config, block=False, quiet=True)
+    try:
+        yield config
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def wait_text(page, selector: str, pattern: str, timeout: float = 30_000) -> str:
+    """Wait until the element's text matches `pattern` (a regex); return the text."""
+    page.wait_for_function(
+        "([sel, pat]) => { const e = document.querySelector(sel); return e && new RegExp(pat).test(e.innerText); }",
+        arg=[selector, pattern],
+        timeout=timeout,
+    )
+    return page.locator(selector).inner_text()
+
+
+def canvas_box(page) -> dict:
+    """Where the picture is drawn inside the annotator's canvas, in page px, and its size in picture px."""
+    canvas = page.locator("#annotator canvas").first
+    canvas.wait_for(state="visible")
+    return canvas.bounding_box()
+
+
+def drag(page, x0: float, y0: float, x1: float, y1: float) -> None:
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=4)
+    page.mouse.move(x1, y1, steps=4)
+    page.mouse.up()
+
+
+def picture_rect(page, view_w: int, view_h: int) -> tuple[float, float, float]:
+    """(left, top, scale) of the picture inside the canvas: it is fitted and centred (letterboxed)."""
+    bb = canvas_box(page)
+    scale = min(bb["width"] / view_w, bb["height"] / view_h)
+    left = bb["x"] + (bb["width"] - view_w * scale) / 2
+    top = bb["y"] + (bb["height"] - view_h * scale) / 2
+    return left, top, scale
+
+
+def set_slider(page, elem_id: str, value: int) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+    box.blur()
+
+
+def download(page, elem_id: str, dest: Path) -> Path:
+    with page.expect_download() as info:
+        page.locator(f"#{elem_id}").click()
+    info.value.save_as(dest)
+    return dest
+
+
+@pytest.fixture
+def page(browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page.on("console", lambda m: print("browser console:", m.type, m.text[:300]) if m.type == "error" else None)
+    yield page
+    page.screenshot(path=tmp_path / "last-page.png", full_page=True)  # to look at when a step failed
+    page.close()
+
+
+def test_draw_generate_download_and_cli_round_trip(server, page, tmp_path):
+    from iva0.cli import main
+    from iva0.io.video import read_video
+    from iva0.layout import load_layout
+    from iva0.samples import get_sample
+
+    outside = []  # every request must stay on this machine
+    page.on("request", lambda r: outside.append(r.url) if not re.match(r"(https?://127\.0\.0\.1[:/]|data:|blob:)", r.url) else None)
+    page.goto(server.url)
+
+    # the default sample loads by itself; pick another one
+    wait_text(page, "#status", "Ready")
+    page.locator("#sample input").click()
+    page.get_by_role("option", name=re.compile("^rocket")).click()
+    wait_text(page, "#keys", r"rocket.*key boxes at frame\(s\) 0, 5, 15")
+
+    # a new object: name, then its box at frame 0 and at frame 7, drawn with the mouse
+    sample = get_sample("rocket")
+    from iva0.io.image import read_image
+
+    view_h, view_w = read_image(sample.image).shape[:2]  # samples are under the page's view size
+    page.locator("#new-name textarea, #new-name input").first.fill("moon")
+    page.locator("#add-object").click()
+    wait_text(page, "#keys", "moon.*no key boxes yet")
+    left, top, s = picture_rect(page, view_w, view_h)
+    px0 = (0.10 * view_w, 0.10 * view_h, 0.30 * view_w, 0.25 * view_h)
+    drag(page, left + px0[0] * s, top + px0[1] * s, left + px0[2] * s, top + px0[3] * s)
+    wait_text(page, "#keys", r"moon.*key boxes at frame\(s\) 0\.")
+    set_slider(page, "frame", 7)
+    wait_text(page, "#keys", "^At frame 7")
+    page.wait_for_timeout(1000)  # the annotator redraws with frame 7's picture
+    # at frame 7 the annotator shows the box held from frame 0, ready to move: drag it to the right
+    shift = (0.45 * view_w, 0.05 * view_h)
+    cx, cy = (px0[0] + px0[2]) / 2, (px0[1] + px0[3]) / 2
+    drag(page, left + cx * s, top + cy * s, left + (cx + shift[0]) * s, top + (cy + shift[1]) * s)
+    px7 = (px0[0] + shift[0], px0[1] + shift[1], px0[2] + shift[0], px0[3] + shift[1])
+    wait_text(page, "#keys", r"moon.*key boxes at frame\(s\) 0, 7\.")
+    wait_text(page, "#status", "Ready: 2 objects")
+
+    # the layout JSON the page offers is the CLI's file
+    layout_file = download(page, "download-layout", tmp_path / "drawn.json")
+    layout = load_layout(layout_file)
+    assert layout.names == ["rocket", "moon"]
+    assert layout.to_dict()["objects"][0] == load_layout(sample.layout).to_dict()["objects"][0]
+    moon = layout.objects[1]
+    assert [k.frame for k in moon.keyframes] == [0, 7]
+    tol = 3 / min(view_w, view_h) + 0.01  # a few px of mouse and rounding
+    np.testing.assert_allclose(moon.keyframes[0].box, np.array(px0) / [view_w, view_h, view_w, view_h], atol=tol)
+    np.testing.assert_allclose(moon.keyframes[1].box, np.array(px7) / [view_w, view_h, view_w, view_h], atol=tol)
+
+    # ... and animates with the CLI unchanged
+    out_cli = tmp_path / "cli.mp4"
+    assert main(["animate", str(sample.image), "--layout", str(layout_file), "--out", str(out_cli), "-q", "--width", "256"]) == 0
+    assert read_video(out_cli)[0].shape[0] == layout.num_frames
+
+    # generate in the page with the composite backend; the video comes back as a real MP4
+    set_slider(page, "frames", 12)  # the rocket has a key at frame 15: the page says so, like the CLI
+    wait_text(page, "#status", r'Not ready: objects\[0\] \("rocket"\)\.keyframes\[2\]\.frame: 15 is out of range 0\.\.11')
+    set_slider(page, "frames", 20)
+    wait_text(page, "#status", "Ready: 2 objects, 20 frames")
+    set_slider(page, "side", 320)
+    page.locator("#generate").click()
+    wait_text(page, "#gen-status", "Done: 20 frames", timeout=120_000)
+    src = page.locator("#result video").get_attribute("src")
+    assert src
+    got = page.request.get(src if src.startswith("http") else server.url.rstrip("/") + src)
+    assert got.ok
+    (tmp_path / "page.mp4").write_bytes(got.body())
+    frames, fps = read_video(tmp_path / "page.mp4")
+    assert frames.shape[0] == 20 and max(frames.shape[1:3]) == 320 and round(fps) == 8
+    mp4 = download(page, "download-mp4", tmp_path / "download.mp4")
+    assert read_video(mp4)[0].shape[0] == 20
+
+    # the other way round: a layout written for the CLI, uploaded into the page, generates too
+    cli_layout = tmp_path / "for_cli.json"
+    shutil.copy(get_sample("coins").layout, cli_layout)
+    with page.expect_file_chooser() as chooser:
+        page.locator("#upload-layout").click()
+    chooser.value.set_files(str(cli_layout))
+    wait_text(page, "#status", "Ready: 3 objects")
+    again = download(page, "download-layout", tmp_path / "again.json")
+    assert json.loads(again.read_text()) == load_layout(cli_layout).to_dict()
+
+    if os.environ.get("IVA0_SCREENSHOT"):
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=os.environ["IVA0_SCREENSHOT"], full_page=False)
+    assert outside == []
