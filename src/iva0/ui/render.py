@@ -76,5 +76,5 @@ def overlay_frames(picture: np.ndarray, layout: Layout, max_side: int = 512) -> 
     small = view_copy(picture, max_side)
     h, w = small.shape[:2]
     small = resize_image(small, w - w % 2, h - h % 2)  # H.264 wants even sides
-    still = np.broadcast_to(small, (layout.num_frames, *small.shape))  # (F, H, W, 3), no copy; draw_layout copies
+    still = np.repeat(small[None], layout.num_frames, axis=0)  # (F, H, W, 3); a real copy, cv2 draws into it
     return draw_layout(still, layout)
