@@ -174,3 +174,245 @@ def test_write_model_folder_has_the_real_layout(tmp_path):
     assert (out / "tokenizer" / "vocab.json").read_bytes() == (tiny.tokenizer_dir() / "vocab.json").read_bytes()
     assert json.loads((out / "scheduler" / "scheduler_config.json").read_text())["_class_name"] == "DDIMScheduler"
     assert not [p for p in tmp_path.iterdir() if p.name != "m"]  # no temp folder left behind
+
+
+# ---------------------------------------------------------------- loading
+import os  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from iva0.backends.diffusion.models import check_model, load_components, load_motion_adapter  # noqa: E402
+from iva0.cli import main as cli_main  # noqa: E402
+from iva0.errors import ModelError  # noqa: E402
+
+
+def _checksum(module: torch.nn.Module) -> float:
+    return float(sum(p.double().abs().sum() for p in module.parameters()))
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("models") / "tiny"
+    assert cli_main(["tiny-models", str(out), "--quiet"]) == 0
+    return out
+
+
+def _broken(folder: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "m"
+    shutil.copytree(folder, copy)
+    return copy
+
+
+def test_tiny_folder_loads_in_a_fresh_offline_process(folder, tmp_path):
+    code = (
+        "import sys, torch\n"
+        "from iva0.backends.diffusion.pipeline import IVA0Pipeline\n"
+        "pipe = IVA0Pipeline.from_pretrained(sys.argv[1])\n"
+        "print(type(pipe.unet).__name__, hasattr(pipe.unet, 'position_net'),\n"
+        "      float(sum(p.double().abs().sum() for p in pipe.unet.parameters())))\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp_path / "empty-hf-home")}
+    run = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    name, has_net, checksum = run.stdout.split()
+    assert (name, has_net) == ("UNetMotionModel", "True")
+    # the weights on disk are the seeded ones: same as building them in this process
+    want = _checksum(tiny.build_components(seed=0).unet)
+    assert float(checksum) == pytest.approx(want, rel=1e-9)
+
+
+def test_loaded_components_equal_the_written_ones(folder):
+    loaded = load_components(folder)
+    built = tiny.build_components(seed=0)
+    for name, module in built.modules().items():
+        want, got = module.state_dict(), getattr(loaded, name).state_dict()
+        assert want.keys() == got.keys(), name
+        assert all(torch.equal(want[k], got[k]) for k in want), name
+    assert loaded.scheduler.config.beta_schedule == "linear"
+    assert loaded.feature_extractor is not None
+    half = load_components(folder, torch_dtype=torch.float16)
+    assert half.dtype == torch.float16 and half.vae.dtype == torch.float16
+
+
+def _parts_on_disk(folder: Path, tmp_path: Path) -> tuple[Path, Path, Path, torch.nn.Module]:
+    """Split a model folder the way users keep models: an SD1.x folder, a GLIGEN one, an adapter one."""
+    sd, gligen, adapter = tmp_path / "sd15", tmp_path / "gligen", tmp_path / "adapter"
+    for name in ("vae", "text_encoder", "tokenizer"):
+        shutil.copytree(folder / name, sd / name)
+    # SD's own scheduler config (PNDM): the loader turns it into AnimateDiff's DDIM
+    shutil.copytree(tiny.model_configs_dir() / tiny.SD15 / "scheduler", sd / "scheduler")
+    plain_config = {k: v for k, v in tiny.component_configs()["unet"].items() if k != "attention_type"}
+    plain = tiny.build_part("unet", plain_config, seed=7)  # a different "fine-tune" body
+    plain.save_pretrained(str(sd / "unet"))
+    for name in ("unet", "image_encoder", "image_project"):
+        shutil.copytree(folder / name, gligen / name)
+    shutil.copytree(folder / "motion_adapter", adapter)  # config.json + weights at the top, like the Hub repo
+    return sd, gligen, adapter, plain
+
+
+def test_assembled_from_separate_sources(folder, tmp_path):
+    from safetensors.torch import load_file
+
+    sd, gligen, adapter, plain = _parts_on_disk(folder, tmp_path)
+    on_disk = {**load_file(str(folder / "unet" / "diffusion_pytorch_model.safetensors")),
+               **load_file(str(folder / "motion_adapter" / "diffusion_pytorch_model.safetensors"))}
+    parts = load_components(base=sd, gligen=gligen, motion_adapter=adapter)
+    got = parts.unet.state_dict()
+    body = plain.state_dict()
+    assert got.keys() == on_disk.keys()
+    for k, v in got.items():
+        if ".fuser." in k or k.startswith("position_net.") or ".motion_modules." in k:
+            # grounding layers from GLIGEN, motion modules from the adapter
+            assert torch.equal(v, on_disk[k]), k
+        else:  # everything else is the base's UNet
+            assert torch.equal(v, body[k]), k
+    assert type(parts.scheduler).__name__ == "DDIMScheduler" and parts.scheduler.config.beta_schedule == "linear"
+    vae = load_file(str(folder / "vae" / "diffusion_pytorch_model.safetensors"))
+    assert all(torch.equal(v, vae[k]) for k, v in parts.vae.state_dict().items())
+    # without a UNet in the base folder, GLIGEN's whole UNet is used
+    shutil.rmtree(sd / "unet")
+    only = load_components(base=sd, gligen=gligen, motion_adapter=adapter).unet.state_dict()
+    assert all(torch.equal(v, on_disk[k]) for k, v in only.items())
+
+
+def test_repo_ids_resolve_from_the_local_cache_only(folder, tmp_path, monkeypatch):
+    import huggingface_hub.constants as hf_constants
+
+    cache = tmp_path / "hub"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = cache / "models--someone--tiny-iva0"
+    shutil.copytree(folder, repo / "snapshots" / commit)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(cache))
+    loaded = load_components("someone/tiny-iva0")
+    assert "snapshots" in loaded.source
+    with pytest.raises(ModelError, match="not in the Hugging Face cache") as err:
+        load_components("someone/not-downloaded")
+    assert "\n" not in str(err.value)
+
+
+def _adapter_to_original_keys(key: str) -> str:
+    """diffusers' MotionAdapter names -> AnimateDiff's original checkpoint names (the inverse of diffusers' renames)."""
+    key = (key.replace(".norm1", ".norms.0").replace(".norm2", ".norms.1").replace(".norm3", ".ff_norm")
+           .replace(".attn1", ".attention_blocks.0").replace(".attn2", ".attention_blocks.1"))
+    head, sep, rest = key.partition(".motion_modules.")
+    index, _, tail = rest.partition(".")
+    return f"{head}{sep}{index}.temporal_transformer.{tail}"
+
+
+@pytest.mark.parametrize("original_names", [True, False])
+def test_motion_adapter_from_a_single_file(folder, tmp_path, original_names):
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(folder / "motion_adapter" / "diffusion_pytorch_model.safetensors"))
+    if original_names:
+        state = {_adapter_to_original_keys(k): v for k, v in state.items()}
+        assert any(".temporal_transformer.transformer_blocks.0.attention_blocks.0." in k for k in state)
+    path = tmp_path / "mm_tiny.safetensors"
+    save_file(state, str(path))
+    adapter = load_motion_adapter(path, torch.float32, "test", config=folder / "motion_adapter")
+    want = load_motion_adapter(folder, torch.float32, "test")
+    assert all(torch.equal(v, want.state_dict()[k]) for k, v in adapter.state_dict().items())
+    pickle = tmp_path / "mm.ckpt"
+    pickle.write_bytes(b"not loaded")
+    with pytest.raises(ModelError, match="safetensors only"):
+        load_motion_adapter(pickle, torch.float32, "test")
+
+
+def _break(kind: str, m: Path) -> str:
+    """Break a copy of a model folder; return what the one-line error must say."""
+    if kind == "missing component":
+        shutil.rmtree(m / "vae")
+        return f"component 'vae' missing (looked for {m / 'vae' / 'config.json'})"
+    if kind == "missing weights":
+        (m / "text_encoder" / "model.safetensors").unlink()
+        return f"component 'text_encoder' has no weights (looked for {m / 'text_encoder' / 'model.safetensors'})"
+    if kind == "corrupt config":
+        (m / "image_encoder" / "config.json").write_text("{not json")
+        return f"component 'image_encoder' has a broken config ({m / 'image_encoder' / 'config.json'}"
+    if kind == "pickle weights":
+        weights = m / "unet" / "diffusion_pytorch_model.safetensors"
+        weights.rename(m / "unet" / "diffusion_pytorch_model.bin")
+        return "component 'unet' has only pickle weights"
+    if kind == "corrupt weights":
+        (m / "image_project" / "diffusion_pytorch_model.safetensors").write_bytes(b"\x10\x00")
+        return "component 'image_project' has broken weights"
+    if kind == "plain unet":
+        config = json.loads((m / "unet" / "config.json").read_text())
+        config.pop("attention_type")
+        plain = tiny.build_part("unet", config)
+        shutil.rmtree(m / "unet")
+        plain.save_pretrained(str(m / "unet"))
+        return "plain SD UNet without GLIGEN gated-text-image layers; pass --gligen"
+    raise AssertionError(kind)
+
+
+BROKEN = ["missing component", "missing weights", "corrupt config", "pickle weights", "corrupt weights", "plain unet"]
+
+
+@pytest.mark.parametrize("kind", BROKEN)
+def test_broken_folder_one_line_error(folder, tmp_path, kind, capsys):
+    m = _broken(folder, tmp_path)
+    want = _break(kind, m)
+    with pytest.raises(ModelError) as err:
+        load_components(m)
+    assert want in str(err.value) and "\n" not in str(err.value)
+    assert str(err.value).startswith(f"model folder {m}: ")
+    # the CLI: `models check` prints its table, then one error line, exit 2
+    assert cli_main(["models", "check", str(m)]) == 2
+    err_lines = capsys.readouterr().err.strip().splitlines()
+    assert len(err_lines) == 1 and err_lines[0].startswith("error: ") and want in err_lines[0]
+
+
+def test_broken_folder_via_animate_cli(folder, tmp_path, capsys):
+    from iva0.samples import get_sample
+
+    m = _broken(folder, tmp_path)
+    want = _break("missing component", m)
+    sample = get_sample("coffee")
+    out = tmp_path / "out.mp4"
+    with pytest.raises(SystemExit) as exit_:
+        cli_main(["animate", str(sample.image), "--layout", str(sample.layout), "--backend", "iva0", "--model", str(m),
+                  "--width", "64", "--height", "64", "--steps", "1", "-o", str(out)])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: model folder {m}: {want}"]
+    assert not out.exists()
+
+
+def test_models_check_lists_every_component(folder, capsys):
+    assert cli_main(["models", "check", str(folder)]) == 0
+    out = capsys.readouterr().out
+    for name, cls in [("unet", "UNet2DConditionModel"), ("motion_adapter", "MotionAdapter"), ("vae", "AutoencoderKL"),
+                      ("text_encoder", "CLIPTextModel"), ("tokenizer", "CLIPTokenizer"),
+                      ("image_encoder", "CLIPVisionModelWithProjection"), ("image_project", "CLIPImageProjection"),
+                      ("scheduler", "DDIMScheduler")]:
+        line = next(ln for ln in out.splitlines() if f" {name} " in ln)
+        assert "present" in line and cls in line, line
+    report = check_model(folder)
+    built = tiny.build_parts(seed=0)
+    # sizes come from the safetensors headers: every stored tensor (parameters and saved buffers)
+    counts = {c.name: c.num_parameters for c in report.components}
+    for name, module in built.items():
+        assert counts[name] == sum(t.numel() for t in module.state_dict().values()), name
+    assert report.random_weights
+
+
+def test_no_model_and_missing_paths_are_user_errors(tmp_path):
+    with pytest.raises(ModelError, match="no model given"):
+        load_components()
+    with pytest.raises(ModelError, match="no such file or folder"):
+        load_components(tmp_path / "nope")
+    (tmp_path / "sd.ckpt").write_bytes(b"x")
+    with pytest.raises(ModelError, match="pickle checkpoint; iva0 loads .safetensors only"):
+        load_components(base=tmp_path / "sd.ckpt", gligen=tmp_path)
+
+
+def test_tiny_models_cli_refuses_an_existing_folder(folder, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli_main(["tiny-models", str(folder), "--quiet"])
+    assert exit_.value.code == 2
+    assert "already exists" in capsys.readouterr().err

@@ -526,6 +526,23 @@ def load_components(
     where_base = f"base model {base_src}"
     where_gligen = f"GLIGEN model {gligen_dir}"
 
+    # check every folder component up front: a missing VAE should not wait for a 4 GB UNet to load
+    side = base_src if base_src is not None and not base_file else model_dir
+    where_side = where_base if side is base_src else where_model
+    needs = []
+    if side is not None:
+        needs += [(side, n, where_side) for n in ("vae", "text_encoder", "tokenizer")]
+    grounding = gligen_dir if gligen_dir is not None else model_dir
+    where_grounding = where_gligen if gligen_dir is not None else where_model
+    if grounding is not None:
+        needs += [(grounding, n, where_grounding) for n in ("unet", "image_encoder", "image_project")]
+    if model_dir is not None and adapter_src is None:
+        needs.append((model_dir, "motion_adapter", where_model))
+    if model_dir is not None:
+        needs.append((model_dir, "scheduler", where_model))
+    for folder, name, where in needs:
+        _require(folder, name, where)
+
     with _quiet_libraries():
         # 1. the parts that come from the base (SD1.x) side
         body_state = None
