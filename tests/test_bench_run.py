@@ -211,3 +211,25 @@ def test_eval_needs_bench_for_plain_folder(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["bench", "eval", str(tmp_path / "v"), "-q"])
     assert "give the benchmark with --bench" in capsys.readouterr().err
+
+
+def test_accelerate_launch_shards(tmp_path):
+    """The documented multi-GPU command, on CPU: two processes, each its own samples."""
+    import socket
+
+    accelerate = Path(PY).with_name("accelerate")
+    if not accelerate.exists():
+        pytest.skip("accelerate's launcher is not installed")
+    with socket.socket() as s:  # a free port, so parallel test runs do not collide
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = make_bench(tmp_path / "b", n=4)
+    run = tmp_path / "run"
+    cmd = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
+           "-m", "iva0", "bench", "run", str(root), "-m", "static", "-o", str(run), "-q"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    recs = load_run(run)["samples"]
+    assert {x["id"]: x["rank"] for x in recs} == {"s0": 0, "s1": 1, "s2": 0, "s3": 1}
+    assert "(shard 0/2)" in r.stderr and "(shard 1/2)" in r.stderr

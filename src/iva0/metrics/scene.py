@@ -33,8 +33,8 @@ from skimage.metrics import structural_similarity
 
 from iva0.metrics.consistency import PSNR_CAP, grey
 
-FLOW_SIDE = 256
-SSIM_SIDE = 256
+FLOW_SIDE = 192
+SSIM_SIDE = 192
 
 
 def background_psnr(frames: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> float | None:
