@@ -156,6 +156,7 @@ def evaluate_videos(
     opts: EvalOptions | None = None,
     on_sample: Callable[[str, dict], None] | None = None,
     source: dict | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> dict:
     """Score `<id>.<ext>` videos in `videos_dir` for every sample; write metrics.json to `out`."""
     opts = opts or EvalOptions()
@@ -171,6 +172,8 @@ def evaluate_videos(
         skipped.pop("clip_text")
         skipped.pop("clip_image")
     samples = []
+    if on_start:
+        on_start(len(bench.samples))
     for s in bench.samples:
         video = find_video(videos_dir, s.id)
         if video is None:
@@ -203,6 +206,7 @@ def evaluate_path(
     out: str | os.PathLike | None = None,
     opts: EvalOptions | None = None,
     on_sample=None,
+    on_start=None,
 ) -> tuple[dict, Path]:
     """A run folder (its config names the benchmark) or a folder of videos plus --bench."""
     from iva0.bench.run import load_run
@@ -224,4 +228,4 @@ def evaluate_path(
         source = {"method": p.name}
     b = load_benchmark(bench_path)
     out = Path(out) if out else p / "metrics.json"
-    return evaluate_videos(b, videos, out, opts, on_sample=on_sample, source=source), out
+    return evaluate_videos(b, videos, out, opts, on_sample=on_sample, source=source, on_start=on_start), out

@@ -134,7 +134,7 @@ def register(app: typer.Typer) -> None:
 
         opts = EvalOptions(eval_side=eval_side, track_side=track_side, clip=str(clip) if clip else None)
         with _bar("eval", enabled=not quiet) as (start, advance):
-            result, written = evaluate_path(path, bench, out, opts, on_sample=lambda sid, rec: advance(sid))
+            result, written = evaluate_path(path, bench, out, opts, on_sample=lambda sid, rec: advance(sid), on_start=start)
         s = result["summary"]
         print(_summary_line(s), file=sys.stderr)
         print(written)
