@@ -416,3 +416,96 @@ def test_tiny_models_cli_refuses_an_existing_folder(folder, capsys):
         cli_main(["tiny-models", str(folder), "--quiet"])
     assert exit_.value.code == 2
     assert "already exists" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- single-file SD1.x checkpoints
+_RESNET = {"norm1": "in_layers.0", "conv1": "in_layers.2", "time_emb_proj": "emb_layers.1", "norm2": "out_layers.0",
+           "conv2": "out_layers.3", "conv_shortcut": "skip_connection"}
+
+
+def _unet_to_ldm(key: str) -> str:
+    """diffusers SD1.x UNet names -> the original LDM names (2 layers per block, as in SD1.x and the tiny UNet)."""
+    top = {"time_embedding.linear_1": "time_embed.0", "time_embedding.linear_2": "time_embed.2",
+           "conv_in": "input_blocks.0.0", "conv_norm_out": "out.0", "conv_out": "out.2"}
+    for old, new in top.items():
+        if key.startswith(old + "."):
+            return new + key[len(old):]
+    p = key.split(".")
+    if p[0] == "down_blocks":
+        i, kind = int(p[1]), p[2]
+        if kind == "downsamplers":  # down_blocks.i.downsamplers.0.conv.* -> input_blocks.(3i+3).0.op.*
+            return f"input_blocks.{3 * i + 3}.0.op." + ".".join(p[5:])
+        j, rest = int(p[3]), p[4:]
+        block = f"input_blocks.{3 * i + j + 1}"
+    elif p[0] == "up_blocks":
+        i, kind = int(p[1]), p[2]
+        if kind == "upsamplers":  # level 0 has no attention: its upsampler sits at index 1
+            return f"output_blocks.{3 * i + 2}.{1 if i == 0 else 2}.conv." + ".".join(p[5:])
+        j, rest = int(p[3]), p[4:]
+        block = f"output_blocks.{3 * i + j}"
+    else:  # mid_block.{resnets.j | attentions.0}
+        kind, j, rest = p[1], int(p[2]), p[3:]
+        return (f"middle_block.{2 * j}." + _resnet_ldm(rest)) if kind == "resnets" else "middle_block.1." + ".".join(rest)
+    return f"{block}.0." + _resnet_ldm(rest) if kind == "resnets" else f"{block}.1." + ".".join(rest)
+
+
+def _resnet_ldm(rest: list[str]) -> str:
+    return ".".join([_RESNET[rest[0]], *rest[1:]])
+
+
+def _vae_to_ldm(key: str, value: torch.Tensor) -> tuple[str, torch.Tensor]:
+    p = key.split(".")
+    resnet = {"conv_shortcut": "nin_shortcut"}
+    attn = {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "v", "to_out": "proj_out"}
+    if p[0] in ("quant_conv", "post_quant_conv"):
+        return key, value
+    side, rest = p[0], p[1:]
+    if rest[0] == "conv_norm_out":
+        return ".".join([side, "norm_out", *rest[1:]]), value
+    if rest[0] in ("conv_in", "conv_out"):
+        return key, value
+    if rest[0] == "mid_block":
+        if rest[1] == "resnets":
+            tail = [resnet.get(rest[3], rest[3]), *rest[4:]]
+            return ".".join([side, "mid", f"block_{int(rest[2]) + 1}", *tail]), value
+        name = attn[rest[3]]
+        tail = rest[5:] if rest[3] == "to_out" else rest[4:]
+        if name != "norm" and value.ndim == 2:
+            value = value[:, :, None, None]  # LDM's attention projections are 1x1 convolutions
+        return ".".join([side, "mid", "attn_1", name, *tail]), value
+    level = int(rest[1])
+    if side == "decoder":
+        level = 3 - level  # LDM counts decoder levels from the bottom
+    kind = "down" if side == "encoder" else "up"
+    if rest[2] in ("downsamplers", "upsamplers"):
+        return ".".join([side, kind, str(level), "downsample" if kind == "down" else "upsample", *rest[4:]]), value
+    return ".".join([side, kind, str(level), "block", rest[3], resnet.get(rest[4], rest[4]), *rest[5:]]), value
+
+
+def _single_file_from(sd: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    ckpt = {"model.diffusion_model." + _unet_to_ldm(k): v
+            for k, v in load_file(str(sd / "unet" / "diffusion_pytorch_model.safetensors")).items()}
+    for k, v in load_file(str(sd / "vae" / "diffusion_pytorch_model.safetensors")).items():
+        name, value = _vae_to_ldm(k, v)
+        ckpt["first_stage_model." + name] = value
+    for k, v in load_file(str(sd / "text_encoder" / "model.safetensors")).items():
+        ckpt["cond_stage_model.transformer.text_model." + k] = v
+    return ckpt
+
+
+def test_base_from_a_single_file_checkpoint(folder, tmp_path):
+    from safetensors.torch import save_file
+
+    sd, gligen, adapter, plain = _parts_on_disk(folder, tmp_path)
+    path = tmp_path / "sd15-finetune.safetensors"
+    save_file({k: v.contiguous() for k, v in _single_file_from(sd).items()}, str(path))
+    # real SD1.x files use the shipped SD1.5 configs; this tiny one needs its own (the sd folder's)
+    comps = load_components(base=path, gligen=gligen, motion_adapter=adapter, single_file_config=sd)
+    from_folder = load_components(base=sd, gligen=gligen, motion_adapter=adapter)
+    for name in ("unet", "vae", "text_encoder"):
+        want, got = getattr(from_folder, name).state_dict(), getattr(comps, name).state_dict()
+        assert want.keys() == got.keys(), name
+        assert all(torch.equal(want[k], got[k]) for k in want), name
+    assert len(comps.tokenizer) == 49408

@@ -478,6 +478,11 @@ def load_single_file_base(path: Path, dtype: torch.dtype, config: str | Path | N
             local_files_only=True)
     except Exception as e:  # noqa: BLE001
         raise ModelError(f"{where}: no SD1.x CLIP text encoder in it ({_one_line(e)})") from None
+    for name, module in parts.items():
+        # diffusers fills the text encoder non-strictly: a tensor the file lacks would stay unallocated
+        empty = [n for n, t in [*module.named_parameters(), *module.named_buffers()] if t.is_meta]
+        if empty:
+            raise ModelError(f"{where}: its {name} lacks {len(empty)} tensors, e.g. {empty[0]}")
     return parts
 
 
