@@ -509,3 +509,36 @@ def test_base_from_a_single_file_checkpoint(folder, tmp_path):
         assert want.keys() == got.keys(), name
         assert all(torch.equal(want[k], got[k]) for k in want), name
     assert len(comps.tokenizer) == 49408
+
+
+# ---------------------------------------------------------------- writing
+def test_save_components_round_trips(tmp_path):
+    comps = tiny.build_components(seed=5)
+    out = tiny.save_components(comps, tmp_path / "saved")
+    loaded = load_components(out)
+    for name, module in comps.modules().items():
+        want, got = module.state_dict(), getattr(loaded, name).state_dict()
+        assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want), name
+
+
+def test_half_precision_folder_stores_half_weights(tmp_path):
+    from iva0.backends.diffusion.models import safetensors_header
+
+    out = tiny.write_model_folder(tmp_path / "half", dtype=torch.float16, seed=0)
+    header = safetensors_header(out / "unet" / "diffusion_pytorch_model.safetensors")
+    assert {info["dtype"] for info in header.values()} == {"F16"}
+    assert json.loads((out / "model_index.json").read_text())["_iva0"]["dtype"] == "float16"
+
+
+def test_a_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
+    real = tiny.build_part
+
+    def failing(name, config, **kw):
+        if name == "vae":
+            raise KeyboardInterrupt  # as if the user pressed Ctrl-C halfway
+        return real(name, config, **kw)
+
+    monkeypatch.setattr(tiny, "build_part", failing)
+    with pytest.raises(KeyboardInterrupt):
+        tiny.write_model_folder(tmp_path / "m")
+    assert list(tmp_path.iterdir()) == []

@@ -204,15 +204,14 @@ def check_component(folder: str | Path, name: str, *, count: bool = False) -> Co
     folder = Path(folder)
     report = ComponentReport(name=name, folder=folder, present=False)
     config = _config_path(folder, name)
-    if not folder.is_dir():
-        report.problem = f"missing (looked for {config})"
-        return report
-    if not config.is_file():
+    if name == "tokenizer" and (folder / "tokenizer.json").is_file():
+        config = folder / "tokenizer.json"  # a fast tokenizer saved by transformers 5 needs no vocab.json
+    if not folder.is_dir() or not config.is_file():
         report.problem = f"missing (looked for {config})"
         return report
     if name == "tokenizer":
         merges = folder / "merges.txt"
-        if not merges.is_file():
+        if config.name == "vocab.json" and not merges.is_file():
             report.problem = f"incomplete (looked for {merges})"
             return report
         report.class_name = "CLIPTokenizer"
