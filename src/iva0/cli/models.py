@@ -88,7 +88,7 @@ def register(app: typer.Typer) -> None:
         full_size: bool = typer.Option(False, "--full-size", help="Real architectures' sizes (~2 B parameters) instead of tiny."),
         dtype: DType = typer.Option(DType.float32, "--dtype", help="Weight dtype on disk."),
         seed: int = typer.Option(0, "--seed", help="Random seed for the weights."),
-        adapter: AdapterVersion = typer.Option(AdapterVersion.v153, "--adapter", help="AnimateDiff adapter architecture (full size)."),
+        adapter: AdapterVersion = typer.Option(AdapterVersion.v153, "--adapter", help="AnimateDiff adapter layout: v1-5-3 (no motion mid block) or v1-5-2 (with one)."),
         force: bool = typer.Option(False, "--force", help="Replace FOLDER if it exists (only once the new one is complete)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
