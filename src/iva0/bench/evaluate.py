@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -49,6 +50,7 @@ class EvalOptions:
     eval_side: int = 512  # longer side of the frames the metrics see
     track_side: int = TRACK_SIDE  # longer side of the frames the tracker sees
     clip: str | None = None  # local CLIP model folder (optional scores)
+    workers: int | None = None  # threads for one video's metrics (default: up to 4 cores)
 
 
 def find_video(videos_dir: Path, sample_id: str) -> Path | None:
@@ -81,30 +83,41 @@ def evaluate_frames(frames: np.ndarray, image: np.ndarray, layout, opts: EvalOpt
     frames, ref, layout = prepare(np.asarray(frames), image, layout, opts.eval_side)
     F, H, W, _ = frames.shape
     boxes = layout.boxes_px(W, H)  # (J, F, 4)
-    objects = []
-    for name, b in zip(layout.names, boxes):
+
+    def score_object(j: int) -> dict:
+        b = boxes[j]
         tr = viou(frames, b, track_side=opts.track_side)
-        objects.append(
-            {
-                "name": name,
-                "viou": tr.viou,
-                "object_ssim": object_ssim(frames, b),
-                "object_psnr": object_psnr(frames, b),
-                "centroid_error": tr.centroid_error,
-                "ious": [round(float(v), 4) for v in tr.ious],
-            }
-        )
-    far = never_occupied(layout, H, W)
-    masks = layout_masks(layout, H, W)
-    return {
-        "frames": F,
-        "size": [W, H],
-        "objects": objects,
-        "background_psnr": background_psnr(frames, ref, far),
-        "background_ssim": background_ssim(frames, ref, far),
-        "afterimage": afterimage(frames, ref, masks.V),
-        "warp_error": warp_error(frames),
-    }
+        return {
+            "name": layout.names[j],
+            "viou": tr.viou,
+            "object_ssim": object_ssim(frames, b),
+            "object_psnr": object_psnr(frames, b),
+            "centroid_error": tr.centroid_error,
+            "ious": [round(float(v), 4) for v in tr.ious],
+        }
+
+    def score_video() -> dict:
+        far = never_occupied(layout, H, W)
+        masks = layout_masks(layout, H, W)
+        return {
+            "background_psnr": background_psnr(frames, ref, far),
+            "background_ssim": background_ssim(frames, ref, far),
+            "afterimage": afterimage(frames, ref, masks.V),
+            "warp_error": warp_error(frames),
+        }
+
+    workers = opts.workers or min(4, os.cpu_count() or 1)
+    if workers > 1:
+        # OpenCV and scikit-image release the GIL in their heavy loops: the object
+        # tracks and the video metrics run side by side on several cores
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            video = pool.submit(score_video)
+            objects = list(pool.map(score_object, range(len(boxes))))
+            video = video.result()
+    else:
+        objects = [score_object(j) for j in range(len(boxes))]
+        video = score_video()
+    return {"frames": F, "size": [W, H], "objects": objects, **video}
 
 
 def evaluate_sample(sample: BenchSample, video: Path, opts: EvalOptions, clip_scorer=None) -> dict:
