@@ -226,6 +226,37 @@ def test_generate_with_composite_and_cli_reads_the_same_layout(cb, picture, tmp_
     assert np.abs(cli_frames.astype(int) - frames.astype(int)).mean() < 2  # same backend, same layout
 
 
+def test_diffusion_backend_is_loaded_once_and_steps_change_per_run(monkeypatch, tmp_path):
+    """Models take long to load: the page keeps one backend; steps/guidance are per-run settings."""
+    from dataclasses import dataclass
+
+    import iva0.backends as backends
+
+    @dataclass
+    class FakeSettings:
+        steps: int = 25
+        guidance: float = 7.5
+
+    made = []
+
+    class Fake:
+        def __init__(self, **options):
+            made.append(options)
+            self.settings = FakeSettings()
+
+    def create(name, **options):
+        return Fake(**options) if name == "iva0" else backends.create_backend(name, **options)
+
+    monkeypatch.setattr(backends, "create_backend", create)
+    cb = Callbacks(UiConfig(model=tmp_path, backend_options={"device": "cpu"}), tmp_path / "work")
+    a = cb.backend("iva0", steps=4, guidance=3.0)
+    b = cb.backend("iva0", steps=9.0, guidance=None)
+    assert a is b and made == [{"model": tmp_path, "device": "cpu"}]
+    assert (b.settings.steps, b.settings.guidance) == (9, 3.0)
+    with pytest.raises(UserError, match="steps must be 1..1000"):
+        cb.backend("iva0", steps=0)
+
+
 def test_preview_video_draws_every_frame(cb, picture):
     from iva0.io.video import read_video
 
@@ -324,6 +355,29 @@ def test_iva0_ui_serves_the_page_on_localhost_within_a_minute(tmp_path):
         assert "iva0: animate a picture along boxes" in html
         config = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=30).read())
         assert config.get("analytics_enabled") is False
+        # uploads over the page's limit (20 MB) are refused before any callback sees them
+        assert upload(port, b"x" * 1000) == 200
+        assert upload(port, b"x" * (20 * 2**20 + 1)) == 413
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def upload(port: int, data: bytes) -> int:
+    """POST a file to the page's upload route; the HTTP status."""
+    import urllib.error
+
+    boundary = "iva0testboundary"
+    body = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"f.bin\"\r\n"
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/gradio_api/upload", data=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code

@@ -95,6 +95,53 @@ def drag(page, x0: float, y0: float, x1: float, y1: float) -> None:
     page.mouse.up()
 
 
+class Pending:
+    """Requests in flight, less Gradio's long-lived event streams (Playwright's "networkidle"
+    never comes while those are open)."""
+
+    STREAMS = ("/queue/data", "/heartbeat", "/queue/join")
+
+    def __init__(self, page) -> None:
+        self.urls: set[str] = set()
+        page.on("request", lambda r: self._add(r.url))
+        page.on("requestfinished", lambda r: self.urls.discard(r.url))
+        page.on("requestfailed", lambda r: self.urls.discard(r.url))
+
+    def _add(self, url: str) -> None:
+        if not any(s in url for s in self.STREAMS):
+            self.urls.add(url)
+
+    def wait_idle(self, page, timeout_ms: int = 30_000) -> None:
+        quiet = 0
+        for _ in range(timeout_ms // 100):
+            quiet = quiet + 1 if not self.urls else 0
+            if quiet >= 4:
+                return
+            page.wait_for_timeout(100)
+        raise TimeoutError(f"requests still in flight: {sorted(self.urls)}")
+
+
+def settle(page, tool: str) -> None:
+    """Wait until the page has selected the annotator's `tool` and fetched the picture it shows."""
+    page.wait_for_selector(f'#annotator button[aria-label="{tool}"].selected', timeout=30_000)
+    page.pending.wait_idle(page)
+    page.wait_for_timeout(300)  # the canvas draws on the next animation frames
+
+
+def until(page, action, selector: str, pattern: str, tries: int = 3) -> None:
+    """Do `action` until `selector`'s text matches. A drag that lands while the annotator is still
+    being refreshed by the server is undone by that refresh (a person would simply drag again)."""
+    for attempt in range(tries):
+        action()
+        try:
+            wait_text(page, selector, pattern, timeout=10_000)
+            return
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError
+            if attempt == tries - 1:
+                raise
+            page.wait_for_timeout(1000)
+
+
 def picture_rect(page, view_w: int, view_h: int) -> tuple[float, float, float]:
     """(left, top, scale) of the picture inside the canvas: it is fitted and centred (letterboxed)."""
     bb = canvas_box(page)
@@ -121,6 +168,7 @@ def download(page, elem_id: str, dest: Path) -> Path:
 @pytest.fixture
 def page(browser, tmp_path):
     page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page.pending = Pending(page)
     page.on("console", lambda m: print("browser console:", m.type, m.text[:300]) if m.type == "error" else None)
     yield page
     page.screenshot(path=tmp_path / "last-page.png", full_page=True)  # to look at when a step failed
@@ -148,34 +196,39 @@ def test_draw_generate_download_and_cli_round_trip(server, page, tmp_path):
     from iva0.io.image import read_image
 
     view_h, view_w = read_image(sample.image).shape[:2]  # samples are under the page's view size
-    page.locator("#new-name textarea, #new-name input").first.fill("moon")
+    page.locator("#new-name textarea, #new-name input").first.fill("star")
     page.locator("#add-object").click()
-    wait_text(page, "#keys", "moon.*no key boxes yet")
+    wait_text(page, "#keys", "star.*no key boxes yet")
     left, top, s = picture_rect(page, view_w, view_h)
     px0 = (0.10 * view_w, 0.10 * view_h, 0.30 * view_w, 0.25 * view_h)
-    drag(page, left + px0[0] * s, top + px0[1] * s, left + px0[2] * s, top + px0[3] * s)
-    wait_text(page, "#keys", r"moon.*key boxes at frame\(s\) 0\.")
+    settle(page, "Create box")  # no box yet: the page selected the annotator's draw tool
+    until(
+        page, lambda: drag(page, left + px0[0] * s, top + px0[1] * s, left + px0[2] * s, top + px0[3] * s),
+        "#keys", r"star.*key boxes at frame\(s\) 0\.",
+    )  # fmt: skip
     set_slider(page, "frame", 7)
     wait_text(page, "#keys", "^At frame 7")
-    page.wait_for_timeout(1000)  # the annotator redraws with frame 7's picture
-    # at frame 7 the annotator shows the box held from frame 0, ready to move: drag it to the right
+    settle(page, "Drag boxes")  # the box held from frame 0 is shown, ready to move
+    # at frame 7: drag that box to the right
     shift = (0.45 * view_w, 0.05 * view_h)
     cx, cy = (px0[0] + px0[2]) / 2, (px0[1] + px0[3]) / 2
-    drag(page, left + cx * s, top + cy * s, left + (cx + shift[0]) * s, top + (cy + shift[1]) * s)
+    until(
+        page, lambda: drag(page, left + cx * s, top + cy * s, left + (cx + shift[0]) * s, top + (cy + shift[1]) * s),
+        "#keys", r"star.*key boxes at frame\(s\) 0, 7\.",
+    )  # fmt: skip
     px7 = (px0[0] + shift[0], px0[1] + shift[1], px0[2] + shift[0], px0[3] + shift[1])
-    wait_text(page, "#keys", r"moon.*key boxes at frame\(s\) 0, 7\.")
     wait_text(page, "#status", "Ready: 2 objects")
 
     # the layout JSON the page offers is the CLI's file
     layout_file = download(page, "download-layout", tmp_path / "drawn.json")
     layout = load_layout(layout_file)
-    assert layout.names == ["rocket", "moon"]
+    assert layout.names == ["rocket", "star"]
     assert layout.to_dict()["objects"][0] == load_layout(sample.layout).to_dict()["objects"][0]
-    moon = layout.objects[1]
-    assert [k.frame for k in moon.keyframes] == [0, 7]
+    star = layout.objects[1]
+    assert [k.frame for k in star.keyframes] == [0, 7]
     tol = 3 / min(view_w, view_h) + 0.01  # a few px of mouse and rounding
-    np.testing.assert_allclose(moon.keyframes[0].box, np.array(px0) / [view_w, view_h, view_w, view_h], atol=tol)
-    np.testing.assert_allclose(moon.keyframes[1].box, np.array(px7) / [view_w, view_h, view_w, view_h], atol=tol)
+    np.testing.assert_allclose(star.keyframes[0].box, np.array(px0) / [view_w, view_h, view_w, view_h], atol=tol)
+    np.testing.assert_allclose(star.keyframes[1].box, np.array(px7) / [view_w, view_h, view_w, view_h], atol=tol)
 
     # ... and animates with the CLI unchanged
     out_cli = tmp_path / "cli.mp4"
@@ -199,6 +252,9 @@ def test_draw_generate_download_and_cli_round_trip(server, page, tmp_path):
     assert frames.shape[0] == 20 and max(frames.shape[1:3]) == 320 and round(fps) == 8
     mp4 = download(page, "download-mp4", tmp_path / "download.mp4")
     assert read_video(mp4)[0].shape[0] == 20
+    if os.environ.get("IVA0_SCREENSHOT"):  # the page with a drawn object and its result, for the docs
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=os.environ["IVA0_SCREENSHOT"], full_page=True)
 
     # the other way round: a layout written for the CLI, uploaded into the page, generates too
     cli_layout = tmp_path / "for_cli.json"
@@ -210,7 +266,13 @@ def test_draw_generate_download_and_cli_round_trip(server, page, tmp_path):
     again = download(page, "download-layout", tmp_path / "again.json")
     assert json.loads(again.read_text()) == load_layout(cli_layout).to_dict()
 
-    if os.environ.get("IVA0_SCREENSHOT"):
-        page.evaluate("window.scrollTo(0, 0)")
-        page.screenshot(path=os.environ["IVA0_SCREENSHOT"], full_page=False)
+    # a broken layout file: one clean message in the page, no traceback, nothing changed
+    (tmp_path / "broken.json").write_text('{"num_frames": 8, "objects": [')
+    with page.expect_file_chooser() as chooser:
+        page.locator("#upload-layout").click()
+    chooser.value.set_files(str(tmp_path / "broken.json"))
+    page.get_by_text("broken.json: not valid JSON").first.wait_for(timeout=30_000)
+    assert "Traceback" not in page.content()
+    wait_text(page, "#status", "Ready: 3 objects")
+
     assert outside == []

@@ -23,10 +23,10 @@ TITLE = "iva0: animate a picture along boxes"
 
 INTRO = """\
 # iva0 — animate a picture along boxes
-1. **Pick a sample** or **upload a picture**. 2. **Add an object** (its name, e.g. *red car*) and draw its
-box on the picture at **frame 0**. 3. Move the **key frame** slider and draw where the object should be then
-(the box between key frames is interpolated; the path shows on the right). 4. Set the prompt and press **Generate**.
-The layout JSON you download here is the file `iva0 animate --layout` reads, and the other way round.
+1. **Pick a sample** or **upload a picture**.
+2. **Add an object**: type its name (e.g. *red car*), press *Add object*, and drag its box on the picture at **frame 0**.
+3. Move the **key frame** slider and drag the box to where the object should be then; frames between keys are interpolated.
+4. Set the prompt and press **Generate**. The layout JSON downloaded here is the file `iva0 animate --layout` reads, and the other way round.
 """
 
 # The annotator keeps its tool (draw / move) across value updates; pick the one that fits

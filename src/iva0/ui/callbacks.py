@@ -8,6 +8,7 @@ gets a short message without one.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -356,23 +357,28 @@ class Callbacks:
         status = f"**Done:** {F} frames, {W}×{H}, {layout.fps} fps, {anim.backend} backend, seed {seed}, {dt:.1f} s."
         return str(out), str(out), status
 
-    def backend(self, name: str, **options: Any):
-        """Backends are built once and kept: the diffusion models take long to load."""
+    def backend(self, name: str, *, steps: Any = None, guidance: Any = None):
+        """The backend to run. The diffusion one is built once and kept (its models take long
+        to load); steps and guidance are per-run settings, changed without reloading."""
         from iva0.backends import create_backend
 
         if name == "composite":
             return create_backend("composite")
-        options = {k: v for k, v in options.items() if v is not None}
-        if "steps" in options:
-            options["steps"] = editor.as_int(options["steps"], 25)
-        key = repr(sorted(options.items()))
         with self._backend_lock:
-            if (name, key) not in self._backends:
-                self._backends.clear()  # one diffusion model in memory at a time
-                self._backends[(name, key)] = create_backend(
-                    name, model=self.config.model, **self.config.backend_options, **options
-                )
-            return self._backends[(name, key)]
+            be = self._backends.get(name)
+            if be is None:
+                be = create_backend(name, model=self.config.model, **self.config.backend_options)
+                self._backends[name] = be
+        if getattr(be, "settings", None) is not None and (steps is not None or guidance is not None):
+            new = dataclasses.replace(
+                be.settings,
+                steps=be.settings.steps if steps is None else editor.as_int(steps, be.settings.steps),
+                guidance=be.settings.guidance if guidance is None else float(guidance),
+            )
+            if not 1 <= new.steps <= 1000 or not 0.0 <= new.guidance <= 50.0:
+                raise UserError(f"steps must be 1..1000 and guidance 0..50, got {new.steps} and {new.guidance}")
+            be.settings = new  # safe: generation runs one at a time (concurrency_limit=1)
+        return be
 
     def _run_dir(self) -> Path:
         # one folder per run: concurrent sessions never share a file name
