@@ -104,3 +104,14 @@ def test_psnr_cap_and_value():
     b = a.copy()
     b[0, 0] = 255  # mse = 255^2/16 -> psnr = 10 log10(16)
     assert psnr(a, b) == pytest.approx(10 * np.log10(16))
+
+
+def test_small_objects_are_not_downscaled_away(monkeypatch):
+    # a 20 px object in a 512 px frame: at track_side 128 it would be 5 px wide and lost
+    from iva0.metrics import tracking
+
+    boxes = linear_boxes([100, 100, 120, 120], [260, 180, 280, 200], 10)
+    video = moving_patch_video(boxes, 512, 512, seed=5)
+    assert viou(video, boxes, track_side=128).viou > 0.7
+    monkeypatch.setattr(tracking, "MIN_OBJECT_SIDE", 0.0)  # the old behaviour, for contrast
+    assert viou(video, boxes, track_side=128).viou < 0.5

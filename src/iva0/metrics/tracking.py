@@ -15,8 +15,10 @@ Conventions (documented in docs/benchmark.md):
   (frame 0 counts 0); a lost frame counts 1.0 (a full diagonal). Frames where
   the layout box has left the frame are skipped.
 - tracking runs on frames downscaled so that the longer side is at most
-  `track_side` px (default 256) for speed; boxes are scaled alike and the
-  results are reported in the original pixels.
+  `track_side` px (default 256) for speed, but never so far that the object's
+  frame-0 box gets a side shorter than 32 px (small objects are tracked at up
+  to full resolution; CSRT's cost follows the object's size, so this is cheap);
+  boxes are scaled alike and the results are reported in the original pixels.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from iva0.metrics.boxes import box_area, box_centres, box_iou, clip_boxes
 
 TRACK_SIDE = 256  # longer side of the frames the tracker sees
 MIN_TRACK_SIDE = 2.0  # px (at tracking scale): a smaller start box cannot be tracked
+MIN_OBJECT_SIDE = 32.0  # px: frames are downscaled less when the object would get smaller
 
 
 @dataclass
@@ -71,13 +74,18 @@ def track_box(frames: np.ndarray, box0: np.ndarray, track_side: int | None = TRA
     lost flags (F,). Frame 0's tracked box is `box0` clipped to the frame.
     """
     F, H, W, _ = frames.shape
+    start = clip_boxes(np.asarray(box0, dtype=np.float64), W, H)
     scale = 1.0
     if track_side and max(H, W) > track_side:
         scale = track_side / max(H, W)
+        # a small object keeps at least MIN_OBJECT_SIDE px (or its full size): CSRT's
+        # cost follows the object's area, and a few-pixel target is easily lost
+        short = min(start[2] - start[0], start[3] - start[1])
+        if short * scale < MIN_OBJECT_SIDE:
+            scale = min(1.0, MIN_OBJECT_SIDE / max(short, 1e-6))
     tw, th = max(1, round(W * scale)), max(1, round(H * scale))
     sx, sy = tw / W, th / H
 
-    start = clip_boxes(np.asarray(box0, dtype=np.float64), W, H)
     tracked = np.full((F, 4), np.nan)
     lost = np.zeros(F, dtype=bool)
     tracked[0] = start
