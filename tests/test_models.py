@@ -26,6 +26,16 @@ def _grounding(batch: int, n: int = 2, dim: int = 32, seed: int = 0) -> dict[str
     }
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # tiny models: thread hand-offs cost more than the maths, and on a shared 2-core
+    # machine two spinning threads made one forward pass 10-40x slower
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def parts():
     return tiny.build_parts(seed=0)
@@ -213,7 +223,8 @@ def test_tiny_folder_loads_in_a_fresh_offline_process(folder, tmp_path):
         "print(type(pipe.unet).__name__, hasattr(pipe.unet, 'position_net'),\n"
         "      float(sum(p.double().abs().sum() for p in pipe.unet.parameters())))\n"
     )
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp_path / "empty-hf-home")}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp_path / "empty-hf-home"),
+           "OMP_NUM_THREADS": "1"}
     run = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     name, has_net, checksum = run.stdout.split()

@@ -30,6 +30,7 @@ import struct
 import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Callable
 
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, UNetMotionModel
@@ -150,7 +151,8 @@ class ComponentReport:
     num_parameters: int | None = None  # from the safetensors headers, no weights read
 
     def error(self, where: str) -> ModelError:
-        return ModelError(f"{where}: component '{self.name}' {self.problem}")
+        hint = "; or pass --motion-adapter" if self.name == "motion_adapter" and "missing" in self.problem else ""
+        return ModelError(f"{where}: component '{self.name}' {self.problem}{hint}")
 
 
 def _config_path(folder: Path, name: str) -> Path:
@@ -495,6 +497,7 @@ def load_components(
     torch_dtype: torch.dtype = torch.float32,
     allow_download: bool = False,
     single_file_config: str | Path | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> IVA0Components:
     """Load the models from one iva0 folder, or assemble them from separate sources.
 
@@ -507,6 +510,7 @@ def load_components(
         the UNet's weights are the base's and only the grounding layers are GLIGEN's.
     motion_adapter: an AnimateDiff MotionAdapter folder / repo id, or a single file.
     Repo ids are read from the local HF cache only, unless `allow_download`.
+    `progress(done, total, "loading models")` is called as the parts load.
     Raises ModelError (one line: which component, where it was looked for).
     """
     from diffusers import UNet2DConditionModel
@@ -547,8 +551,17 @@ def load_components(
     for folder, name, where in needs:
         _require(folder, name, where)
 
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        if progress:
+            progress(done, 5, "loading models")
+        done += 1
+
     with _quiet_libraries():
         # 1. the parts that come from the base (SD1.x) side
+        step()
         body_state = None
         if base_file:
             single = load_single_file_base(base_src, dtype, single_file_config)
@@ -573,6 +586,7 @@ def load_components(
             base_unet_report = check_component(base_src / "unet", "unet") if base_src is not None else None
 
         # 2. the UNet: GLIGEN's (with the base's body when a base UNet is given)
+        step()
         if gligen_dir is not None:
             unet2d = load_gligen_unet(gligen_dir, where_gligen, dtype)
             grounding_side, where_g = gligen_dir, where_gligen
@@ -593,12 +607,14 @@ def load_components(
             del body_state
 
         # 3. grounding image encoder + projection come with the GLIGEN UNet
+        step()
         image_encoder = _load_model(CLIPVisionModelWithProjection, _require(grounding_side, "image_encoder", where_g),
                                     where_g, dtype)
         image_project = _load_model(CLIPImageProjection, _require(grounding_side, "image_project", where_g),
                                     where_g, dtype)
 
         # 4. motion modules
+        step()
         if adapter_src is not None:
             adapter = load_motion_adapter(adapter_src, dtype, f"motion adapter {adapter_src}")
         elif model_dir is not None:
@@ -606,11 +622,14 @@ def load_components(
         else:
             raise ModelError("no motion adapter given: pass --motion-adapter (e.g. guoyww/animatediff-motion-adapter-v1-5-3)")
         _check_dims(unet2d, text_encoder, image_encoder, image_project)
+        step()
         try:
             unet = assemble_motion_unet(unet2d, adapter)
         except ValueError as e:  # diffusers' own compatibility checks (blocks, layers per block)
             raise ModelError(f"motion adapter does not fit the UNet: {_one_line(e)}") from None
     feature_extractor = load_feature_extractor(gligen_dir or model_dir, image_encoder.config.image_size)
+    if progress:
+        progress(5, 5, "loading models")
     sources = [f"{k}={v}" for k, v in (("model", model_dir), ("base", base_src), ("gligen", gligen_dir),
                                         ("motion_adapter", adapter_src)) if v is not None]
     return IVA0Components(
