@@ -69,11 +69,17 @@ def ddim_invert(
     z0: torch.Tensor,
     levels: NoiseLevels,
     callback: Callable[[int, int], None] | None = None,
+    fixed_point_iters: int = 0,
 ) -> list[torch.Tensor]:
     """DDIM-invert z0. Returns the trajectory [z0, z(t_1), ..., z(t_N)] (N + 1 latents, least noisy first).
 
     traj[k] is the latent at the level reached after sampling step N - k, so the
     denoising loop's step i (0-based, noisiest first) ends at traj[N - 1 - i].
+
+    fixed_point_iters > 0 refines each step by re-evaluating eps at the noisier
+    latent it produced (fixed-point DDIM inversion): sampling evaluates eps
+    there, so each refinement brings the step closer to the exact inverse of
+    the sampler, at one model call per refinement.
     """
     n = len(levels)
     traj = [z0]
@@ -82,7 +88,10 @@ def ddim_invert(
         i = n - 1 - k  # sampling index of timestep t_{k+1}
         t = levels.timesteps[i]
         eps = eps_fn(z, t)
-        z = ddim_step(eps, z, levels.alpha_prev[i], levels.alpha[i])
+        z_next = ddim_step(eps, z, levels.alpha_prev[i], levels.alpha[i])
+        for _ in range(fixed_point_iters):
+            z_next = ddim_step(eps_fn(z_next, t), z, levels.alpha_prev[i], levels.alpha[i])
+        z = z_next
         traj.append(z)
         if callback is not None:
             callback(k + 1, n)

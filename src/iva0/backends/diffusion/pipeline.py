@@ -52,6 +52,7 @@ class IVA0Options:
     blend_steps: float = 0.8  # lambda: share of steps with the kept-region latent blend
     mas: bool = True  # Motion Afterimage Suppression in temporal attention
     inversion: bool = True  # DDIM-invert the input (else: forward-noise it with random noise)
+    inversion_iters: int = 1  # fixed-point refinements per inversion step (0 = plain DDIM inversion)
     null_text: bool = False  # null-text inversion (exact reconstruction under CFG; slower)
     null_text_steps: int = 10  # inner optimisation steps per timestep
     motion_init: bool = True  # motion-aligned initial latents (else shared noise only)
@@ -134,8 +135,8 @@ class IVA0Pipeline(DiffusionPipeline):
                 raise ValueError(f"{name.replace('_', '-')} must be between 0 and 1, got {v!r}")
         if options.null_text and not options.inversion:
             raise ValueError("null-text inversion needs inversion (drop --no-inversion or --null-text)")
-        if options.decode_chunk_size < 1 or options.null_text_steps < 1:
-            raise ValueError("decode_chunk_size and null_text_steps must be >= 1")
+        if options.decode_chunk_size < 1 or options.null_text_steps < 1 or options.inversion_iters < 0:
+            raise ValueError("decode_chunk_size and null_text_steps must be >= 1, inversion_iters >= 0")
         if layout.num_frames < 2:
             raise ValueError("the layout needs at least 2 frames")
         if object_image_embeds is not None and object_image_embeds.shape[0] != len(layout.objects):
@@ -268,7 +269,8 @@ class IVA0Pipeline(DiffusionPipeline):
         null_embeds = None
         if options.inversion:
             traj = ddim_invert(
-                self._still_eps_fn(cond_text), z_still, levels, callback=lambda d, t: progress(d, t, "inverting")
+                self._still_eps_fn(cond_text), z_still, levels, callback=lambda d, t: progress(d, t, "inverting"),
+                fixed_point_iters=options.inversion_iters,
             )  # [z0, ..., z_T], each (1 or 2, C, h, w)
             if options.null_text and do_cfg:
                 null_embeds = self._null_text(cond_text, uncond_text, [z[:1] for z in traj], levels, guidance_scale, options, progress)
