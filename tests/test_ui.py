@@ -108,8 +108,9 @@ def test_key_past_the_last_frame_gets_the_cli_message():
 def test_drawn_boxes_build_the_expected_layout_json(cb, picture):
     pic = cb.load_picture(picture)
     assert pic.size == (W, H)
-    draft, obj, name_box, frame, *show = cb.on_add_object("red square", pic, (), *SETTINGS)
+    draft, obj, name_box, frame, from_sample, *show = cb.on_add_object("red square", pic, (), *SETTINGS)
     assert obj["value"] == 0 and obj["choices"] == [("1. red square", 0)] and name_box == "" and frame == 0
+    assert from_sample is False
     shown = show[SHOW["shown"]]
     assert shown == {"object": 0, "frame": 0, "box": None} and show[SHOW["tool"]] == "create"
     assert "draw its box at frame 0" in show[SHOW["status"]] and show[SHOW["layout_file"]] is None
@@ -181,7 +182,8 @@ def test_uploaded_layout_round_trips(cb, picture, tmp_path):
     layout.save(path)
     pic = cb.load_picture(picture)
     out = cb.on_upload_layout(str(path), pic)
-    got_pic, draft, obj, frame, frames, fps, prompt, negative, interp, *show = out
+    got_pic, draft, obj, frame, frames, fps, prompt, negative, interp, from_sample, *show = out
+    assert from_sample is False
     assert got_pic is pic and (frames, fps, prompt, negative, interp) == (10, 12, "steam rises", "", "smooth")
     assert obj["choices"] == [("1. cup", 0), ("2. spoon", 1)] and frame["maximum"] == 9
     assert show[SHOW["json"]] == layout.to_json()
@@ -190,12 +192,23 @@ def test_uploaded_layout_round_trips(cb, picture, tmp_path):
     assert editor.build_layout(draft, Settings(10, 12, "steam rises", "", "smooth")).to_dict() == layout.to_dict()
 
 
+def test_new_picture_keeps_the_users_objects_and_drops_a_samples(cb, picture):
+    mine = (DraftObject("red square", {0: (0.1, 0.3, 0.3, 0.7)}),)
+    pic, draft, obj, sample, from_sample, *show = cb.on_upload_picture(str(picture), mine, 0, 0, False, *SETTINGS)
+    assert draft == mine and obj["value"] == 0 and sample["value"] is None and from_sample is False
+    assert pic.full.shape == (H, W, 3) and show[SHOW["status"]].startswith("**Ready:**")
+    pic, draft, obj, sample, from_sample, *show = cb.on_upload_picture(str(picture), mine, 0, 0, True, *SETTINGS)
+    assert draft == () and obj["value"] is None and obj["choices"] == []
+    assert "add an object" in show[SHOW["status"]]
+
+
 def test_every_sample_loads_with_its_layout(cb):
     from iva0.samples import list_samples
 
     for s in list_samples():
         pic, draft, *_rest = cb.on_sample(s.name)
-        show = _rest[7:]
+        assert _rest[7] is True  # the objects are the sample's
+        show = _rest[8:]
         assert pic.full.shape == np.asarray(Image.open(s.image)).shape
         assert json.loads(show[SHOW["json"]]) == load_layout(s.layout).to_dict()
 
@@ -280,10 +293,10 @@ def page_error(fn, *args, **kwargs) -> str:
 def test_bad_uploads_give_clean_messages(cb, tmp_path):
     text = tmp_path / "notes.png"
     text.write_text("not a picture")
-    assert "cannot read image" in page_error(cb.on_upload_picture, str(text), (), None, 0, *SETTINGS)
+    assert "cannot read image" in page_error(cb.on_upload_picture, str(text), (), None, 0, False, *SETTINGS)
     huge = tmp_path / "wide.png"
     Image.new("RGB", (5000, 8)).save(huge)
-    assert "image too large: 5000x8 px" in page_error(cb.on_upload_picture, str(huge), (), None, 0, *SETTINGS)
+    assert "image too large: 5000x8 px" in page_error(cb.on_upload_picture, str(huge), (), None, 0, False, *SETTINGS)
 
     bad = tmp_path / "bad.json"
     bad.write_text('{"objects": [')
@@ -293,6 +306,9 @@ def test_bad_uploads_give_clean_messages(cb, tmp_path):
     long = make_layout([("x", [(0, (0.1, 0.1, 0.2, 0.2))])], num_frames=100)
     long.save(bad)
     assert "num_frames: 100 is more than this page allows (32)" in page_error(cb.on_upload_layout, str(bad), None)
+    many = make_layout([(f"o{i}", [(0, (0.1, 0.1, 0.2, 0.2))]) for i in range(editor.MAX_OBJECTS + 1)])
+    many.save(bad)
+    assert f"this page handles at most {editor.MAX_OBJECTS}" in page_error(cb.on_upload_layout, str(bad), None)
     bad.write_bytes(b"\xff\xfe" * 10)
     assert "not UTF-8 text" in page_error(cb.on_upload_layout, str(bad), None)
 
@@ -381,3 +397,12 @@ def upload(port: int, data: bytes) -> int:
             return r.status
     except urllib.error.HTTPError as e:
         return e.code
+
+
+def test_old_drawings_are_pruned(cb):
+    old = Path(cb.image_file(np.zeros((8, 8, 3), np.uint8)))
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    cb._last_prune = 0.0  # as if the last pruning were long ago
+    new = Path(cb.image_file(np.full((8, 8, 3), 255, np.uint8)))
+    assert new.exists() and not old.exists()
+    assert Path(cb.image_file(np.full((8, 8, 3), 255, np.uint8))) == new  # same drawing, same file

@@ -266,6 +266,16 @@ def test_draw_generate_download_and_cli_round_trip(server, page, tmp_path):
     again = download(page, "download-layout", tmp_path / "again.json")
     assert json.loads(again.read_text()) == load_layout(cli_layout).to_dict()
 
+    # a new picture keeps the objects of an uploaded layout
+    before = page.locator("#preview img").get_attribute("src")
+    with page.expect_file_chooser() as chooser:
+        page.locator("#upload-picture").click()
+    chooser.value.set_files(str(get_sample("coins").image))
+    page.wait_for_function(
+        "(old) => { const i = document.querySelector('#preview img'); return i && i.src !== old; }", arg=before
+    )
+    wait_text(page, "#status", "Ready: 3 objects")
+
     # a broken layout file: one clean message in the page, no traceback, nothing changed
     (tmp_path / "broken.json").write_text('{"num_frames": 8, "objects": [')
     with page.expect_file_chooser() as chooser:

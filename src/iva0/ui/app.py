@@ -59,6 +59,7 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         pic = gr.State(None)  # callbacks.Picture
         draft = gr.State(())  # editor.Draft
         shown = gr.State(None)  # what the annotator shows: {"object", "frame", "box"}
+        sample_objects = gr.State(False)  # the objects are a sample's (a new picture drops them)
         tool = gr.Textbox("create", visible="hidden", elem_id="tool")  # the annotator tool to select (SELECT_TOOL)
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
@@ -135,7 +136,7 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         settings_in = [frames, fps, prompt, negative, interp]
         show_out = [annot, shown, tool, preview, keys, json_view, status, layout_download]
         refresh_out = [preview, keys, json_view, status, layout_download]
-        loaded_out = [pic, draft, obj, frame, frames, fps, prompt, negative, interp, *show_out]
+        loaded_out = [pic, draft, obj, frame, frames, fps, prompt, negative, interp, sample_objects, *show_out]
         edit_in = [pic, draft, obj, frame, *settings_in]
         fast = dict(trigger_mode="always_last", show_progress="hidden")
 
@@ -146,11 +147,17 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         if samples:
             then_tool(demo.load(cb.on_sample, [sample], loaded_out, show_progress="minimal"))
         then_tool(sample.input(cb.on_sample, [sample], loaded_out))
-        then_tool(upload_picture.upload(cb.on_upload_picture, [upload_picture, draft, obj, frame, *settings_in], [pic, *show_out]))
+        then_tool(
+            upload_picture.upload(
+                cb.on_upload_picture,
+                [upload_picture, draft, obj, frame, sample_objects, *settings_in],
+                [pic, draft, obj, sample, sample_objects, *show_out],
+            )
+        )
         then_tool(layout_upload.upload(cb.on_upload_layout, [layout_upload, pic], loaded_out))
         # editing
-        then_tool(add.click(cb.on_add_object, [new_name, pic, draft, *settings_in], [draft, obj, new_name, frame, *show_out]))
-        then_tool(new_name.submit(cb.on_add_object, [new_name, pic, draft, *settings_in], [draft, obj, new_name, frame, *show_out]))
+        then_tool(add.click(cb.on_add_object, [new_name, pic, draft, *settings_in], [draft, obj, new_name, frame, sample_objects, *show_out]))
+        then_tool(new_name.submit(cb.on_add_object, [new_name, pic, draft, *settings_in], [draft, obj, new_name, frame, sample_objects, *show_out]))
         then_tool(remove.click(cb.on_remove_object, edit_in, [draft, obj, *show_out]))
         then_tool(obj.input(cb.on_select, edit_in, show_out, **fast))
         then_tool(frame.input(cb.on_select, edit_in, show_out, **fast))

@@ -77,6 +77,7 @@ class Callbacks:
         self.work_dir = Path(work_dir)
         self._backends: dict[str, Any] = {}
         self._backend_lock = threading.Lock()
+        self._last_prune = 0.0
 
     # ------------------------------------------------------------------
     # helpers
@@ -109,6 +110,8 @@ class Callbacks:
             raise UserError(f"layout file {p.name}: not UTF-8 text (a layout is a JSON file)") from None
         layout = parse_layout_json(text, source=p.name)
         self.check_frames(layout.num_frames)
+        if len(layout.objects) > editor.MAX_OBJECTS:
+            raise UserError(f"objects: {len(layout.objects)} objects; this page handles at most {editor.MAX_OBJECTS}")
         return layout
 
     def check_frames(self, num_frames: int) -> None:
@@ -135,7 +138,22 @@ class Callbacks:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(path, data)
+            self._prune(path.parent)
         return str(path)
+
+    def _prune(self, folder: Path, max_age_s: float = 3600.0, every_s: float = 300.0) -> None:
+        """Drop drawings older than an hour, at most every few minutes: every slider move makes
+        one, and Gradio keeps its own copy of what it sent to the page."""
+        now = time.time()
+        if now - self._last_prune < every_s:
+            return
+        self._last_prune = now
+        for f in folder.glob("*.jpg"):
+            try:
+                if now - f.stat().st_mtime > max_age_s:
+                    f.unlink()
+            except OSError:  # another thread pruned it first
+                pass
 
     def layout_file(self, layout: Layout) -> str:
         """The layout as `layout.json` for download; one folder per content, so the name stays `layout.json`."""
@@ -213,7 +231,7 @@ class Callbacks:
     # events: loading
     # ------------------------------------------------------------------
     def on_sample(self, name: str | None) -> tuple:
-        """(pic, draft, object, frame, frames, fps, prompt, negative, interpolation, *show)."""
+        """(pic, draft, object, frame, frames, fps, prompt, negative, interpolation, sample_objects, *show)."""
         from iva0.layout import load_layout
         from iva0.samples import get_sample
 
@@ -221,39 +239,54 @@ class Callbacks:
             raise UserError("pick a sample from the list")
         s = get_sample(name)
         pic = self.load_picture(s.image, name=s.name)
-        return self._loaded(pic, load_layout(s.layout))
+        return self._loaded(pic, load_layout(s.layout), sample_objects=True)
 
     def on_upload_layout(self, path: str | None, pic: Picture | None) -> tuple:
         """Same outputs as `on_sample`; the picture stays."""
         if not path:
             raise UserError("no layout file received")
-        return self._loaded(pic, self.parse_layout_file(path))
+        return self._loaded(pic, self.parse_layout_file(path), sample_objects=False)
 
-    def _loaded(self, pic: Picture | None, layout: Layout) -> tuple:
+    def _loaded(self, pic: Picture | None, layout: Layout, sample_objects: bool) -> tuple:
         self.check_frames(layout.num_frames)
         draft, settings = editor.draft_from_layout(layout)
         return (
             pic, draft, _choices(draft, 0), gr.update(value=0, maximum=settings.num_frames - 1),
             settings.num_frames, settings.fps, settings.prompt, settings.negative_prompt, settings.interpolation,
-            *self.show(pic, draft, 0, 0, settings),
+            sample_objects, *self.show(pic, draft, 0, 0, settings),
         )  # fmt: skip
 
-    def on_upload_picture(self, path: str | None, draft: Draft, current, frame, *settings_args) -> tuple:
-        """(pic, *show): a new picture keeps the objects (boxes are normalised), e.g. after a layout upload."""
+    def on_upload_picture(
+        self, path: str | None, draft: Draft, current, frame, sample_objects: bool, *settings_args
+    ) -> tuple:
+        """(pic, draft, object, sample, sample_objects, *show).
+
+        A new picture keeps objects the user brought (an uploaded layout, objects
+        added by hand: boxes are normalised, so they fit any picture) and drops a
+        sample's objects, which belong to the sample's picture.
+        """
         if not path:
             raise UserError("no picture received")
         pic = self.load_picture(path)
-        return (pic, *self.show(pic, draft, _index(current), editor.as_int(frame), self.settings(*settings_args)))
+        current = _index(current)
+        if sample_objects:
+            draft, current = (), None
+        settings = self.settings(*settings_args)
+        return (
+            pic, draft, _choices(draft, current), gr.update(value=None), False,
+            *self.show(pic, draft, current, editor.as_int(frame), settings),
+        )  # fmt: skip
 
     # ------------------------------------------------------------------
     # events: editing
     # ------------------------------------------------------------------
     def on_add_object(self, name: str, pic, draft: Draft, *settings_args) -> tuple:
-        """(draft, object, name box, frame, *show): the new object is selected at frame 0, ready to draw."""
+        """(draft, object, name box, frame, sample_objects, *show): the new object is selected at
+        frame 0, ready to draw; the objects are now the user's own."""
         draft = editor.add_object(draft, name)
         current = len(draft) - 1
         settings = self.settings(*settings_args)
-        return (draft, _choices(draft, current), "", 0, *self.show(pic, draft, current, 0, settings))
+        return (draft, _choices(draft, current), "", 0, False, *self.show(pic, draft, current, 0, settings))
 
     def on_remove_object(self, pic, draft: Draft, current, frame, *settings_args) -> tuple:
         """(draft, object, *show)."""
