@@ -114,13 +114,7 @@ def _plots(runs: list[RunData], out: Path) -> list[tuple[str, str]]:
     ids = [s["id"] for s in runs[0].metrics["samples"]]
 
     def per_sample(r: RunData) -> list[float]:
-        by = {s["id"]: s for s in r.metrics["samples"]}
-        vals = []
-        for i in ids:
-            s = by.get(i, {})
-            objs = s.get("objects") or []
-            vals.append(float(np.mean([o["viou"] for o in objs])) if objs else np.nan)
-        return vals
+        return [np.nan if (v := sample_viou(r, i)) is None else v for i in ids]
 
     # vIoU per sample
     fig, ax = plt.subplots(figsize=(max(8, 0.45 * len(ids)), 4))
@@ -132,10 +126,7 @@ def _plots(runs: list[RunData], out: Path) -> list[tuple[str, str]]:
     ax.set_xticks(x, ids, rotation=70, ha="right", fontsize=7)
     ax.set_ylabel("vIoU (mean over the sample's objects)")
     ax.set_ylim(0, 1)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    _save(fig, out / "viou_per_sample.png")
-    written.append(("vIoU per sample (dashed: the 0.5 threshold of vIoU@0.5)", "viou_per_sample.png"))
+    written.append(_finish(fig, ax, out, "viou_per_sample.png", "vIoU per sample (dashed: the 0.5 threshold of vIoU@0.5)"))
 
     # IoU over the video's time
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -152,10 +143,7 @@ def _plots(runs: list[RunData], out: Path) -> list[tuple[str, str]]:
     ax.set_xlabel("time in the video (0 = first frame, 1 = last)")
     ax.set_ylabel("mean IoU of the tracked object with its box")
     ax.set_ylim(0, 1.02)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    _save(fig, out / "iou_over_time.png")
-    written.append(("IoU over time, mean over all object tracks", "iou_over_time.png"))
+    written.append(_finish(fig, ax, out, "iou_over_time.png", "IoU over time, mean over all object tracks"))
 
     # distributions
     keys = [("viou", "vIoU", "objects"), ("object_ssim", "object SSIM", "objects"), ("afterimage", "afterimage (low is good)", "samples"), ("background_psnr", "background PSNR (dB)", "samples")]
@@ -176,6 +164,20 @@ def _plots(runs: list[RunData], out: Path) -> list[tuple[str, str]]:
     return written
 
 
+def _finish(fig, ax, out: Path, name: str, title: str) -> tuple[str, str]:
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, out / name)
+    return title, name
+
+
+def sample_viou(r: RunData, sample_id: str) -> float | None:
+    """Mean vIoU over a sample's objects in one run (None without a scored video)."""
+    s = next((x for x in r.metrics["samples"] if x["id"] == sample_id), {})
+    objs = s.get("objects") or []
+    return float(np.mean([o["viou"] for o in objs])) if objs else None
+
+
 def _save(fig, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
@@ -189,12 +191,7 @@ def pick_samples(runs: list[RunData], n: int) -> list[str]:
         return []
 
     def spread(i: str) -> float:
-        vals = []
-        for r in runs:
-            s = next((x for x in r.metrics["samples"] if x["id"] == i), {})
-            objs = s.get("objects") or []
-            if objs:
-                vals.append(np.mean([o["viou"] for o in objs]))
+        vals = [v for r in runs if (v := sample_viou(r, i)) is not None]
         return (max(vals) - min(vals)) if len(vals) > 1 else 0.0
 
     return sorted(ids, key=lambda i: (-spread(i), ids.index(i)))[:n]
