@@ -97,6 +97,18 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def machine_info(method: str) -> dict:
+    """Where the run was made: CPU, and the GPU for the diffusion method (timings depend on it)."""
+    info = {"host": platform.node(), "platform": platform.platform(), "cpu_count": os.cpu_count()}
+    if method == "iva0":
+        import torch
+
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+            info["gpu_count"] = torch.cuda.device_count()
+    return info
+
+
 def _config_header(bench: Benchmark, cfg: RunConfig) -> dict:
     return {"benchmark": bench.name, "benchmark_path": str(bench.root), **cfg.to_dict()}
 
@@ -114,7 +126,7 @@ def _check_config(run_dir: Path, bench: Benchmark, cfg: RunConfig) -> None:
                 "resume it with the same options or choose another -o folder"
             )
         return
-    atomic_write_text(path, json.dumps({**want, "versions": package_versions()}, indent=2) + "\n")
+    atomic_write_text(path, json.dumps({**want, "versions": package_versions(), "machine": machine_info(cfg.method)}, indent=2) + "\n")
 
 
 def make_backend(cfg: RunConfig):
@@ -146,13 +158,13 @@ def _remove_stale(folder: Path, ids: set[str]) -> int:
     return n
 
 
-def run_sample(sample: BenchSample, backend, cfg: RunConfig, out: Path) -> dict:
+def run_sample(sample: BenchSample, backend, cfg: RunConfig, out: Path, progress=None) -> dict:
     """Animate one sample into `out` (written atomically); returns its record."""
     from iva0.animate import animate
 
     layout = retime_layout(sample.layout, cfg.frames) if cfg.frames else sample.layout
     t0 = time.perf_counter()
-    anim = animate(sample.image, layout, backend, width=cfg.width, height=cfg.height, seed=cfg.seed)
+    anim = animate(sample.image, layout, backend, width=cfg.width, height=cfg.height, seed=cfg.seed, progress=progress)
     seconds = time.perf_counter() - t0
     write_video(anim.frames, out, layout.fps)
     F, H, W, _ = anim.frames.shape
@@ -168,8 +180,12 @@ def run_benchmark(
     world_size: int = 1,
     on_sample: Callable[[str, dict], None] | None = None,
     on_start: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> dict:
-    """Run this process's shard of the benchmark; returns a summary of what it did."""
+    """Run this process's shard of the benchmark; returns a summary of what it did.
+
+    on_start(todo, shard size) once; on_sample(id, record) after each sample;
+    progress(done, total, stage) within a sample (the backend's own progress)."""
     run_dir = Path(run_dir)
     videos = run_dir / "videos"
     records = run_dir / "records"
@@ -196,7 +212,7 @@ def run_benchmark(
     done = failed = 0
     for s in todo:
         try:
-            rec = run_sample(s, backend, cfg, videos / f"{s.id}.mp4")
+            rec = run_sample(s, backend, cfg, videos / f"{s.id}.mp4", progress=progress)
             done += 1
         except (KeyboardInterrupt, SystemExit):
             raise
@@ -207,7 +223,7 @@ def run_benchmark(
                 "error": f"{type(e).__name__}: {e}",
                 "traceback": traceback.format_exc(limit=8),
             }
-        rec = {"id": s.id, **rec, "rank": rank}
+        rec = {"id": s.id, **rec, "rank": rank, "host": platform.node()}
         atomic_write_text(records / f"{s.id}.json", json.dumps(rec, indent=1) + "\n")
         if on_sample:
             on_sample(s.id, rec)

@@ -21,9 +21,10 @@ class Method(str, Enum):
 
 @contextlib.contextmanager
 def _bar(description: str, enabled: bool = True) -> Iterator:
-    """A rich progress bar on stderr; yields (start(total), advance(label))."""
+    """A rich progress bar on stderr; yields (start(total), advance(label), step(done, total, stage))
+    where step drives a second bar for the work inside one sample (a backend's progress)."""
     if not enabled:
-        yield (lambda total: None), (lambda label: None)
+        yield (lambda total: None), (lambda label: None), (lambda done, total, stage: None)
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -38,7 +39,14 @@ def _bar(description: str, enabled: bool = True) -> Iterator:
         console=Console(stderr=True),
     ) as bar:
         task = bar.add_task(description, total=None, label="")
-        yield (lambda total: bar.update(task, total=total)), (lambda label: bar.update(task, advance=1, label=label))
+        inner: dict[str, int] = {}
+
+        def step(done: int, total: int, stage: str) -> None:
+            if "task" not in inner:
+                inner["task"] = bar.add_task("  sample", total=total, label=stage)
+            bar.update(inner["task"], completed=done, total=total, label=stage)
+
+        yield (lambda total: bar.update(task, total=total)), (lambda label: bar.update(task, advance=1, label=label)), step
 
 
 def register(app: typer.Typer) -> None:
@@ -106,11 +114,12 @@ def register(app: typer.Typer) -> None:
         b = load_benchmark(bench)
         cfg = RunConfig(method=method.value, options=options, seed=seed, width=width, height=height, frames=frames)
         label = f"{method.value}" + (f" [{rank}/{world}]" if world > 1 else "")
-        with _bar(label, enabled=not quiet) as (start, advance):
+        with _bar(label, enabled=not quiet) as (start, advance, step):
             res = run_benchmark(
                 b, cfg, out, rank=rank, world_size=world,
                 on_start=lambda todo, total: start(todo),
                 on_sample=lambda sid, rec: advance(sid if rec["status"] == "ok" else f"{sid} FAILED"),
+                progress=step,
             )
         print(
             f"{b.name}: {res['ran']} ran, {res['skipped']} already done, {res['failed']} failed"
@@ -133,7 +142,7 @@ def register(app: typer.Typer) -> None:
         from iva0.bench.evaluate import EvalOptions, evaluate_path
 
         opts = EvalOptions(eval_side=eval_side, track_side=track_side, clip=str(clip) if clip else None)
-        with _bar("eval", enabled=not quiet) as (start, advance):
+        with _bar("eval", enabled=not quiet) as (start, advance, _step):
             result, written = evaluate_path(path, bench, out, opts, on_sample=lambda sid, rec: advance(sid), on_start=start)
         s = result["summary"]
         print(_summary_line(s), file=sys.stderr)
