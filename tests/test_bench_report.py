@@ -73,3 +73,26 @@ def test_report_of_nothing_is_a_user_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["bench", "report", str(tmp_path / "nope"), "-o", str(tmp_path / "r")])
     assert "not a benchmark run" in capsys.readouterr().err
+
+
+def test_report_compares_runs_on_their_common_samples(tmp_path):
+    root = make_bench(tmp_path / "b", n=3)
+    assert main(["bench", "run", str(root), "-m", "composite", "-o", str(tmp_path / "part"), "-q", "--shard", "0/3"]) == 0
+    assert main(["bench", "run", str(root), "-m", "static", "-o", str(tmp_path / "full"), "-q"]) == 0
+    runs = load_runs([tmp_path / "part", tmp_path / "full"])
+    headers, rows = table_rows(runs)
+    assert rows[0][1] == "1/3" and rows[1][1] == "3/3"
+    # static's vIoU@0.5 over the one common sample, not over all three
+    full = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    s0 = next(s for s in full["samples"] if s["id"] == "s0")
+    assert rows[1][2] == f"{float(s0['objects'][0]['viou'] > 0.5):.3f}"
+    assert main(["bench", "report", str(tmp_path / "part"), str(tmp_path / "full"), "-o", str(tmp_path / "r"), "--no-speed", "--strips", "0"]) == 0
+    assert "averages over the 1 samples that every run scored" in (tmp_path / "r" / "report.md").read_text()
+    # runs on different benchmarks are refused
+    other = make_bench(tmp_path / "b2", n=1)
+    data = json.loads((other / "benchmark.json").read_text())
+    data["name"] = "other"
+    (other / "benchmark.json").write_text(json.dumps(data))
+    assert main(["bench", "run", str(other), "-m", "static", "-o", str(tmp_path / "o"), "-q"]) == 0
+    with pytest.raises(SystemExit):
+        main(["bench", "report", str(tmp_path / "o"), str(tmp_path / "full"), "-o", str(tmp_path / "r2"), "--no-speed"])

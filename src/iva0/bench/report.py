@@ -57,6 +57,9 @@ def load_runs(paths) -> list[RunData]:
         runs.append(RunData(label="", path=p, run=run, metrics=metrics))
     if not runs:
         raise UserError("give at least one run folder")
+    names = {r.metrics.get("benchmark") for r in runs}
+    if len(names) > 1:
+        raise UserError(f"these runs are on different benchmarks ({', '.join(sorted(map(str, names)))}); a report compares runs on one")
     _label(runs)
     return runs
 
@@ -80,18 +83,36 @@ def _fmt(v, spec: str) -> str:
     return "n/a" if v is None else spec.format(v)
 
 
+def fair_summaries(runs: list[RunData]) -> tuple[list[dict], str]:
+    """Each run's summary, over the samples that every run has scored when their coverage differs
+    (a run that failed or skipped samples is otherwise averaged over easier or harder ones)."""
+    from iva0.bench.evaluate import summarise
+
+    scored = [{s["id"] for s in r.metrics["samples"] if "error" not in s} for r in runs]
+    common = set.intersection(*scored)
+    if all(sc == common for sc in scored):
+        return [r.metrics["summary"] for r in runs], ""
+    out = [summarise([s for s in r.metrics["samples"] if s["id"] in common]) for r in runs]
+    note = (
+        f"The runs scored different samples, so the table averages over the {len(common)} samples "
+        "that every run scored; the 'videos' column gives each run's own coverage."
+    )
+    return out, note
+
+
 def table_rows(runs: list[RunData]) -> tuple[list[str], list[list[str]]]:
     headers = ["run", "videos"] + [h + (" ↑" if up else " ↓") for _, h, _, up in COLUMNS] + ["s / video"]
+    summaries, _ = fair_summaries(runs)
     best = {}
     for key, _, _, up in COLUMNS:
-        vals = [r.metrics["summary"].get(key) for r in runs]
+        vals = [s.get(key) for s in summaries]
         vals = [v for v in vals if v is not None]
         if len(runs) > 1 and vals:
             best[key] = max(vals) if up else min(vals)
     rows = []
-    for r in runs:
-        s = r.metrics["summary"]
-        row = [r.label, f"{s['num_evaluated']}/{s['num_samples']}"]
+    for r, s in zip(runs, summaries):
+        own = r.metrics["summary"]
+        row = [r.label, f"{own['num_evaluated']}/{own['num_samples']}"]
         for key, _, spec, _ in COLUMNS:
             cell = _fmt(s.get(key), spec)
             if key in best and s.get(key) == best[key]:
@@ -319,6 +340,8 @@ def _markdown(runs, headers, rows, plots, strip_files, speed) -> str:
         "whose vIoU exceeds 0.5; object metrics average over tracks, the others over videos. "
         "Definitions: docs/benchmark.md.",
         "",
+        fair_summaries(runs)[1],
+        "",
         "Not computed: " + "; ".join(f"{k}: {v}" for k, v in _skipped(runs).items()) if _skipped(runs) else "",
         "",
         "## Plots",
@@ -351,6 +374,9 @@ def _html(runs, headers, rows, plots, strip_files, speed) -> str:
     parts += ["<tr>" + "".join(f"<td>{cell(c)}</td>" for c in row) + "</tr>" for row in rows]
     parts.append("</table><p>↑ higher is better, ↓ lower is better; bold marks the best run. "
                  "vIoU@0.5 is the share of object tracks whose vIoU exceeds 0.5.</p>")
+    note = fair_summaries(runs)[1]
+    if note:
+        parts.append(f"<p><b>{e(note)}</b></p>")
     sk = _skipped(runs)
     if sk:
         parts.append("<p>Not computed:</p><ul>" + "".join(f"<li>{e(k)}: {e(v)}</li>" for k, v in sk.items()) + "</ul>")
