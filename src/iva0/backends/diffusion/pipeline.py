@@ -55,6 +55,7 @@ class IVA0Options:
     inversion_iters: int = 1  # fixed-point refinements per inversion step (0 = plain DDIM inversion)
     null_text: bool = False  # null-text inversion (exact reconstruction under CFG; slower)
     null_text_steps: int = 10  # inner optimisation steps per timestep
+    null_text_lr: float = 1e-2  # Adam step size of the null-text embedding (the paper's)
     motion_init: bool = True  # motion-aligned initial latents (else shared noise only)
     plate: bool = True  # use a background plate for V(f) in the init
     paste: bool = True  # exact feathered paste of the input's pixels over K(f)
@@ -361,7 +362,7 @@ class IVA0Pipeline(DiffusionPipeline):
         self.unet.requires_grad_(False)
         try:
             return null_text_inversion(
-                eps_pair, traj, levels, uncond_text, guidance_scale, inner_steps=options.null_text_steps,
+                eps_pair, traj, levels, uncond_text, guidance_scale, inner_steps=options.null_text_steps, lr=options.null_text_lr,
                 callback=lambda d, t: progress(d, t, "null-text"),
             )
         finally:
