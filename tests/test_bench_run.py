@@ -204,6 +204,14 @@ def test_eval_run_and_outside_videos(tmp_path):
     assert e["summary"]["num_evaluated"] == 1 and e["summary"]["num_missing"] == 1
     assert e["samples"][1] == {"id": "s1", "error": "no video"}
     assert e["samples"][0]["objects"][0]["viou"] == pytest.approx(comp["samples"][0]["objects"][0]["viou"], abs=0.1)
+    # a longer video (every frame twice, as a folder of PNG frames): the layout is retimed to its 12 frames
+    frames1, _ = read_video(tmp_path / "composite" / "videos" / "s1.mp4")
+    write_video(np.repeat(frames1, 2, axis=0), ext / "s1", fps=12)
+    assert main(["bench", "eval", str(ext), "--bench", str(root), "-o", str(tmp_path / "m2.json"), "-q"]) == 0
+    e2 = json.loads((tmp_path / "m2.json").read_text())
+    s1 = e2["samples"][1]
+    assert s1["video"] == "s1" and s1["frames"] == 12 and len(s1["objects"][0]["ious"]) == 12
+    assert s1["objects"][0]["viou"] > 0.6  # still follows its (retimed) boxes
 
 
 def test_eval_needs_bench_for_plain_folder(tmp_path, capsys):
