@@ -64,10 +64,21 @@ def object_loss_mask(layout: Layout, h: int, w: int) -> torch.Tensor:
     return torch.from_numpy(m)
 
 
+def masked_eps_loss(pipe, z0, text, tokens, mask, t: int, noise) -> torch.Tensor:
+    """Noise-prediction MSE inside `mask` (1, 1, h, w) for z0 (1, C, h, w) noised to timestep t, grounded by `tokens`."""
+    from iva0.backends.diffusion.grounding import gligen_objs
+
+    zt = pipe.scheduler.add_noise(z0, noise, torch.tensor([t]))  # (1, C, h, w)
+    objs = gligen_objs(pipe.unet.position_net, tokens, uncond=False).to(z0.device)  # (1, 2J, D)
+    eps = pipe._unet_eps(zt[:, :, None], t, text, objs)[:, :, 0]  # (1, C, h, w): a one-frame video
+    err = (eps - noise).pow(2) * mask
+    return err.sum() / (mask.sum() * eps.shape[1]).clamp(min=1.0)
+
+
 def tune(pipe, image: np.ndarray, layout: Layout, config: TuneConfig = TuneConfig(),
          progress: ProgressFn = no_progress) -> TunedWeights:
     """Tune `pipe.unet` in place and return the tuned tensors (the pipeline then uses them)."""
-    from iva0.backends.diffusion.grounding import GroundingTokens, frame_boxes, gligen_objs, set_grounding
+    from iva0.backends.diffusion.grounding import GroundingTokens, frame_boxes, set_grounding
 
     if config.steps < 1:
         raise UserError(f"--steps must be at least 1, got {config.steps}")
@@ -90,8 +101,7 @@ def tune(pipe, image: np.ndarray, layout: Layout, config: TuneConfig = TuneConfi
         params.append(mod.weight)
     opt = torch.optim.AdamW([{"params": params, "lr": config.lr}, {"params": [embeds], "lr": config.embed_lr}],
                             weight_decay=0.0)
-    sched = pipe.scheduler
-    num_train = sched.config.num_train_timesteps
+    num_train = pipe.scheduler.config.num_train_timesteps
     set_grounding(pipe.unet, True)
     pipe.mas_state.enabled = False  # one frame: no temporal attention to mask
     losses = []
@@ -100,17 +110,13 @@ def tune(pipe, image: np.ndarray, layout: Layout, config: TuneConfig = TuneConfi
         for step in range(config.steps):
             t = int(torch.randint(0, num_train, (1,), generator=gen))
             noise = torch.randn(z0.shape, generator=gen).to(device)
-            zt = sched.add_noise(z0, noise, torch.tensor([t]))  # (1, C, h, w)
             tok = GroundingTokens(boxes=fb, masks=fm, phrase_embeds=tokens.phrase_embeds, image_embeds=embeds)
             with torch.enable_grad():
-                objs = gligen_objs(pipe.unet.position_net, tok, uncond=False).to(device)  # (1, 2J, D)
-                eps = pipe._unet_eps(zt[:, :, None], t, text, objs)[:, :, 0]  # (1, C, h, w)
-                err = (eps - noise).pow(2) * mask
-                loss = err.sum() / (mask.sum() * eps.shape[1]).clamp(min=1.0)
+                loss = masked_eps_loss(pipe, z0, text, tok, mask, t, noise)
             opt.zero_grad()
             loss.backward()
             opt.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             progress(step + 1, config.steps, "tuning")
     finally:
         pipe.unet.requires_grad_(False)
