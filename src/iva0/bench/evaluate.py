@@ -38,8 +38,7 @@ VIDEO_EXTS = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif")
 OBJECT_KEYS = ("viou", "object_ssim", "object_psnr", "centroid_error")
 VIDEO_KEYS = ("background_psnr", "background_ssim", "afterimage", "warp_error")
 SKIPPED = {
-    "fvd": "not computed: FVD needs I3D network weights on local disk and a reference video set; "
-    "this version has no I3D loader (the project loads safetensors only)",
+    "fvd": "not computed: give --i3d WEIGHTS.safetensors (I3D, local) and --fvd-reference VIDEOS_DIR (real videos)",
     "clip_text": "not computed: give --clip DIR (a local CLIP model folder) to score frames against the captions",
     "clip_image": "not computed: give --clip DIR (a local CLIP model folder) to score frames against frame 0",
 }
@@ -51,6 +50,9 @@ class EvalOptions:
     track_side: int = TRACK_SIDE  # longer side of the frames the tracker sees
     clip: str | None = None  # local CLIP model folder (optional scores)
     workers: int | None = None  # threads for one video's metrics (default: up to 4 cores)
+    i3d: str | None = None  # local I3D weights (.safetensors): FVD against fvd_reference
+    fvd_reference: str | None = None  # folder of reference videos (or a run folder)
+    fvd_size: int = 224  # frame side the I3D network sees (224 as in the reference FVD)
 
 
 def find_video(videos_dir: Path, sample_id: str) -> Path | None:
@@ -120,13 +122,15 @@ def evaluate_frames(frames: np.ndarray, image: np.ndarray, layout, opts: EvalOpt
     return {"frames": F, "size": [W, H], "objects": objects, **video}
 
 
-def evaluate_sample(sample: BenchSample, video: Path, opts: EvalOptions, clip_scorer=None) -> dict:
+def evaluate_sample(sample: BenchSample, video: Path, opts: EvalOptions, clip_scorer=None, fvd=None) -> dict:
     t0 = time.perf_counter()
     frames, _fps = read_video(video)
     image = read_image(sample.image)
     out = evaluate_frames(frames, image, sample.layout, opts)
     if clip_scorer is not None:
         out.update(clip_scorer(frames, sample.caption))
+    if fvd is not None:
+        fvd.add(frames)
     out["seconds"] = round(time.perf_counter() - t0, 4)
     out["seconds_per_object"] = round(out["seconds"] / max(1, len(out["objects"])), 4)
     return {"id": sample.id, "video": video.name, **out}
@@ -178,6 +182,7 @@ def evaluate_videos(
         raise UserError(f"videos folder not found: {videos_dir}")
     clip_scorer = None
     skipped = dict(SKIPPED)
+    fvd = FvdSet.open(opts) if (opts.i3d or opts.fvd_reference) else None
     if opts.clip:
         from iva0.metrics.clip import ClipScorer
 
@@ -193,14 +198,18 @@ def evaluate_videos(
             rec = {"id": s.id, "error": "no video"}
         else:
             try:
-                rec = evaluate_sample(s, video, opts, clip_scorer)
+                rec = evaluate_sample(s, video, opts, clip_scorer, fvd)
             except UserError as e:  # an unreadable video: recorded, evaluation goes on
                 rec = {"id": s.id, "video": video.name, "error": str(e)}
         samples.append(rec)
         if on_sample:
             on_sample(s.id, rec)
+    summary = summarise(samples, clip=clip_scorer is not None)
+    if fvd is not None:
+        summary.update(fvd.result())
+        skipped.pop("fvd")
     result = {
-        "summary": summarise(samples, clip=clip_scorer is not None),
+        "summary": summary,
         "skipped": skipped,
         "benchmark": bench.name,
         "benchmark_path": str(bench.root),
@@ -211,6 +220,56 @@ def evaluate_videos(
     }
     atomic_write_text(out, json.dumps(result, indent=1) + "\n")
     return result
+
+
+class FvdSet:
+    """Collects I3D features of the evaluated videos; FVD against a reference folder at the end."""
+
+    def __init__(self, model, reference: Path, opts: EvalOptions, device: str):
+        self.model, self.reference, self.opts, self.device = model, reference, opts, device
+        self.features: list[np.ndarray] = []
+
+    @classmethod
+    def open(cls, opts: EvalOptions) -> "FvdSet":
+        import torch
+
+        from iva0.metrics.fvd import load_i3d
+
+        if not (opts.i3d and opts.fvd_reference):
+            raise UserError("FVD needs both --i3d WEIGHTS.safetensors and --fvd-reference VIDEOS_DIR")
+        ref = Path(opts.fvd_reference)
+        if (ref / "config.json").is_file() and (ref / "videos").is_dir():
+            ref = ref / "videos"  # a run folder
+        if not ref.is_dir():
+            raise UserError(f"--fvd-reference: folder not found: {ref}")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        return cls(load_i3d(opts.i3d, device), ref, opts, device)
+
+    def _features(self, frames: np.ndarray) -> np.ndarray:
+        from iva0.metrics.fvd import i3d_features
+
+        return i3d_features(self.model, [frames], size=self.opts.fvd_size, device=self.device)[0]
+
+    def add(self, frames: np.ndarray) -> None:
+        self.features.append(self._features(frames))
+
+    def result(self) -> dict:
+        from iva0.metrics.fvd import frechet_distance
+
+        refs = sorted(p for p in self.reference.iterdir() if not p.name.startswith(".") and (p.suffix.lower() in VIDEO_EXTS or p.is_dir()))
+        ref_feats = [self._features(read_video(p)[0]) for p in refs]
+        if len(self.features) < 2 or len(ref_feats) < 2:
+            return {"fvd": None, "fvd_note": f"needs at least 2 videos on each side (have {len(self.features)} and {len(ref_feats)})"}
+        out = {
+            "fvd": frechet_distance(np.stack(self.features), np.stack(ref_feats)),
+            "fvd_videos": len(self.features),
+            "fvd_reference_videos": len(ref_feats),
+            "fvd_reference": str(self.reference),
+        }
+        dims = self.features[0].shape[0]
+        if min(len(self.features), len(ref_feats)) <= dims:
+            out["fvd_note"] = f"fewer videos than feature dimensions ({dims}): singular covariances, a noisy figure"
+        return out
 
 
 def evaluate_path(

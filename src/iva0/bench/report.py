@@ -31,6 +31,12 @@ COLUMNS = [
     ("afterimage", "afterimage", "{:.3f}", False),
     ("warp_error", "warp error", "{:.4f}", False),
 ]
+# shown only when some run has them (they need local weights)
+OPTIONAL_COLUMNS = [
+    ("fvd", "FVD", "{:.1f}", False),
+    ("clip_text", "CLIP text", "{:.4f}", True),
+    ("clip_image", "CLIP image", "{:.4f}", True),
+]
 
 
 @dataclass
@@ -92,7 +98,7 @@ def fair_summaries(runs: list[RunData]) -> tuple[list[dict], str]:
     common = set.intersection(*scored)
     if all(sc == common for sc in scored):
         return [r.metrics["summary"] for r in runs], ""
-    out = [summarise([s for s in r.metrics["samples"] if s["id"] in common]) for r in runs]
+    out = [summarise([s for s in r.metrics["samples"] if s["id"] in common], clip="clip_text" in r.metrics["summary"]) for r in runs]
     note = (
         f"The runs scored different samples, so the table averages over the {len(common)} samples "
         "that every run scored; the 'videos' column gives each run's own coverage."
@@ -101,10 +107,14 @@ def fair_summaries(runs: list[RunData]) -> tuple[list[dict], str]:
 
 
 def table_rows(runs: list[RunData]) -> tuple[list[str], list[list[str]]]:
-    headers = ["run", "videos"] + [h + (" ↑" if up else " ↓") for _, h, _, up in COLUMNS] + ["s / video"]
+    columns = COLUMNS + [c for c in OPTIONAL_COLUMNS if any(r.metrics["summary"].get(c[0]) is not None for r in runs)]
+    headers = ["run", "videos"] + [h + (" ↑" if up else " ↓") for _, h, _, up in columns] + ["s / video"]
     summaries, _ = fair_summaries(runs)
+    for s, r in zip(summaries, runs):  # set-level scores are not recomputed on a subset: keep the run's own
+        for key, *_ in OPTIONAL_COLUMNS:
+            s.setdefault(key, r.metrics["summary"].get(key))
     best = {}
-    for key, _, _, up in COLUMNS:
+    for key, _, _, up in columns:
         vals = [s.get(key) for s in summaries]
         vals = [v for v in vals if v is not None]
         if len(runs) > 1 and vals:
@@ -113,7 +123,7 @@ def table_rows(runs: list[RunData]) -> tuple[list[str], list[list[str]]]:
     for r, s in zip(runs, summaries):
         own = r.metrics["summary"]
         row = [r.label, f"{own['num_evaluated']}/{own['num_samples']}"]
-        for key, _, spec, _ in COLUMNS:
+        for key, _, spec, _ in columns:
             cell = _fmt(s.get(key), spec)
             if key in best and s.get(key) == best[key]:
                 cell = f"**{cell}**"

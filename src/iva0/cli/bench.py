@@ -136,17 +136,35 @@ def register(app: typer.Typer) -> None:
         eval_side: int = typer.Option(512, "--eval-side", min=32, max=4096, help="Longer side the metrics see (videos are resized to the image)."),
         track_side: int = typer.Option(256, "--track-side", min=32, max=4096, help="Longer side the CSRT tracker sees."),
         clip: Optional[Path] = typer.Option(None, "--clip", help="Local CLIP model folder: adds CLIP text/image scores (skipped otherwise)."),
+        i3d: Optional[Path] = typer.Option(None, "--i3d", help="Local I3D weights (.safetensors, see convert-i3d): adds FVD against --fvd-reference."),
+        fvd_reference: Optional[Path] = typer.Option(None, "--fvd-reference", help="Folder of reference videos (or a run folder) for FVD."),
+        fvd_size: int = typer.Option(224, "--fvd-size", min=32, max=512, help="Frame side the I3D network sees (224 as in the reference FVD)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
         """Score videos against their benchmark: vIoU, vIoU@0.5, object/background consistency, afterimage, warp error."""
         from iva0.bench.evaluate import EvalOptions, evaluate_path
 
-        opts = EvalOptions(eval_side=eval_side, track_side=track_side, clip=str(clip) if clip else None)
+        opts = EvalOptions(
+            eval_side=eval_side, track_side=track_side, clip=str(clip) if clip else None,
+            i3d=str(i3d) if i3d else None, fvd_reference=str(fvd_reference) if fvd_reference else None, fvd_size=fvd_size,
+        )
         with _bar("eval", enabled=not quiet) as (start, advance, _step):
             result, written = evaluate_path(path, bench, out, opts, on_sample=lambda sid, rec: advance(sid), on_start=start)
         s = result["summary"]
         print(_summary_line(s), file=sys.stderr)
         print(written)
+
+    @bench_app.command("convert-i3d")
+    def convert_i3d_cmd(
+        src: Path = typer.Argument(..., help="A PyTorch I3D state dict (.pt), e.g. rgb_imagenet.pt of the common PyTorch port."),
+        dst: Path = typer.Argument(..., help="The .safetensors file to write (give it to bench eval --i3d)."),
+    ) -> None:
+        """Convert I3D weights to safetensors (read with torch.load(weights_only=True): no code is unpickled)."""
+        from iva0.metrics.fvd import convert_state_dict
+
+        if dst.suffix != ".safetensors":
+            raise UserError(f"{dst}: the output must end in .safetensors")
+        print(convert_state_dict(src, dst))
 
     @bench_app.command("report")
     def report_cmd(
