@@ -282,6 +282,14 @@ def test_assembled_from_separate_sources(folder, tmp_path):
     assert type(parts.scheduler).__name__ == "DDIMScheduler" and parts.scheduler.config.beta_schedule == "linear"
     vae = load_file(str(folder / "vae" / "diffusion_pytorch_model.safetensors"))
     assert all(torch.equal(v, vae[k]) for k, v in parts.vae.state_dict().items())
+    # `models check` takes the same sources; the plain base UNet is fine there (only GLIGEN's must be gated)
+    report = check_model(base=sd, gligen=gligen, motion_adapter=adapter)
+    assert report.ok and {(c.origin, c.name) for c in report.components} >= {
+        ("base", "vae"), ("base", "unet"), ("gligen", "unet"), ("gligen", "image_project"), ("motion adapter", "motion_adapter")}
+    lacking = check_model(base=sd, gligen=sd)  # an SD folder given as GLIGEN, and no adapter
+    assert not lacking.ok
+    assert "gligen: component 'unet' is a plain SD UNet" in lacking.problems[0]
+    assert any("pass --motion-adapter" in p for p in lacking.problems)
     # without a UNet in the base folder, GLIGEN's whole UNet is used
     shutil.rmtree(sd / "unet")
     only = load_components(base=sd, gligen=gligen, motion_adapter=adapter).unet.state_dict()
@@ -357,7 +365,7 @@ def _break(kind: str, m: Path) -> str:
         plain = tiny.build_part("unet", config)
         shutil.rmtree(m / "unet")
         plain.save_pretrained(str(m / "unet"))
-        return "plain SD UNet without GLIGEN gated-text-image layers; pass --gligen"
+        return "plain SD UNet without GLIGEN gated-text-image layers"
     raise AssertionError(kind)
 
 
@@ -376,6 +384,8 @@ def test_broken_folder_one_line_error(folder, tmp_path, kind, capsys):
     assert cli_main(["models", "check", str(m)]) == 2
     err_lines = capsys.readouterr().err.strip().splitlines()
     assert len(err_lines) == 1 and err_lines[0].startswith("error: ") and want in err_lines[0]
+    if kind == "plain unet":  # the message names the fix
+        assert "pass --gligen" in str(err.value) and "pass --gligen" in err_lines[0]
 
 
 def test_broken_folder_via_animate_cli(folder, tmp_path, capsys):
@@ -420,6 +430,16 @@ def test_no_model_and_missing_paths_are_user_errors(tmp_path):
     (tmp_path / "sd.ckpt").write_bytes(b"x")
     with pytest.raises(ModelError, match="pickle checkpoint; iva0 loads .safetensors only"):
         load_components(base=tmp_path / "sd.ckpt", gligen=tmp_path)
+
+
+def test_fp16_variant_only_folder_loads(folder, tmp_path):
+    m = _broken(folder, tmp_path)
+    for f in m.rglob("*.safetensors"):  # as when only the .fp16 files of a Hub repo were downloaded
+        f.rename(f.with_name(f.name.replace(".safetensors", ".fp16.safetensors")))
+    assert check_model(m).ok
+    comps = load_components(m)
+    want = tiny.build_components(seed=0).vae.state_dict()
+    assert all(torch.equal(v, want[k]) for k, v in comps.vae.state_dict().items())
 
 
 def test_tiny_models_cli_refuses_an_existing_folder(folder, capsys):
@@ -520,6 +540,7 @@ def test_base_from_a_single_file_checkpoint(folder, tmp_path):
         assert want.keys() == got.keys(), name
         assert all(torch.equal(want[k], got[k]) for k in want), name
     assert len(comps.tokenizer) == 49408
+    assert check_model(base=path, gligen=gligen, motion_adapter=adapter).ok
 
 
 # ---------------------------------------------------------------- writing

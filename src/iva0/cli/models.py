@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -25,32 +26,38 @@ def _millions(n: int | None) -> str:
     return f"{n / 1e6:,.1f} M" if n >= 1e6 else f"{n:,}"
 
 
-def run_check(path: str) -> int:
+def run_check(path: str | None, *, base: str | None = None, gligen: str | None = None,
+              motion_adapter: str | None = None) -> int:
     """Print the component table; 0 when every component is there, 2 otherwise."""
+    import sys
+
     from rich.console import Console
     from rich.table import Table
 
     from iva0.backends.diffusion.models import check_model
 
-    report = check_model(path)
-    table = Table(title=f"iva0 model {report.folder}", title_justify="left")
-    for col in ("component", "status", "class", "parameters"):
+    report = check_model(path, base=base, gligen=gligen, motion_adapter=motion_adapter)
+    several = any(c.origin for c in report.components)
+    title = f"iva0 model {report.folder}" if report.folder else "iva0 model sources"
+    table = Table(title=title, title_justify="left")
+    for col in (["from"] if several else []) + ["component", "status", "class", "parameters"]:
         table.add_column(col, justify="right" if col == "parameters" else "left", no_wrap=True)
     table.add_column("where / problem", overflow="fold", min_width=40)
     for c in report.components:
         status = "present" if c.present else ("missing" if "missing" in c.problem or "no weights" in c.problem else "broken")
         shown = c.weights[0] if c.weights else c.folder
-        where = c.problem or (str(shown.relative_to(report.folder)) if shown.is_relative_to(report.folder) else str(shown))
-        table.add_row(c.name, status, c.class_name, _millions(c.num_parameters), where)
+        rel = report.folder and shown.is_relative_to(report.folder)
+        where = c.problem or (str(shown.relative_to(report.folder)) if rel else str(shown))
+        row = [c.name, status, c.class_name, _millions(c.num_parameters), where]
+        table.add_row(*([c.origin] if several else []), *row)
     console = Console(width=max(140, Console().width))
     console.print(table)
     total = sum(c.num_parameters or 0 for c in report.components)
     console.print(f"total parameters: {_millions(total)}" + ("  (random weights, from iva0 tiny-models)" if report.random_weights else ""))
     if not report.ok:
-        import sys
-
-        print(f"error: {report.folder}: {report.problems[0]}" + (f" (and {len(report.problems) - 1} more)" if len(report.problems) > 1 else ""),
-              file=sys.stderr)
+        where = f"{report.folder}: " if report.folder else ""
+        more = f" (and {len(report.problems) - 1} more)" if len(report.problems) > 1 else ""
+        print(f"error: {where}{report.problems[0]}{more}", file=sys.stderr)
         return 2
     return 0
 
@@ -73,10 +80,16 @@ def register(app: typer.Typer) -> None:
 
     @models_app.command("check")
     def check(
-        path: str = typer.Argument(..., help="A model folder (or an HF repo id in the local cache)."),
+        path: Optional[str] = typer.Argument(None, help="A model folder (or an HF repo id in the local cache)."),
+        base: Optional[str] = typer.Option(None, "--base", help="SD1.x base model (folder, .safetensors file or cached repo id)."),
+        gligen: Optional[str] = typer.Option(None, "--gligen", help="GLIGEN text-image model (folder or cached repo id)."),
+        motion_adapter: Optional[str] = typer.Option(None, "--motion-adapter", help="AnimateDiff motion adapter (folder, file or cached repo id)."),
     ) -> None:
-        """List each component of a model folder: present or missing, class, parameter count (no weights loaded)."""
-        code = run_check(path)
+        """List each component: present or missing, class, parameter count (no weights loaded).
+
+        Takes the same sources as `iva0 animate --backend iva0`; exit status 2 when something is missing.
+        """
+        code = run_check(path, base=base, gligen=gligen, motion_adapter=motion_adapter)
         if code:
             raise typer.Exit(code)
 

@@ -149,6 +149,7 @@ class ComponentReport:
     weights: list[Path] = field(default_factory=list)
     variant: str | None = None
     num_parameters: int | None = None  # from the safetensors headers, no weights read
+    origin: str = ""  # which source it came from (model, base, gligen, motion adapter) when several
 
     def error(self, where: str) -> ModelError:
         hint = "; or pass --motion-adapter" if self.name == "motion_adapter" and "missing" in self.problem else ""
@@ -655,9 +656,9 @@ def _check_dims(unet2d, text_encoder, image_encoder, image_project) -> None:
 # ---------------------------------------------------------------- checking a folder
 @dataclass
 class ModelReport:
-    """`check_model`'s answer: one ComponentReport per component, in COMPONENTS order."""
+    """`check_model`'s answer: one ComponentReport per component, in loading order."""
 
-    folder: Path
+    folder: Path | None  # the model folder, None when only separate sources were checked
     components: list[ComponentReport]
     random_weights: bool = False  # a folder written by `iva0 tiny-models`
 
@@ -667,24 +668,110 @@ class ModelReport:
 
     @property
     def problems(self) -> list[str]:
-        return [f"component '{c.name}' {c.problem}" for c in self.components if c.problem]
+        return [f"{c.origin + ': ' if c.origin else ''}component '{c.name}' {c.problem}"
+                for c in self.components if c.problem]
 
 
-def check_model(path: str | Path, *, allow_download: bool = False) -> ModelReport:
-    """What an iva0 model folder holds, without loading any weights (sizes from the safetensors headers)."""
-    folder = resolve_source(path, "model", allow_download=allow_download)
-    if not folder.is_dir():
-        raise ModelError(f"model {folder}: not a folder")
-    reports = [check_component(folder / name, name, count=True) for name in COMPONENTS]
-    unet = reports[0]
-    if unet.present:
+def _unet_kind_problem(report: ComponentReport) -> None:
+    """Mark a present UNet without GLIGEN text-image layers as a problem (check_model, not load)."""
+    if report.present:
         try:
-            _check_unet_kind(unet, f"model folder {folder}")
+            _check_unet_kind(report, "x")
         except ModelError as e:
-            unet.present, unet.problem = False, str(e).split(": ", 1)[1]
+            # "x: the UNet in F is a plain SD UNet ...; pass --gligen ..." -> "is a plain SD UNet ... (F); pass ..."
+            text = str(e).split(": ", 1)[1].replace(f"the UNet in {report.folder} ", "")
+            head, _, hint = text.partition("; ")
+            report.present, report.problem = False, f"{head} ({report.folder}){'; ' + hint if hint else ''}"
+
+
+def _check_single_file(path: Path, name: str, want_prefixes: tuple[str, ...]) -> ComponentReport:
+    report = ComponentReport(name=name, folder=path.parent, present=False, class_name="single file")
+    try:
+        _is_single_file(path)
+        keys = list(safetensors_header(path))
+        report.num_parameters = count_parameters([path])
+    except (ModelError, OSError, ValueError, KeyError, TypeError) as e:
+        report.problem = f"is not usable ({_one_line(e)})"
+        return report
+    lacking = [p for p in want_prefixes if not any(k.startswith(p) or p in k for k in keys)]
+    if lacking:
+        report.problem = f"lacks {lacking[0]}* tensors ({path})"
+        return report
+    report.present, report.weights = True, [path]
+    return report
+
+
+def check_model(
+    path: str | Path | None = None,
+    *,
+    base: str | Path | None = None,
+    gligen: str | Path | None = None,
+    motion_adapter: str | Path | None = None,
+    allow_download: bool = False,
+) -> ModelReport:
+    """What the given model sources hold, without loading weights (sizes from the safetensors headers).
+
+    Takes the same sources as `load_components`; a component a source replaces is
+    not required from the model folder.
+    """
+    if path is None and base is None and gligen is None and motion_adapter is None:
+        raise ModelError("nothing to check: give a model folder, or --base / --gligen / --motion-adapter")
+    resolve = functools.partial(resolve_source, allow_download=allow_download)
+    folder = resolve(path, "model") if path is not None else None
+    if folder is not None and not folder.is_dir():
+        raise ModelError(f"model {folder}: not a folder")
+    replaced: set[str] = set()
+    reports: list[ComponentReport] = []
+
+    def add(origin: str, report: ComponentReport) -> None:
+        report.origin = origin
+        reports.append(report)
+
+    if base is not None:
+        src = resolve(base, "base model")
+        if src.is_file():
+            add("base", _check_single_file(src, "base checkpoint",
+                                           ("model.diffusion_model.", "first_stage_model.", "cond_stage_model.")))
+        else:
+            for name in ("vae", "text_encoder", "tokenizer"):
+                add("base", check_component(src / name, name, count=True))
+            if (src / "unet").is_dir():  # optional: the UNet body under GLIGEN's layers
+                add("base", check_component(src / "unet", "unet", count=True))
+            if (src / "scheduler").is_dir():
+                add("base", check_component(src / "scheduler", "scheduler"))
+        replaced |= {"vae", "text_encoder", "tokenizer", "scheduler"}
+    if gligen is not None:
+        src = resolve(gligen, "GLIGEN model")
+        for name in ("unet", "image_encoder", "image_project"):
+            report = check_component(src / name, name, count=True)
+            if name == "unet":
+                _unet_kind_problem(report)
+            add("gligen", report)
+        replaced |= {"unet", "image_encoder", "image_project"}
+    if motion_adapter is not None:
+        src = resolve(motion_adapter, "motion adapter")
+        if src.is_file():
+            add("motion adapter", _check_single_file(src, "motion_adapter", (".motion_modules.",)))
+        else:
+            sub = src / "motion_adapter" if (src / "motion_adapter").is_dir() else src
+            add("motion adapter", check_component(sub, "motion_adapter", count=True))
+        replaced.add("motion_adapter")
+    if folder is not None:
+        for name in COMPONENTS:
+            if name not in replaced:
+                report = check_component(folder / name, name, count=True)
+                if name == "unet":
+                    _unet_kind_problem(report)
+                add("model" if len(replaced) else "", report)
+    else:  # no model folder: what no source supplies is missing
+        for name, needs in (("vae", "--base (an SD1.x model)"), ("unet", "--gligen (a GLIGEN text-image model)"),
+                            ("motion_adapter", "--motion-adapter")):
+            if name not in replaced:
+                reports.append(ComponentReport(name=name, folder=Path("."), present=False,
+                                               problem=f"missing: no source for it; pass {needs}"))
     random_weights = False
-    index = folder / "model_index.json"
-    if index.is_file():
+    index = folder / "model_index.json" if folder else None
+    if index is not None and index.is_file():
         with contextlib.suppress(ValueError, AttributeError, TypeError):
             random_weights = bool(json.loads(index.read_text()).get("_iva0", {}).get("random_weights"))
     return ModelReport(folder=folder, components=reports, random_weights=random_weights)
