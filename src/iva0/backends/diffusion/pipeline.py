@@ -16,6 +16,7 @@ Every mechanism has a switch in `IVA0Options`, so ablations are one flag each.
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -52,7 +53,7 @@ class IVA0Options:
     blend_steps: float = 0.8  # lambda: share of steps with the kept-region latent blend
     mas: bool = True  # Motion Afterimage Suppression in temporal attention
     inversion: bool = True  # DDIM-invert the input (else: forward-noise it with random noise)
-    inversion_iters: int = 1  # fixed-point refinements per inversion step (0 = plain DDIM inversion)
+    inversion_iters: int = 0  # fixed-point refinements per inversion step (0 = plain DDIM inversion; each adds one still-image UNet call per step)
     null_text: bool = False  # null-text inversion (exact reconstruction under CFG; slower)
     null_text_steps: int = 10  # inner optimisation steps per timestep
     null_text_lr: float = 1e-2  # Adam step size of the null-text embedding (the paper's)
@@ -74,6 +75,22 @@ class IVA0PipelineOutput:
     grounding: GroundingTokens
     timesteps: list[int]
     info: dict[str, Any] = field(default_factory=dict)
+
+
+class _StageClock:
+    """Wall time per pipeline stage (CUDA work is synchronised at each mark, so the figures are true)."""
+
+    def __init__(self, device):
+        self.device = torch.device(device)
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def mark(self, stage: str) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        now = time.perf_counter()
+        self.seconds[stage] = now - self._last
+        self._last = now
 
 
 class IVA0Pipeline(DiffusionPipeline):
@@ -236,6 +253,7 @@ class IVA0Pipeline(DiffusionPipeline):
         H, W = image.shape[:2]
         F_ = layout.num_frames
         do_cfg = guidance_scale > 1.0
+        clock = _StageClock(device)
         progress(0, 4, "encoding")
 
         # 2. prompts: unconditional = negative prompt (and no grounding, step 8)
@@ -262,6 +280,8 @@ class IVA0Pipeline(DiffusionPipeline):
         vacated = torch.from_numpy(masks.V).to(device)  # (F, h, w)
         progress(4, 4, "encoding")
 
+        clock.mark("encode")
+
         # 6. inversion (or forward noising) of the input and the plate
         levels = NoiseLevels.from_scheduler(self.scheduler, num_inference_steps)
         n = len(levels)
@@ -287,6 +307,8 @@ class IVA0Pipeline(DiffusionPipeline):
         # 7. initial latents: shared z_T, motion-aligned init inside the boxes and V(f)
         plate_zT = traj[-1][1] if use_plate else None
         latents = motion_aligned_init(traj[-1][0], layout.boxes(), plate_zT, vacated, options.motion_init)[None]  # (1, C, F, h, w)
+
+        clock.mark("invert")
 
         # 8. denoise
         self.mas_state.set_boxes(layout.boxes(), (h, w))
@@ -320,6 +342,7 @@ class IVA0Pipeline(DiffusionPipeline):
                     latents = cb.get("latents", latents)
             progress(i + 1, n, "denoising")
         set_grounding(self.unet, True)  # leave the model as loaded
+        clock.mark("denoise")
 
         # 9. decode, paste, frame 0 = input
         frames = self.decode_latents(latents, options.decode_chunk_size, progress)
@@ -328,6 +351,7 @@ class IVA0Pipeline(DiffusionPipeline):
             alpha = paste_alpha(layout, H, W, max(1.0, options.paste_feather * min(H, W)))
             frames = paste_kept(frames, image, alpha)
         frames[0] = image
+        clock.mark("decode")
         return IVA0PipelineOutput(
             frames=frames,
             masks=masks,
@@ -343,6 +367,7 @@ class IVA0Pipeline(DiffusionPipeline):
                 "fusers": len(fusers(self.unet)),
                 "null_text": null_embeds is not None,
                 "latent_size": (h, w),
+                "seconds": clock.seconds,
             },
         )
 
