@@ -327,6 +327,7 @@ def _quiet_libraries():
     import transformers.utils.logging as tlog
 
     levels = (dlog.get_verbosity(), tlog.get_verbosity())
+    bars = (dlog.is_progress_bar_enabled(), tlog.is_progress_bar_enabled())
     dlog.set_verbosity_error()
     tlog.set_verbosity_error()
     dlog.disable_progress_bar()
@@ -336,8 +337,10 @@ def _quiet_libraries():
     finally:
         dlog.set_verbosity(levels[0])
         tlog.set_verbosity(levels[1])
-        dlog.enable_progress_bar()
-        tlog.enable_progress_bar()
+        if bars[0]:
+            dlog.enable_progress_bar()
+        if bars[1]:
+            tlog.enable_progress_bar()
 
 
 def _load_model(cls, report: ComponentReport, where: str, dtype: torch.dtype):
@@ -413,10 +416,14 @@ def load_motion_adapter(source: Path, dtype: torch.dtype, where: str, config: st
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # v1-5-2's config carries 3 keys diffusers ignores, by design
-                return MotionAdapter.from_single_file(str(source), config=str(config), torch_dtype=dtype,
-                                                      local_files_only=True)
+                adapter = MotionAdapter.from_single_file(str(source), config=str(config), torch_dtype=dtype,
+                                                         local_files_only=True)
         except Exception as e:  # noqa: BLE001
             raise ModelError(f"{where}: motion adapter {source} could not be loaded: {_one_line(e)}") from None
+        empty = [n for n, t in adapter.named_parameters() if t.is_meta]
+        if empty:  # a file for another adapter layout: never run with unfilled layers
+            raise ModelError(f"{where}: {source} lacks {len(empty)} motion tensors, e.g. {empty[0]}")
+        return adapter
     folder = source / "motion_adapter" if (source / "motion_adapter").is_dir() else source
     report = check_component(folder, "motion_adapter")
     if not report.present:
