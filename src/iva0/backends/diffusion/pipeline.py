@@ -45,6 +45,9 @@ from iva0.layout import Layout
 from iva0.masks import LayoutMasks, layout_masks
 
 
+MAX_OBJECTS = 30  # GLIGEN was trained with up to 30 grounding tokens per modality
+
+
 @dataclass
 class IVA0Options:
     """The method's switches and knobs (defaults = the full method)."""
@@ -157,6 +160,8 @@ class IVA0Pipeline(DiffusionPipeline):
             raise ValueError("decode_chunk_size and null_text_steps must be >= 1, inversion_iters >= 0")
         if layout.num_frames < 2:
             raise ValueError("the layout needs at least 2 frames")
+        if len(layout.objects) > MAX_OBJECTS:
+            raise ValueError(f"GLIGEN grounds at most {MAX_OBJECTS} objects; the layout has {len(layout.objects)}")
         if object_image_embeds is not None and object_image_embeds.shape[0] != len(layout.objects):
             raise ValueError(
                 f"tuned weights hold {object_image_embeds.shape[0]} object embeddings but the layout has "
