@@ -29,8 +29,8 @@ from iva0.io.atomic import atomic_write_text
 from iva0.io.image import fit_size, read_image
 from iva0.io.video import read_video
 from iva0.layout import MAX_FRAMES
-from iva0.masks import layout_masks, never_occupied
-from iva0.metrics.consistency import object_psnr, object_ssim
+from iva0.masks import boxes_masks
+from iva0.metrics.consistency import object_scores
 from iva0.metrics.scene import afterimage, background_psnr, background_ssim, warp_error
 from iva0.metrics.tracking import TRACK_SIDE, viou, viou_at
 
@@ -89,22 +89,25 @@ def evaluate_frames(frames: np.ndarray, image: np.ndarray, layout, opts: EvalOpt
     def score_object(j: int) -> dict:
         b = boxes[j]
         tr = viou(frames, b, track_side=opts.track_side)
+        ssim, psnr = object_scores(frames, b)
         return {
             "name": layout.names[j],
             "viou": tr.viou,
-            "object_ssim": object_ssim(frames, b),
-            "object_psnr": object_psnr(frames, b),
+            "object_ssim": ssim,
+            "object_psnr": psnr,
             "centroid_error": tr.centroid_error,
             "ious": [round(float(v), 4) for v in tr.ious],
         }
 
     def score_video() -> dict:
-        far = never_occupied(layout, H, W)
-        masks = layout_masks(layout, H, W)
+        per_obj = boxes_masks(layout.boxes(), H, W) > 0.5  # (J, F, H, W): b_j(f) as masks
+        far = ~per_obj.any(axis=(0, 1))  # never inside any box: iva0.masks.never_occupied
+        vacated = (per_obj[:, :1] & ~per_obj).any(axis=0)  # (F, H, W): V(f) of iva0.masks.layout_masks
+        vacated[0] = False
         return {
             "background_psnr": background_psnr(frames, ref, far),
             "background_ssim": background_ssim(frames, ref, far),
-            "afterimage": afterimage(frames, ref, masks.V),
+            "afterimage": afterimage(frames, ref, vacated),
             "warp_error": warp_error(frames),
         }
 

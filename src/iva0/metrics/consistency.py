@@ -50,7 +50,7 @@ def _object_pairs(frames: np.ndarray, boxes_px: np.ndarray, size: int):
     """(frame-0 crop, frame-f crop) grey pairs over frames f >= 1 where b(f) is inside."""
     F, H, W, _ = frames.shape
     boxes_px = np.asarray(boxes_px, dtype=np.float64)
-    ref = crop_resized(grey(frames[0]), boxes_px[0], size)
+    ref = crop_resized(frames[0], boxes_px[0], size)
     if ref is None:
         return []
     inside = fully_inside(boxes_px, W, H)
@@ -58,10 +58,19 @@ def _object_pairs(frames: np.ndarray, boxes_px: np.ndarray, size: int):
     for f in range(1, F):
         if not inside[f]:
             continue
-        cur = crop_resized(grey(frames[f]), boxes_px[f], size)
+        cur = crop_resized(frames[f], boxes_px[f], size)
         if cur is not None:
-            pairs.append((ref, cur))
+            pairs.append((grey(ref), grey(cur)))  # crop first, then grey: 64x64 instead of the frame
     return pairs
+
+
+def object_scores(frames: np.ndarray, boxes_px: np.ndarray, size: int = CROP) -> tuple[float | None, float | None]:
+    """(object_ssim, object_psnr) from the same crops (one pass over the frames)."""
+    pairs = _object_pairs(np.asarray(frames), boxes_px, size)
+    if not pairs:
+        return None, None
+    ssim = float(np.mean([structural_similarity(a, b, data_range=255) for a, b in pairs]))
+    return ssim, float(np.mean([psnr(a, b) for a, b in pairs]))
 
 
 def object_ssim(frames: np.ndarray, boxes_px: np.ndarray, size: int = CROP) -> float | None:
