@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from iva0.masks import box_mask
 
@@ -89,9 +88,3 @@ def blend_kept(z: torch.Tensor, z_inv: torch.Tensor, kept: torch.Tensor) -> torc
     if z_inv.ndim == 3:
         z_inv = z_inv[None, :, None]  # (1, C, 1, h, w): the one input frame, shared by all frames
     return k * z_inv + (1 - k) * z
-
-
-def latent_masks(mask: np.ndarray, h: int, w: int) -> torch.Tensor:
-    """Resize pixel-resolution masks (F, H, W) to latent cells (F, h, w) by area averaging."""
-    t = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[:, None]  # (F, 1, H, W)
-    return F.interpolate(t, size=(h, w), mode="area")[:, 0]  # (F, h, w)

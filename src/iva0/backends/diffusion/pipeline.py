@@ -15,6 +15,7 @@ Every mechanism has a switch in `IVA0Options`, so ablations are one flag each.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from dataclasses import dataclass, field
@@ -287,66 +288,66 @@ class IVA0Pipeline(DiffusionPipeline):
 
         clock.mark("encode")
 
-        # 6. inversion (or forward noising) of the input and the plate
-        levels = NoiseLevels.from_scheduler(self.scheduler, num_inference_steps)
-        n = len(levels)
-        self.mas_state.enabled = False  # single frames: no temporal attention to mask
-        set_grounding(self.unet, False)
-        null_embeds = None
-        if options.inversion:
-            traj = ddim_invert(
-                self._still_eps_fn(cond_text), z_still, levels, callback=lambda d, t: progress(d, t, "inverting"),
-                fixed_point_iters=options.inversion_iters,
-            )  # [z0, ..., z_T], each (1 or 2, C, h, w)
-            if options.null_text and do_cfg:
-                null_embeds = self._null_text(cond_text, uncond_text, [z[:1] for z in traj], levels, guidance_scale, options, progress)
-        else:
-            # one noise for the input and the plate: their backgrounds stay alike
-            noise = torch.randn((1, *z_still.shape[1:]), generator=generator).to(device)  # (1, C, h, w)
-            traj = [z_still] + [
-                levels_alpha.sqrt() * z_still + (1 - levels_alpha).sqrt() * noise
-                for levels_alpha in (torch.tensor(a, dtype=torch.float32) for a in reversed(levels.alpha))
-            ]
-        traj_input = [z[:1] for z in traj]  # the input's trajectory, (1, C, h, w) each
+        with self._unet_state():  # grounding and MAS switches are restored even on errors
+            # 6. inversion (or forward noising) of the input and the plate
+            levels = NoiseLevels.from_scheduler(self.scheduler, num_inference_steps)
+            n = len(levels)
+            self.mas_state.enabled = False  # single frames: no temporal attention to mask
+            set_grounding(self.unet, False)
+            null_embeds = None
+            if options.inversion:
+                traj = ddim_invert(
+                    self._still_eps_fn(cond_text), z_still, levels, callback=lambda d, t: progress(d, t, "inverting"),
+                    fixed_point_iters=options.inversion_iters,
+                )  # [z0, ..., z_T], each (1 or 2, C, h, w)
+                if options.null_text and do_cfg:
+                    null_embeds = self._null_text(cond_text, uncond_text, [z[:1] for z in traj], levels, guidance_scale, options, progress)
+            else:
+                # one noise for the input and the plate: their backgrounds stay alike
+                noise = torch.randn((1, *z_still.shape[1:]), generator=generator).to(device)  # (1, C, h, w)
+                traj = [z_still] + [
+                    levels_alpha.sqrt() * z_still + (1 - levels_alpha).sqrt() * noise
+                    for levels_alpha in (torch.tensor(a, dtype=torch.float32) for a in reversed(levels.alpha))
+                ]
+            traj_input = [z[:1] for z in traj]  # the input's trajectory, (1, C, h, w) each
 
-        # 7. initial latents: shared z_T, motion-aligned init inside the boxes and V(f)
-        plate_zT = traj[-1][1] if use_plate else None
-        latents = motion_aligned_init(traj[-1][0], layout.boxes(), plate_zT, vacated, options.motion_init)[None]  # (1, C, F, h, w)
+            # 7. initial latents: shared z_T, motion-aligned init inside the boxes and V(f)
+            plate_zT = traj[-1][1] if use_plate else None
+            latents = motion_aligned_init(traj[-1][0], layout.boxes(), plate_zT, vacated, options.motion_init)[None]  # (1, C, F, h, w)
 
-        clock.mark("invert")
+            clock.mark("invert")
 
-        # 8. denoise
-        self.mas_state.set_boxes(layout.boxes(), (h, w))
-        self.mas_state.enabled = options.mas
-        self.mas_state.batch_size = 2 if do_cfg else 1
-        cond_frames = cond_text.repeat_interleave(F_, dim=0)  # (F, L, D), text per (b f) entry
-        objs = None
-        grounded_steps = 0
-        for i, t in enumerate(levels.timesteps):
-            ground = grounding_active(i, n, options.grounding_steps)
-            set_grounding(self.unet, ground)
-            if ground and objs is None:
+            # 8. denoise
+            self.mas_state.set_boxes(layout.boxes(), (h, w))
+            self.mas_state.enabled = options.mas
+            self.mas_state.batch_size = 2 if do_cfg else 1
+            cond_frames = cond_text.repeat_interleave(F_, dim=0)  # (F, L, D), text per (b f) entry
+            objs = None
+            grounded_steps = 0
+            for i, t in enumerate(levels.timesteps):
+                ground = grounding_active(i, n, options.grounding_steps)
+                set_grounding(self.unet, ground)
+                if ground and objs is None:
+                    with torch.no_grad():
+                        objs = gligen_objs(self.unet.position_net, tokens, uncond=do_cfg).to(device)  # (B*F, 2J, D)
+                grounded_steps += int(ground)
                 with torch.no_grad():
-                    objs = gligen_objs(self.unet.position_net, tokens, uncond=do_cfg).to(device)  # (B*F, 2J, D)
-            grounded_steps += int(ground)
-            with torch.no_grad():
-                if do_cfg:
-                    u = null_embeds[i] if null_embeds is not None else uncond_text  # (1, L, D)
-                    text = torch.cat([u.repeat_interleave(F_, dim=0), cond_frames])  # (2F, L, D)
-                    eps_u, eps_c = self._unet_eps(torch.cat([latents, latents]), t, text, objs if ground else None).chunk(2)
-                    eps = cfg(eps_u, eps_c, guidance_scale)
-                else:
-                    eps = self._unet_eps(latents, t, cond_frames, objs if ground else None)
-            latents = ddim_step(eps, latents, levels.alpha[i], levels.alpha_prev[i])  # (1, C, F, h, w)
-            if blend_active(i, n, options.blend_steps):
-                latents = blend_kept(latents, traj_input[n - 1 - i][0], kept)
-            if callback_on_step_end is not None:
-                tensors = {"latents": latents, "kept": kept}
-                cb = callback_on_step_end(self, i, t, {k: tensors[k] for k in callback_on_step_end_tensor_inputs})
-                if cb:
-                    latents = cb.get("latents", latents)
-            progress(i + 1, n, "denoising")
-        set_grounding(self.unet, True)  # leave the model as loaded
+                    if do_cfg:
+                        u = null_embeds[i] if null_embeds is not None else uncond_text  # (1, L, D)
+                        text = torch.cat([u.repeat_interleave(F_, dim=0), cond_frames])  # (2F, L, D)
+                        eps_u, eps_c = self._unet_eps(torch.cat([latents, latents]), t, text, objs if ground else None).chunk(2)
+                        eps = cfg(eps_u, eps_c, guidance_scale)
+                    else:
+                        eps = self._unet_eps(latents, t, cond_frames, objs if ground else None)
+                latents = ddim_step(eps, latents, levels.alpha[i], levels.alpha_prev[i])  # (1, C, F, h, w)
+                if blend_active(i, n, options.blend_steps):
+                    latents = blend_kept(latents, traj_input[n - 1 - i][0], kept)
+                if callback_on_step_end is not None:
+                    tensors = {"latents": latents, "kept": kept}
+                    cb = callback_on_step_end(self, i, t, {k: tensors[k] for k in callback_on_step_end_tensor_inputs})
+                    if cb:
+                        latents = cb.get("latents", latents)
+                progress(i + 1, n, "denoising")
         clock.mark("denoise")
 
         # 9. decode, paste, frame 0 = input
@@ -375,6 +376,14 @@ class IVA0Pipeline(DiffusionPipeline):
                 "seconds": clock.seconds,
             },
         )
+
+    @contextlib.contextmanager
+    def _unet_state(self):
+        try:
+            yield
+        finally:
+            set_grounding(self.unet, True)  # leave the model as loaded
+            self.mas_state.enabled = True
 
     def _null_text(self, cond_text, uncond_text, traj, levels, guidance_scale, options, progress):
         """Per-step unconditional embeddings that make guided sampling retrace the input's inversion."""
