@@ -241,3 +241,13 @@ def test_accelerate_launch_shards(tmp_path):
     recs = load_run(run)["samples"]
     assert {x["id"]: x["rank"] for x in recs} == {"s0": 0, "s1": 1, "s2": 0, "s3": 1}
     assert "(shard 0/2)" in r.stderr and "(shard 1/2)" in r.stderr
+
+
+def test_processes_of_one_run_may_use_different_devices(tmp_path):
+    b = load_benchmark(make_bench(tmp_path / "b", n=2))
+    run = tmp_path / "run"
+    run_benchmark(b, RunConfig(method="static", options={"device": "cuda:0"}), run, rank=0, world_size=2)
+    res = run_benchmark(b, RunConfig(method="static", options={"device": "cuda:1"}), run, rank=1, world_size=2)
+    assert res["ran"] == 1 and load_run(run)["num_ok"] == 2
+    with pytest.raises(UserError, match="options"):
+        run_benchmark(b, RunConfig(method="static", options={"device": "cuda:1", "steps": 3}), run)

@@ -119,6 +119,9 @@ def _check_config(run_dir: Path, bench: Benchmark, cfg: RunConfig) -> None:
     want = _config_header(bench, cfg)
     if path.exists():
         have = json.loads(path.read_text())
+        # the device may differ between processes of one run (cuda:0, cuda:1, ...): it changes no result
+        for d in (have, want):
+            d["options"] = {k: v for k, v in (d.get("options") or {}).items() if k != "device"}
         diff = [k for k in ("benchmark", "method", "options", "seed", "width", "height", "frames") if have.get(k) != want.get(k)]
         if diff:
             raise UserError(

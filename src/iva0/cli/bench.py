@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -111,6 +112,12 @@ def register(app: typer.Typer) -> None:
             if used:
                 raise UserError(f"{', '.join(used)} only apply to --method iva0")
         rank, world = _parse_shard(shard) if shard else shard_from_env()
+        if method == Method.iva0 and device is None and world > 1 and "LOCAL_RANK" in os.environ:
+            # one GPU per process under accelerate launch / torchrun (when there are GPUs)
+            import torch
+
+            if torch.cuda.is_available():
+                options["device"] = f"cuda:{int(os.environ['LOCAL_RANK']) % torch.cuda.device_count()}"
         b = load_benchmark(bench)
         cfg = RunConfig(method=method.value, options=options, seed=seed, width=width, height=height, frames=frames)
         label = f"{method.value}" + (f" [{rank}/{world}]" if world > 1 else "")
