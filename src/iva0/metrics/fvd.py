@@ -193,7 +193,8 @@ def convert_state_dict(src: str | Path, dst: str | Path) -> Path:
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     state = {k.removeprefix("module."): v.contiguous() for k, v in state.items() if hasattr(v, "contiguous")}
-    missing = set(build_i3d().state_dict()) - set(state) - {k for k in build_i3d().state_dict() if k.endswith("num_batches_tracked")}
+    wanted = {k for k in build_i3d().state_dict() if not k.endswith("num_batches_tracked")}
+    missing = wanted - set(state)
     if missing:
         raise ModelError(f"{src.name} is not an I3D state dict ({len(missing)} weights missing, e.g. {sorted(missing)[:2]})")
     with atomic_path(dst) as tmp:
