@@ -190,3 +190,20 @@ def test_tuning_lowers_the_object_loss(model_dir):
     assert len(tuned.losses) == 12
     assert after < 0.9 * before, (before, after)
     assert not torch.equal(tuned.image_embeds, tokens.image_embeds.float())
+
+
+def test_speed_benchmark_smoke(tmp_path, capsys):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "diffusion_speed.py"
+    spec = importlib.util.spec_from_file_location("diffusion_speed", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "speed.json"
+    assert mod.main(["--tiny", "--size", "64", "--frames", "4", "--steps", "2", "--device", "cpu", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["time_ratio"] == pytest.approx(res["iva0_s"] / res["animatediff_s"])
+    assert res["unet_call_tflop"] > 0 and res["unet_loop_tflops_per_s"] > 0
+    assert set(res["iva0_stages_s"]) == {"encode", "invert", "denoise", "decode"}
+    printed = capsys.readouterr().out
+    assert "ratio iva0 / AnimateDiff:  time" in printed and "TFLOP/s achieved" in printed

@@ -357,6 +357,7 @@ class IVA0Pipeline(DiffusionPipeline):
             alpha = paste_alpha(layout, H, W, max(1.0, options.paste_feather * min(H, W)))
             frames = paste_kept(frames, image, alpha)
         frames[0] = image
+        self.maybe_free_model_hooks()  # with CPU offload, send the last model back
         clock.mark("decode")
         return IVA0PipelineOutput(
             frames=frames,
