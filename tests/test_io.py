@@ -95,3 +95,14 @@ def test_atomic_path_leaves_nothing_on_error(tmp_path):
             tmp.write_bytes(b"half")
             raise RuntimeError("crash")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_outputs_get_the_umask_mode_not_private(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        out = write_video(frames(), tmp_path / "m.mp4", 8)
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o644

@@ -26,6 +26,8 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator
         fd, name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".partial{final.suffix}", dir=parent)
         os.close(fd)
         tmp = Path(name)
+    # mkstemp/mkdtemp make private files (0600/0700); outputs get the usual mode
+    tmp.chmod((0o777 if directory else 0o666) & ~_umask())
     try:
         yield tmp
         if directory and final.exists():
@@ -41,6 +43,12 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
