@@ -233,3 +233,17 @@ def test_check_inputs(pipe, scene):
         pipe.check_inputs(image, layout, 3, 7.5, IVA0Options(blend_steps=1.5))
     with pytest.raises(ValueError, match="3 object embeddings"):
         pipe.check_inputs(image, layout, 3, 7.5, opts, object_image_embeds=torch.zeros(3, 32))
+
+
+def test_model_offload_hooks_give_the_same_frames(pipe, scene):
+    """The --offload code path (accelerate hooks; position_net and VAE outside forward) computes the same video."""
+    image, layout = scene
+    kw = dict(num_inference_steps=2, guidance_scale=7.5, generator=None)
+    plain = pipe(image, layout, **kw).frames
+    pipe.enable_model_cpu_offload(device="cpu")  # hooks as on a GPU machine, executing on the CPU
+    try:
+        hooked = pipe(image, layout, **kw).frames
+        assert hasattr(pipe.unet, "_hf_hook")
+    finally:
+        pipe.remove_all_hooks()
+    assert np.array_equal(plain, hooked)
