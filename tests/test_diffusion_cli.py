@@ -207,3 +207,31 @@ def test_speed_benchmark_smoke(tmp_path, capsys):
     assert set(res["iva0_stages_s"]) == {"encode", "invert", "denoise", "decode"}
     printed = capsys.readouterr().out
     assert "ratio iva0 / AnimateDiff:  time" in printed and "TFLOP/s achieved" in printed
+
+
+def test_flags_reach_the_pipeline(model_dir, tmp_path):
+    """PNG output is lossless: with paste the far background is the input's exactly; --no-paste changes that."""
+    s = _two_object_sample()
+    full = load_layout(s.layout)
+    b = full.boxes()
+    layout = make_layout([(n, [(0, b[j, 0]), (3, b[j, -1])]) for j, n in enumerate(full.names)], num_frames=4,
+                         prompt=full.prompt)
+    lay_path = tmp_path / "l.json"
+    layout.save(lay_path)
+    image = resize_image(read_image(s.image), 64, 64)
+    far = never_occupied(layout, 64, 64)
+    base = ["animate", str(s.image), "--layout", str(lay_path), "--backend", "iva0", "--model", str(model_dir),
+            "--width", "64", "--height", "64", "--steps", "2", "-q"]
+
+    def run(name, *flags):
+        out = tmp_path / name
+        assert main(base + ["-o", str(out), *flags]) == 0
+        frames, _ = read_video(out)
+        assert frames.shape == (4, 64, 64, 3) and np.array_equal(frames[0], image)
+        return frames
+
+    pasted = run("a", "--null-text")
+    assert all(np.array_equal(f[far], image[far]) for f in pasted)
+    raw = run("b", "--no-paste", "--no-mas", "--no-motion-init", "--no-inversion", "--grounding-steps", "0",
+              "--blend-steps", "1")
+    assert not np.array_equal(raw[1][far], image[far])
