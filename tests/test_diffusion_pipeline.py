@@ -188,6 +188,7 @@ def test_inversion_reconstructs_z0_with_the_unet(pipe, scene):
             rec = ddim_sample(eps, traj[-1], levels)  # guidance 1: the conditional eps alone
             err[iters] = ((rec - z0).norm() / z0.norm()).item()
             assert ((traj[-1] - z0).norm() / z0.norm()).item() > 0.5  # z_T is far from z0
+    print(f"inversion relative error: {err}")
     assert err[2] < 0.03, err
     assert err[2] < err[0] / 10  # fixed-point refinement makes the inversion near exact
 
@@ -214,6 +215,7 @@ def test_null_text_reconstructs_under_guidance(pipe, scene):
             return ((z - z0).norm() / z0.norm()).item()
 
         plain, tuned = sample([uncond] * 2), sample(embeds)
+    print(f"null-text: relative error {tuned:.4f} (tuned) vs {plain:.4f} (negative prompt)")
     assert len(embeds) == 2 and not torch.equal(embeds[0], uncond)
     assert tuned < 0.5 * plain, (tuned, plain)
 
