@@ -11,7 +11,7 @@ from typing import Iterator, Optional
 import typer
 
 from iva0.backends import ProgressFn
-from iva0.errors import UserError
+from iva0.cli import options as opts
 
 
 class BackendName(str, Enum):
@@ -99,38 +99,35 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", min=0, help="Random seed."),
         overlay: bool = typer.Option(False, "--overlay", help="Also write <out>_overlay.mp4 with the boxes and paths drawn."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-        # ---- iva0 backend ----
-        model: Optional[Path] = typer.Option(None, "--model", help="[iva0] Model folder (diffusers layout) or HF repo id in the local cache."),
-        base: Optional[str] = typer.Option(None, "--base", help="[iva0] SD1.x base model (folder, .safetensors file or cached repo id)."),
-        gligen: Optional[str] = typer.Option(None, "--gligen", help="[iva0] GLIGEN text-image UNet (folder or cached repo id)."),
-        motion_adapter: Optional[str] = typer.Option(None, "--motion-adapter", help="[iva0] AnimateDiff motion adapter (folder, file or cached repo id)."),
-        steps: Optional[int] = typer.Option(None, "--steps", min=1, max=1000, help="[iva0] Denoising steps (default 25)."),
-        guidance: Optional[float] = typer.Option(None, "--guidance", min=0.0, help="[iva0] Classifier-free guidance scale (default 7.5)."),
-        device: Optional[str] = typer.Option(None, "--device", help="[iva0] cuda, cuda:1, cpu, mps (default: cuda if present)."),
-        dtype: Optional[str] = typer.Option(None, "--dtype", help="[iva0] float16, bfloat16 or float32 (default: float16 on CUDA)."),
-        offload: bool = typer.Option(False, "--offload", help="[iva0] Offload idle models to the CPU (less GPU memory, slower)."),
-        no_mas: bool = typer.Option(False, "--no-mas", help="[iva0] Turn off Motion Afterimage Suppression."),
-        no_inversion: bool = typer.Option(False, "--no-inversion", help="[iva0] Start from random noise instead of DDIM inversion."),
-        null_text: bool = typer.Option(False, "--null-text", help="[iva0] Null-text inversion for exact reconstruction under CFG (slower)."),
-        no_motion_init: bool = typer.Option(False, "--no-motion-init", help="[iva0] Turn off motion-aligned initial noise."),
-        no_paste: bool = typer.Option(False, "--no-paste", help="[iva0] Do not paste the input's pixels over the kept region."),
-        grounding_steps: Optional[float] = typer.Option(None, "--grounding-steps", min=0.0, max=1.0, help="[iva0] Share of steps with grounding on (beta, default 0.3)."),
-        blend_steps: Optional[float] = typer.Option(None, "--blend-steps", min=0.0, max=1.0, help="[iva0] Share of steps with the background latent blend (lambda, default 0.8)."),
-        tuned: Optional[Path] = typer.Option(None, "--tuned", help="[iva0] One-shot tuned weights from `iva0 tune`."),
+        # ---- iva0 backend (iva0.cli.options) ----
+        model: opts.Model = None,
+        base: opts.Base = None,
+        gligen: opts.Gligen = None,
+        motion_adapter: opts.MotionAdapter = None,
+        steps: opts.Steps = None,
+        guidance: opts.Guidance = None,
+        device: opts.Device = None,
+        dtype: opts.Dtype = None,
+        offload: opts.Offload = False,
+        no_mas: opts.NoMas = False,
+        no_inversion: opts.NoInversion = False,
+        null_text: opts.NullText = False,
+        inversion_iters: opts.InversionIters = None,
+        no_motion_init: opts.NoMotionInit = False,
+        no_paste: opts.NoPaste = False,
+        grounding_steps: opts.GroundingSteps = None,
+        blend_steps: opts.BlendSteps = None,
+        tuned: opts.Tuned = None,
     ) -> None:
         """Animate IMAGE: each object in the layout travels along its key boxes."""
-        options = None
-        if backend == BackendName.iva0:
-            options = dict(
-                model=model, base=base, gligen=gligen, motion_adapter=motion_adapter, steps=steps,
-                guidance=guidance, device=device, dtype=dtype, offload=offload, mas=not no_mas,
-                inversion=not no_inversion, null_text=null_text, motion_init=not no_motion_init,
-                paste=not no_paste, grounding_steps=grounding_steps, blend_steps=blend_steps, tuned=tuned,
-            )
-        else:
-            used = [n for n, v in (("--model", model), ("--base", base), ("--gligen", gligen), ("--motion-adapter", motion_adapter), ("--tuned", tuned)) if v is not None]
-            if used:
-                raise UserError(f"{', '.join(used)} only apply to --backend iva0")
+        options = opts.diffusion_options(
+            model=model, base=base, gligen=gligen, motion_adapter=motion_adapter, steps=steps, guidance=guidance,
+            device=device, dtype=dtype, offload=offload, no_mas=no_mas, no_inversion=no_inversion, null_text=null_text,
+            inversion_iters=inversion_iters, no_motion_init=no_motion_init, no_paste=no_paste,
+            grounding_steps=grounding_steps, blend_steps=blend_steps, tuned=tuned,
+        )
+        if backend != BackendName.iva0:
+            opts.refuse_diffusion_options(options, "--backend iva0")
         written = run_animate(
             image, layout, out, backend=backend.value, prompt=prompt, negative_prompt=negative_prompt, frames=frames,
             fps=fps, width=width, height=height, seed=seed, overlay=overlay, quiet=quiet, backend_options=options,

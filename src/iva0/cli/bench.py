@@ -11,6 +11,7 @@ from typing import Iterator, List, Optional
 
 import typer
 
+from iva0.cli import options as opts
 from iva0.errors import UserError
 
 
@@ -69,23 +70,25 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", min=0, help="Random seed."),
         shard: Optional[str] = typer.Option(None, "--shard", help="i/n: run the i-th of n shards (default: RANK/WORLD_SIZE from accelerate launch or torchrun)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-        model: Optional[Path] = typer.Option(None, "--model", help="[iva0] Model folder (diffusers layout) or HF repo id in the local cache."),
-        base: Optional[str] = typer.Option(None, "--base", help="[iva0] SD1.x base model."),
-        gligen: Optional[str] = typer.Option(None, "--gligen", help="[iva0] GLIGEN text-image UNet."),
-        motion_adapter: Optional[str] = typer.Option(None, "--motion-adapter", help="[iva0] AnimateDiff motion adapter."),
-        steps: Optional[int] = typer.Option(None, "--steps", min=1, max=1000, help="[iva0] Denoising steps."),
-        guidance: Optional[float] = typer.Option(None, "--guidance", min=0.0, help="[iva0] Classifier-free guidance scale."),
-        device: Optional[str] = typer.Option(None, "--device", help="[iva0] cuda, cuda:1, cpu, mps (with accelerate launch: cuda:<local rank>)."),
-        dtype: Optional[str] = typer.Option(None, "--dtype", help="[iva0] float16, bfloat16 or float32."),
-        offload: bool = typer.Option(False, "--offload", help="[iva0] Offload idle models to the CPU."),
-        no_mas: bool = typer.Option(False, "--no-mas", help="[iva0] Turn off Motion Afterimage Suppression (ablation)."),
-        no_inversion: bool = typer.Option(False, "--no-inversion", help="[iva0] Random noise instead of DDIM inversion (ablation)."),
-        null_text: bool = typer.Option(False, "--null-text", help="[iva0] Null-text inversion."),
-        no_motion_init: bool = typer.Option(False, "--no-motion-init", help="[iva0] Turn off motion-aligned initial noise (ablation)."),
-        no_paste: bool = typer.Option(False, "--no-paste", help="[iva0] Do not paste the input over the kept region (ablation)."),
-        grounding_steps: Optional[float] = typer.Option(None, "--grounding-steps", min=0.0, max=1.0, help="[iva0] Share of steps with grounding (beta)."),
-        blend_steps: Optional[float] = typer.Option(None, "--blend-steps", min=0.0, max=1.0, help="[iva0] Share of steps with the latent blend (lambda)."),
-        tuned: Optional[Path] = typer.Option(None, "--tuned", help="[iva0] One-shot tuned weights from `iva0 tune`."),
+        # ---- iva0 method (iva0.cli.options) ----
+        model: opts.Model = None,
+        base: opts.Base = None,
+        gligen: opts.Gligen = None,
+        motion_adapter: opts.MotionAdapter = None,
+        steps: opts.Steps = None,
+        guidance: opts.Guidance = None,
+        device: opts.Device = None,
+        dtype: opts.Dtype = None,
+        offload: opts.Offload = False,
+        no_mas: opts.NoMas = False,
+        no_inversion: opts.NoInversion = False,
+        null_text: opts.NullText = False,
+        inversion_iters: opts.InversionIters = None,
+        no_motion_init: opts.NoMotionInit = False,
+        no_paste: opts.NoPaste = False,
+        grounding_steps: opts.GroundingSteps = None,
+        blend_steps: opts.BlendSteps = None,
+        tuned: opts.Tuned = None,
     ) -> None:
         """Animate every sample of BENCH with a method: OUT/videos/<id>.mp4 and OUT/run.json.
 
@@ -96,21 +99,15 @@ def register(app: typer.Typer) -> None:
         from iva0.bench.format import load_benchmark
         from iva0.bench.run import RunConfig, run_benchmark, shard_from_env
 
-        options: dict = {}
-        if method == Method.iva0:
-            raw = dict(
-                model=model, base=base, gligen=gligen, motion_adapter=motion_adapter, steps=steps, guidance=guidance,
-                device=device, dtype=dtype, offload=offload or None, mas=False if no_mas else None,
-                inversion=False if no_inversion else None, null_text=null_text or None,
-                motion_init=False if no_motion_init else None, paste=False if no_paste else None,
-                grounding_steps=grounding_steps, blend_steps=blend_steps, tuned=tuned,
-            )
-            # only what the user set goes into the record (the backend's defaults stay its own)
-            options = {k: (str(v) if isinstance(v, Path) else v) for k, v in raw.items() if v is not None}
-        else:
-            used = [n for n, v in (("--model", model), ("--base", base), ("--gligen", gligen), ("--motion-adapter", motion_adapter), ("--tuned", tuned), ("--steps", steps), ("--device", device)) if v is not None]
-            if used:
-                raise UserError(f"{', '.join(used)} only apply to --method iva0")
+        # only what the user set goes into the record (the backend's defaults stay its own)
+        options = opts.diffusion_options(
+            model=model, base=base, gligen=gligen, motion_adapter=motion_adapter, steps=steps, guidance=guidance,
+            device=device, dtype=dtype, offload=offload, no_mas=no_mas, no_inversion=no_inversion, null_text=null_text,
+            inversion_iters=inversion_iters, no_motion_init=no_motion_init, no_paste=no_paste,
+            grounding_steps=grounding_steps, blend_steps=blend_steps, tuned=tuned,
+        )
+        if method != Method.iva0:
+            opts.refuse_diffusion_options(options, "--method iva0")
         rank, world = _parse_shard(shard) if shard else shard_from_env()
         if method == Method.iva0 and device is None and world > 1 and "LOCAL_RANK" in os.environ:
             # one GPU per process under accelerate launch / torchrun (when there are GPUs)

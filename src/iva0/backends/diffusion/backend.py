@@ -36,6 +36,7 @@ class IVA0Settings:
     mas: bool = True
     inversion: bool = True
     null_text: bool = False
+    inversion_iters: int = 0
     motion_init: bool = True
     paste: bool = True
     grounding_steps: float = 0.3
@@ -78,6 +79,8 @@ def validate_settings(s: IVA0Settings):
     for flag, v in (("--grounding-steps", s.grounding_steps), ("--blend-steps", s.blend_steps)):
         if not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
             raise UserError(f"{flag} must be a share of the steps between 0 and 1, got {v!r}")
+    if isinstance(s.inversion_iters, bool) or not isinstance(s.inversion_iters, int) or not 0 <= s.inversion_iters <= 10:
+        raise UserError(f"--inversion-iters must be an integer from 0 to 10, got {s.inversion_iters!r}")
     if s.null_text and not s.inversion:
         raise UserError("--null-text needs inversion: drop --no-inversion or --null-text")
     device = _resolve_device(s.device)
@@ -143,7 +146,7 @@ class IVA0Backend:
         s = self.settings
         return IVA0Options(
             grounding_steps=s.grounding_steps, blend_steps=s.blend_steps, mas=s.mas, inversion=s.inversion,
-            null_text=s.null_text, motion_init=s.motion_init, paste=s.paste,
+            null_text=s.null_text, motion_init=s.motion_init, paste=s.paste, inversion_iters=s.inversion_iters,
         )
 
     def animate(self, image: np.ndarray, layout: Layout, *, seed: int = 0, progress: ProgressFn | None = None) -> np.ndarray:
