@@ -235,3 +235,15 @@ def test_flags_reach_the_pipeline(model_dir, tmp_path):
     raw = run("b", "--no-paste", "--no-mas", "--no-motion-init", "--no-inversion", "--grounding-steps", "0",
               "--blend-steps", "1")
     assert not np.array_equal(raw[1][far], image[far])
+
+
+def test_inversion_iters_reaches_the_options(model_dir, tmp_path, capsys):
+    from iva0.backends.diffusion.backend import IVA0Backend
+
+    assert IVA0Backend(model=str(model_dir), inversion_iters=2).options().inversion_iters == 2
+    s = _two_object_sample()
+    argv = ["animate", str(s.image), "--layout", str(s.layout), "--backend", "iva0", "--model", str(model_dir),
+            "-q", "-o", str(tmp_path / "o.mp4"), "--inversion-iters", "11"]
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2 and "--inversion-iters" in capsys.readouterr().err
