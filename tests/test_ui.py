@@ -350,6 +350,16 @@ def test_cli_refuses_bad_options(capsys):
     with pytest.raises(SystemExit):
         main(["ui", "--device", "cuda"])
     assert "only apply with --model" in capsys.readouterr().err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit):
+            main(["ui", "--port", str(port)])
+    assert capsys.readouterr().err.strip() == f"error: cannot serve on 127.0.0.1:{port}: already in use; pick another --port"
+    with pytest.raises(SystemExit):
+        main(["ui", "--host", "no-such-host.invalid"])
+    assert capsys.readouterr().err.startswith("error: --host no-such-host.invalid: unknown address")
 
 
 @pytest.mark.slow

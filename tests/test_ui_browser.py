@@ -186,12 +186,14 @@ def test_draw_generate_download_and_cli_round_trip(server, page, tmp_path):
     page.goto(server.url)
 
     # the default sample loads by itself; pick another one
+    print("step:", 'the default sample loads by itself; pick another one', flush=True)
     wait_text(page, "#status", "Ready")
     page.locator("#sample input").click()
     page.get_by_role("option", name=re.compile("^rocket")).click()
     wait_text(page, "#keys", r"rocket.*key boxes at frame\(s\) 0, 5, 15")
 
     # a new object: name, then its box at frame 0 and at frame 7, drawn with the mouse
+    print("step:", 'a new object: name, then its box at frame 0 and at frame 7, ', flush=True)
     sample = get_sample("rocket")
     from iva0.io.image import read_image
 
@@ -210,6 +212,7 @@ def test_draw_generate_download_and_cli_round_trip(server, page, tmp_path):
     wait_text(page, "#keys", "^At frame 7")
     settle(page, "Drag boxes")  # the box held from frame 0 is shown, ready to move
     # at frame 7: drag that box to the right
+    print("step:", 'at frame 7: drag that box to the right', flush=True)
     shift = (0.45 * view_w, 0.05 * view_h)
     cx, cy = (px0[0] + px0[2]) / 2, (px0[1] + px0[3]) / 2
     until(
@@ -220,6 +223,7 @@ def test_draw_generate_download_and_cli_round_trip(server, page, tmp_path):
     wait_text(page, "#status", "Ready: 2 objects")
 
     # the layout JSON the page offers is the CLI's file
+    print("step:", "the layout JSON the page offers is the CLI's file", flush=True)
     layout_file = download(page, "download-layout", tmp_path / "drawn.json")
     layout = load_layout(layout_file)
     assert layout.names == ["rocket", "star"]
@@ -231,11 +235,13 @@ def test_draw_generate_download_and_cli_round_trip(server, page, tmp_path):
     np.testing.assert_allclose(star.keyframes[1].box, np.array(px7) / [view_w, view_h, view_w, view_h], atol=tol)
 
     # ... and animates with the CLI unchanged
+    print("step:", '... and animates with the CLI unchanged', flush=True)
     out_cli = tmp_path / "cli.mp4"
     assert main(["animate", str(sample.image), "--layout", str(layout_file), "--out", str(out_cli), "-q", "--width", "256"]) == 0
     assert read_video(out_cli)[0].shape[0] == layout.num_frames
 
     # generate in the page with the composite backend; the video comes back as a real MP4
+    print("step:", 'generate in the page with the composite backend; the video c', flush=True)
     set_slider(page, "frames", 12)  # the rocket has a key at frame 15: the page says so, like the CLI
     wait_text(page, "#status", r'Not ready: objects\[0\] \("rocket"\)\.keyframes\[2\]\.frame: 15 is out of range 0\.\.11')
     set_slider(page, "frames", 20)
@@ -252,11 +258,24 @@ def test_draw_generate_download_and_cli_round_trip(server, page, tmp_path):
     assert frames.shape[0] == 20 and max(frames.shape[1:3]) == 320 and round(fps) == 8
     mp4 = download(page, "download-mp4", tmp_path / "download.mp4")
     assert read_video(mp4)[0].shape[0] == 20
+    # the path preview video: the still picture with the boxes, one frame per layout frame
+    print("step:", 'the path preview video: the still picture with the boxes, on', flush=True)
+    page.locator("#preview-button").click()
+    page.wait_for_function("() => { const v = document.querySelector('#preview-video video'); return v && v.src; }")
+    src = page.locator("#preview-video video").get_attribute("src")
+    (tmp_path / "preview.mp4").write_bytes(page.request.get(src if src.startswith("http") else server.url.rstrip("/") + src).body())
+    assert read_video(tmp_path / "preview.mp4")[0].shape[0] == 20
     if os.environ.get("IVA0_SCREENSHOT"):  # the page with a drawn object and its result, for the docs
+        page.wait_for_timeout(1500)  # let both videos show a moving frame
         page.evaluate("window.scrollTo(0, 0)")
-        page.screenshot(path=os.environ["IVA0_SCREENSHOT"], full_page=True)
+        shot = Path(os.environ["IVA0_SCREENSHOT"])
+        page.screenshot(path=shot, full_page=True)
+        from PIL import Image  # 256 colours: a third of the bytes, and the page still reads the same
+
+        Image.open(shot).convert("RGB").quantize(256, dither=Image.Dither.NONE).save(shot, optimize=True)
 
     # the other way round: a layout written for the CLI, uploaded into the page, generates too
+    print("step:", 'the other way round: a layout written for the CLI, uploaded ', flush=True)
     cli_layout = tmp_path / "for_cli.json"
     shutil.copy(get_sample("coins").layout, cli_layout)
     with page.expect_file_chooser() as chooser:
@@ -267,6 +286,7 @@ def test_draw_generate_download_and_cli_round_trip(server, page, tmp_path):
     assert json.loads(again.read_text()) == load_layout(cli_layout).to_dict()
 
     # a new picture keeps the objects of an uploaded layout
+    print("step:", 'a new picture keeps the objects of an uploaded layout', flush=True)
     before = page.locator("#preview img").get_attribute("src")
     with page.expect_file_chooser() as chooser:
         page.locator("#upload-picture").click()
@@ -277,6 +297,7 @@ def test_draw_generate_download_and_cli_round_trip(server, page, tmp_path):
     wait_text(page, "#status", "Ready: 3 objects")
 
     # a broken layout file: one clean message in the page, no traceback, nothing changed
+    print("step:", 'a broken layout file: one clean message in the page, no trac', flush=True)
     (tmp_path / "broken.json").write_text('{"num_frames": 8, "objects": [')
     with page.expect_file_chooser() as chooser:
         page.locator("#upload-layout").click()

@@ -178,8 +178,27 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
     return demo
 
 
+def check_port(host: str, port: int) -> None:
+    """Refuse a taken port or an address this machine does not have, in one line, before any work."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise UserError(f"--host {host}: unknown address ({e.strerror})") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+        try:
+            s.bind(addr)
+        except OSError as e:
+            reason = "already in use" if e.errno in (98, 48, 10048) else e.strerror
+            raise UserError(f"cannot serve on {host}:{port}: {reason}; pick another --port") from None
+
+
 def launch(config: UiConfig, *, block: bool = True, quiet: bool = False) -> gr.Blocks:
     """Serve the page; print the URL. With block=False return at once (tests); call demo.close() to stop."""
+    check_port(config.host, config.port)
     work = Path(tempfile.mkdtemp(prefix="iva0-ui-"))
     atexit.register(shutil.rmtree, work, ignore_errors=True)
     demo = build_app(config, work)
@@ -202,7 +221,7 @@ def launch(config: UiConfig, *, block: bool = True, quiet: bool = False) -> gr.B
             css=CSS,
         )
     except OSError as e:
-        raise UserError(f"cannot serve on {config.host}:{config.port} ({e}); pick another --port") from None
+        raise UserError(f"cannot serve on {config.host}:{config.port}: {str(e).split('. ')[0]}; pick another --port") from None
     if not quiet:
         print(f"iva0 ui: serving on {config.url}  (Ctrl+C to stop)", flush=True)
         if config.host not in ("127.0.0.1", "localhost", "::1"):
