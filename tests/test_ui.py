@@ -337,6 +337,18 @@ def test_a_bug_shows_one_line_and_no_traceback(caplog):
     assert "ZeroDivisionError" in caplog.text  # the traceback went to the server's log
 
 
+def test_page_wires_clean_errors_and_one_generation_at_a_time(tmp_path):
+    from iva0.ui import build_app
+
+    demo = build_app(UiConfig(), tmp_path)
+    fns = [f for f in demo.fns.values() if f.fn is not None]
+    names = {f.fn.__name__ for f in fns}
+    assert {"on_sample", "on_upload_picture", "on_upload_layout", "on_boxes", "on_generate"} <= names
+    assert all(hasattr(f.fn, "__wrapped__") for f in fns)  # every callback goes through clean_errors
+    generate = next(f for f in fns if f.fn.__name__ == "on_generate")
+    assert generate.concurrency_limit == 1
+
+
 # ---------------------------------------------------------------------------
 # the command
 # ---------------------------------------------------------------------------

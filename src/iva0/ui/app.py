@@ -16,7 +16,7 @@ import gradio as gr
 from gradio_image_annotation import image_annotator
 
 from iva0.errors import UserError
-from iva0.ui.callbacks import Callbacks
+from iva0.ui.callbacks import Callbacks, clean_errors
 from iva0.ui.config import UiConfig
 
 TITLE = "iva0: animate a picture along boxes"
@@ -52,8 +52,19 @@ def _samples() -> list:
         return []
 
 
+class _Events:
+    """`Callbacks`' methods wrapped by `clean_errors`."""
+
+    def __init__(self, cb: Callbacks) -> None:
+        self._cb = cb
+
+    def __getattr__(self, name: str):
+        return clean_errors(getattr(self._cb, name))
+
+
 def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
     cb = Callbacks(config, work_dir)
+    ev = _Events(cb)  # the callbacks, each wrapped so the page only ever sees a one-line message
     samples = _samples()
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 24 * 3600)) as demo:
         pic = gr.State(None)  # callbacks.Picture
@@ -145,31 +156,31 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
 
         # loading
         if samples:
-            then_tool(demo.load(cb.on_sample, [sample], loaded_out, show_progress="minimal"))
-        then_tool(sample.input(cb.on_sample, [sample], loaded_out))
+            then_tool(demo.load(ev.on_sample, [sample], loaded_out, show_progress="minimal"))
+        then_tool(sample.input(ev.on_sample, [sample], loaded_out))
         then_tool(
             upload_picture.upload(
-                cb.on_upload_picture,
+                ev.on_upload_picture,
                 [upload_picture, draft, obj, frame, sample_objects, *settings_in],
                 [pic, draft, obj, sample, sample_objects, *show_out],
             )
         )
-        then_tool(layout_upload.upload(cb.on_upload_layout, [layout_upload, pic], loaded_out))
+        then_tool(layout_upload.upload(ev.on_upload_layout, [layout_upload, pic], loaded_out))
         # editing
-        then_tool(add.click(cb.on_add_object, [new_name, pic, draft, *settings_in], [draft, obj, new_name, frame, sample_objects, *show_out]))
-        then_tool(new_name.submit(cb.on_add_object, [new_name, pic, draft, *settings_in], [draft, obj, new_name, frame, sample_objects, *show_out]))
-        then_tool(remove.click(cb.on_remove_object, edit_in, [draft, obj, *show_out]))
-        then_tool(obj.input(cb.on_select, edit_in, show_out, **fast))
-        then_tool(frame.input(cb.on_select, edit_in, show_out, **fast))
-        annot.change(cb.on_boxes, [annot, pic, draft, shown, *settings_in], [draft, shown, *refresh_out], **fast)
+        then_tool(add.click(ev.on_add_object, [new_name, pic, draft, *settings_in], [draft, obj, new_name, frame, sample_objects, *show_out]))
+        then_tool(new_name.submit(ev.on_add_object, [new_name, pic, draft, *settings_in], [draft, obj, new_name, frame, sample_objects, *show_out]))
+        then_tool(remove.click(ev.on_remove_object, edit_in, [draft, obj, *show_out]))
+        then_tool(obj.input(ev.on_select, edit_in, show_out, **fast))
+        then_tool(frame.input(ev.on_select, edit_in, show_out, **fast))
+        annot.change(ev.on_boxes, [annot, pic, draft, shown, *settings_in], [draft, shown, *refresh_out], **fast)
         for c in (frames, interp):
-            then_tool(c.input(cb.on_settings, edit_in, [frame, *show_out], **fast))
+            then_tool(c.input(ev.on_settings, edit_in, [frame, *show_out], **fast))
         for c in (fps, prompt, negative):
-            c.input(cb.on_text, edit_in, refresh_out, **fast)
+            c.input(ev.on_text, edit_in, refresh_out, **fast)
         # output: one generation at a time on this machine (the GPU, or the 2 CPU cores)
-        preview_button.click(cb.on_preview, [pic, draft, *settings_in], [preview_video], concurrency_limit=1, concurrency_id="render")
+        preview_button.click(ev.on_preview, [pic, draft, *settings_in], [preview_video], concurrency_limit=1, concurrency_id="render")
         generate.click(
-            cb.on_generate,
+            ev.on_generate,
             [pic, draft, *settings_in, backend, seed, side, steps, guidance],
             [result, download_mp4, gen_status],
             concurrency_limit=1,
@@ -210,7 +221,7 @@ def launch(config: UiConfig, *, block: bool = True, quiet: bool = False) -> gr.B
             share=False,  # no share links: nothing leaves this machine
             quiet=True,
             prevent_thread_lock=True,
-            show_error=True,  # every error reaching the page is a clean one-liner (callbacks.clean_errors)
+            show_error=False,  # our errors are gr.Error one-liners (clean_errors); anything else shows as "Error"
             max_file_size=f"{config.max_upload_mb}mb",
             footer_links=["settings"],
             allowed_paths=[str(work)],
