@@ -421,10 +421,13 @@ def upload(port: int, data: bytes) -> int:
         return e.code
 
 
-def test_old_drawings_are_pruned(cb):
+def test_old_drawings_and_runs_are_pruned(cb):
     old = Path(cb.image_file(np.zeros((8, 8, 3), np.uint8)))
-    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    old_run = cb._run_dir()
+    (old_run / "x.mp4").write_bytes(b"x")
+    for p in (old, old_run):
+        os.utime(p, (time.time() - 7200, time.time() - 7200))
     cb._last_prune = 0.0  # as if the last pruning were long ago
     new = Path(cb.image_file(np.full((8, 8, 3), 255, np.uint8)))
-    assert new.exists() and not old.exists()
+    assert new.exists() and not old.exists() and not old_run.exists()
     assert Path(cb.image_file(np.full((8, 8, 3), 255, np.uint8))) == new  # same drawing, same file

@@ -11,8 +11,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import json
 import logging
 import os
+import shutil
 import threading
 import time
 import uuid
@@ -138,22 +140,23 @@ class Callbacks:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(path, data)
-            self._prune(path.parent)
+            self._prune()
         return str(path)
 
-    def _prune(self, folder: Path, max_age_s: float = 3600.0, every_s: float = 300.0) -> None:
-        """Drop drawings older than an hour, at most every few minutes: every slider move makes
-        one, and Gradio keeps its own copy of what it sent to the page."""
+    def _prune(self, max_age_s: float = 3600.0, every_s: float = 300.0) -> None:
+        """Drop drawings and run folders older than an hour, at most every few minutes: every
+        slider move makes a drawing, and Gradio keeps its own copy of what it sent to the page
+        (for a day, `delete_cache`)."""
         now = time.time()
         if now - self._last_prune < every_s:
             return
         self._last_prune = now
-        for f in folder.glob("*.jpg"):
-            try:
-                if now - f.stat().st_mtime > max_age_s:
-                    f.unlink()
-            except OSError:  # another thread pruned it first
-                pass
+        old = [p for p in (*self.work_dir.glob("images/*.jpg"), *self.work_dir.glob("runs/*")) if _age(p, now) > max_age_s]
+        for p in old:
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
 
     def layout_file(self, layout: Layout) -> str:
         """The layout as `layout.json` for download; one folder per content, so the name stays `layout.json`."""
@@ -207,8 +210,6 @@ class Callbacks:
             self.check_frames(settings.num_frames)
             layout = editor.build_layout(draft, settings)
         except UserError as e:
-            import json
-
             return preview, keys, json.dumps(editor.draft_to_dict(draft, settings), indent=2), f"**Not ready:** {e}", None
         n = len(layout.objects)
         status = f"**Ready:** {n} object{'s' * (n != 1)}, {layout.num_frames} frames at {layout.fps} fps."
@@ -415,9 +416,17 @@ class Callbacks:
 
     def _run_dir(self) -> Path:
         # one folder per run: concurrent sessions never share a file name
+        self._prune()
         d = self.work_dir / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
         d.mkdir(parents=True, exist_ok=True)
         return d
+
+
+def _age(path: Path, now: float) -> float:
+    try:
+        return now - path.stat().st_mtime
+    except OSError:  # pruned meanwhile by another thread
+        return 0.0
 
 
 def _slug(name: str) -> str:
