@@ -295,6 +295,14 @@ def test_draw_generate_download_and_cli_round_trip(server, page, tmp_path):
         "(old) => { const i = document.querySelector('#preview img'); return i && i.src !== old; }", arg=before
     )
     wait_text(page, "#status", "Ready: 3 objects")
+    # ... and the page animates that CLI layout on that picture (seed 1 tells this run's status apart)
+    page.locator("#seed input").fill("1")
+    page.locator("#seed input").blur()
+    page.locator("#generate").click()
+    wait_text(page, "#gen-status", "Done: 16 frames, .*seed 1", timeout=120_000)
+    src = page.locator("#result video").get_attribute("src")
+    (tmp_path / "coins.mp4").write_bytes(page.request.get(src if src.startswith("http") else server.url.rstrip("/") + src).body())
+    assert read_video(tmp_path / "coins.mp4")[0].shape[0] == load_layout(cli_layout).num_frames
 
     # a broken layout file: one clean message in the page, no traceback, nothing changed
     print("step:", 'a broken layout file: one clean message in the page, no trac', flush=True)
