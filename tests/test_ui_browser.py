@@ -81,7 +81,7 @@ def wait_text(page, selector: str, pattern: str, timeout: float = 30_000) -> str
 
 
 def canvas_box(page) -> dict:
-    """Where the picture is drawn inside the annotator's canvas, in page px, and its size in picture px."""
+    """The annotator canvas's bounding box in page px."""
     canvas = page.locator("#annotator canvas").first
     canvas.wait_for(state="visible")
     return canvas.bounding_box()
