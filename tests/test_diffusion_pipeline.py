@@ -18,15 +18,6 @@ from iva0.masks import layout_masks
 F = 4
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # tiny models are dominated by per-op overhead; one thread avoids oversubscribing the shared cores
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def pipe():
     torch.manual_seed(0)

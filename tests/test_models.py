@@ -26,16 +26,6 @@ def _grounding(batch: int, n: int = 2, dim: int = 32, seed: int = 0) -> dict[str
     }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # tiny models: thread hand-offs cost more than the maths, and on a shared 2-core
-    # machine two spinning threads made one forward pass 10-40x slower
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def parts():
     return tiny.build_parts(seed=0)
