@@ -151,3 +151,19 @@ def test_layout_from_rgba_png_input(tmp_path, capsys):
     code, _, err = run(["animate", tmp_path / "x.png", "-l", tmp_path / "l.json", "-o", tmp_path / "frames", "-q"], capsys)
     assert code == 0, err
     assert len(list((tmp_path / "frames").glob("*.png"))) == 4
+
+
+def test_file_system_refusals_are_one_line(tmp_path, capsys):
+    """An OSError from a path the user gave (here: inside /proc) is their mistake, not a crash."""
+    for args in (["bench", "run", SAMPLE.image.parent, "-m", "static", "-o", "/proc/iva0-run"],
+                 ["tiny-models", "/proc/iva0-model", "-q"]):
+        code, out, err = run(args, capsys)
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), err
+        assert "Traceback" not in err
+
+
+def test_demo_creates_only_its_own_default_folder(tmp_path, capsys):
+    code, _, err = run(["demo", "-o", tmp_path / "missing" / "x.mp4"], capsys)
+    assert code == 2 and "does not exist" in err
+    assert not (tmp_path / "missing").exists()

@@ -71,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except UserError as e:
         fail(str(e).replace("\n", " "))
+    except OSError as e:
+        # the file system said no (permissions, read-only, disk full, a path through a file):
+        # the user's to fix, so one line and no traceback
+        where = f": {e.filename}" if getattr(e, "filename", None) else ""
+        fail(f"{e.strerror or e}{where}")
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -2,50 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import typer
 
-from iva0.backends import ProgressFn
 from iva0.cli import options as opts
+from iva0.cli.progress import progress_bar
+
+
+DEFAULT_DEMO_OUT = Path("out/demo.mp4")
 
 
 class BackendName(str, Enum):
     composite = "composite"
     iva0 = "iva0"
-
-
-@contextlib.contextmanager
-def progress_bar(enabled: bool = True) -> Iterator[ProgressFn]:
-    """A rich progress bar on stderr, driven by the backends' progress(done, total, stage)."""
-    if not enabled:
-        yield lambda done, total, stage: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    console = Console(stderr=True)
-    with Progress(
-        TextColumn("{task.description:>12}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    ) as bar:
-        tasks: dict[str, int] = {}
-
-        def update(done: int, total: int, stage: str) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
-        yield update
 
 
 def run_animate(
@@ -138,14 +111,15 @@ def register(app: typer.Typer) -> None:
 
     @app.command("demo")
     def demo_cmd(
-        out: Path = typer.Option(Path("out/demo.mp4"), "--out", "-o", help="Where to write the demo video."),
+        out: Path = typer.Option(DEFAULT_DEMO_OUT, "--out", "-o", help="Where to write the demo video."),
         sample: Optional[str] = typer.Option(None, "--sample", help="Which shipped sample (see `iva0 samples`)."),
     ) -> None:
         """Animate a sample photo that ships with iva0 (composite backend); prints the MP4's path last."""
         from iva0.samples import default_sample, get_sample
 
         s = get_sample(sample) if sample else default_sample()
-        out.parent.mkdir(parents=True, exist_ok=True)
+        if out == DEFAULT_DEMO_OUT:
+            out.parent.mkdir(parents=True, exist_ok=True)  # only our own default folder is created
         written = run_animate(s.image, s.layout, out, overlay=True)
         print(f"sample: {s.name} ({s.description})", file=sys.stderr)
         for p in written[1:]:

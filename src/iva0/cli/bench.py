@@ -12,6 +12,7 @@ from typing import Iterator, List, Optional
 import typer
 
 from iva0.cli import options as opts
+from iva0.cli.progress import lazy_progress
 from iva0.errors import UserError
 
 
@@ -23,32 +24,18 @@ class Method(str, Enum):
 
 @contextlib.contextmanager
 def _bar(description: str, enabled: bool = True) -> Iterator:
-    """A rich progress bar on stderr; yields (start(total), advance(label), step(done, total, stage))
+    """A progress bar on stderr; yields (start(total), advance(label), step(done, total, stage))
     where step drives a second bar for the work inside one sample (a backend's progress)."""
-    if not enabled:
-        yield (lambda total: None), (lambda label: None), (lambda done, total, stage: None)
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[label]}"),
-        console=Console(stderr=True),
-    ) as bar:
-        task = bar.add_task(description, total=None, label="")
+    with lazy_progress(enabled, label=True) as p:
+        task = p.add(description, label="")
         inner: dict[str, int] = {}
 
         def step(done: int, total: int, stage: str) -> None:
             if "task" not in inner:
-                inner["task"] = bar.add_task("  sample", total=total, label=stage)
-            bar.update(inner["task"], completed=done, total=total, label=stage)
+                inner["task"] = p.add("sample", total=total, label=stage)
+            p.update(inner["task"], completed=done, total=total, label=stage)
 
-        yield (lambda total: bar.update(task, total=total)), (lambda label: bar.update(task, advance=1, label=label)), step
+        yield (lambda total: p.update(task, total=total)), (lambda label: p.update(task, advance=1, label=label)), step
 
 
 def register(app: typer.Typer) -> None:

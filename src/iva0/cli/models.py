@@ -67,7 +67,7 @@ def run_tiny_models(folder: Path, *, full_size: bool = False, dtype: str = "floa
     import torch
 
     from iva0.backends.diffusion.tiny import write_model_folder
-    from iva0.cli.animate import progress_bar
+    from iva0.cli.progress import progress_bar
 
     with progress_bar(not quiet) as progress:
         out = write_model_folder(folder, full_size, seed=seed, dtype=getattr(torch, dtype), adapter=adapter,

@@ -29,7 +29,7 @@ def run_tune(
 ) -> Path:
     from iva0.backends.diffusion.backend import IVA0Backend
     from iva0.backends.diffusion.tuning import TuneConfig, save_tuned, tune
-    from iva0.cli.animate import progress_bar
+    from iva0.cli.progress import progress_bar
     from iva0.io.image import fit_size, read_image, resize_image
     from iva0.layout import load_layout
 
