@@ -167,3 +167,15 @@ def test_demo_creates_only_its_own_default_folder(tmp_path, capsys):
     code, _, err = run(["demo", "-o", tmp_path / "missing" / "x.mp4"], capsys)
     assert code == 2 and "does not exist" in err
     assert not (tmp_path / "missing").exists()
+
+
+def test_preview_draws_the_layout_over_the_still_picture(tmp_path, capsys):
+    out = tmp_path / "p"
+    code, stdout, err = run(["preview", SAMPLE.image, "-l", SAMPLE.layout, "-o", out, "--width", "200"], capsys)
+    assert code == 0, err
+    fr, _ = read_video(out)
+    n = json.loads(SAMPLE.layout.read_text())["num_frames"]
+    assert fr.shape[0] == n and fr.shape[2] == 200
+    assert not np.array_equal(fr[0], fr[-1])  # the boxes move over a still picture
+    code, _, err = run(["preview", SAMPLE.image, "-l", bad_layout(tmp_path), "-o", tmp_path / "q.mp4"], capsys)
+    assert code == 2 and err.startswith("error:") and not (tmp_path / "q.mp4").exists()

@@ -133,3 +133,26 @@ def register(app: typer.Typer) -> None:
 
         for s in list_samples():
             print(f"{s.name:14s} {s.image}  {s.layout}  {s.description}")
+
+    @app.command("preview")
+    def preview_cmd(
+        image: Path = typer.Argument(..., help="The still picture."),
+        layout: Path = typer.Option(..., "--layout", "-l", help="Layout JSON to check."),
+        out: Path = typer.Option(..., "--out", "-o", help="Output: .mp4, .gif, or a folder name for PNG frames."),
+        frames: Optional[int] = typer.Option(None, "--frames", min=2, max=256, help="Number of frames; overrides the layout's."),
+        width: Optional[int] = typer.Option(None, "--width", min=16, max=4096, help="Output width (default: the picture's, longer side capped at 1024)."),
+    ) -> None:
+        """Check a layout before a long run: its boxes and paths drawn over the still picture, in seconds."""
+        import numpy as np
+
+        from iva0.io.image import fit_size, read_image, resize_image
+        from iva0.io.overlay import draw_layout
+        from iva0.io.video import check_output_path, write_video
+        from iva0.layout import load_layout
+
+        check_output_path(out)
+        lay = load_layout(layout).with_overrides(num_frames=frames)
+        picture = read_image(image)
+        w, h = fit_size(picture.shape[1], picture.shape[0], width, None, max_side=1024)
+        still = np.repeat(resize_image(picture, w, h)[None], lay.num_frames, axis=0)  # (F, H, W, 3)
+        print(write_video(draw_layout(still, lay), out, lay.fps))
