@@ -93,12 +93,8 @@ def register(app: typer.Typer) -> None:
         tuned: opts.Tuned = None,
     ) -> None:
         """Animate IMAGE: each object in the layout travels along its key boxes."""
-        options = opts.diffusion_options(
-            model=model, base=base, gligen=gligen, motion_adapter=motion_adapter, steps=steps, guidance=guidance,
-            device=device, dtype=dtype, offload=offload, no_mas=no_mas, no_inversion=no_inversion, null_text=null_text,
-            inversion_iters=inversion_iters, no_motion_init=no_motion_init, no_paste=no_paste,
-            grounding_steps=grounding_steps, blend_steps=blend_steps, tuned=tuned,
-        )
+        # the command's own parameters, picked by name (their definitions live in cli/options.py)
+        options = opts.from_params(locals())
         if backend != BackendName.iva0:
             opts.refuse_diffusion_options(options, "--backend iva0")
         written = run_animate(

@@ -87,12 +87,8 @@ def register(app: typer.Typer) -> None:
         from iva0.bench.run import RunConfig, run_benchmark, shard_from_env
 
         # only what the user set goes into the record (the backend's defaults stay its own)
-        options = opts.diffusion_options(
-            model=model, base=base, gligen=gligen, motion_adapter=motion_adapter, steps=steps, guidance=guidance,
-            device=device, dtype=dtype, offload=offload, no_mas=no_mas, no_inversion=no_inversion, null_text=null_text,
-            inversion_iters=inversion_iters, no_motion_init=no_motion_init, no_paste=no_paste,
-            grounding_steps=grounding_steps, blend_steps=blend_steps, tuned=tuned,
-        )
+        # the command's own parameters, picked by name (their definitions live in cli/options.py)
+        options = opts.from_params(locals())
         if method != Method.iva0:
             opts.refuse_diffusion_options(options, "--method iva0")
         rank, world = _parse_shard(shard) if shard else shard_from_env()

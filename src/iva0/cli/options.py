@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -62,6 +63,12 @@ def diffusion_options(
         grounding_steps=grounding_steps, blend_steps=blend_steps, tuned=tuned,
     )
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in raw.items() if v is not None}
+
+
+def from_params(params: dict[str, Any]) -> dict[str, Any]:
+    """`diffusion_options` of a command whose parameters carry the same names (pass its `locals()`)."""
+    names = inspect.signature(diffusion_options).parameters
+    return diffusion_options(**{k: params[k] for k in names})
 
 
 def refuse_diffusion_options(options: dict[str, Any], what: str) -> None:
