@@ -75,4 +75,5 @@ def refuse_diffusion_options(options: dict[str, Any], what: str) -> None:
     """Raise a UserError naming every diffusion-only flag that was given for another backend."""
     used = [_FLAGS.get(k, "--" + k.replace("_", "-")) for k in options]
     if used:
-        raise UserError(f"{', '.join(used)} only apply to {what}")
+        verb = "applies" if len(used) == 1 else "apply"
+        raise UserError(f"{', '.join(used)} only {verb} to {what}")
