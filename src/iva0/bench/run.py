@@ -18,6 +18,7 @@ set by `accelerate launch` or torchrun).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -63,14 +64,7 @@ class RunConfig:
     frames: int | None = None  # retime every layout to this many frames
 
     def to_dict(self) -> dict:
-        return {
-            "method": self.method,
-            "options": self.options,
-            "seed": self.seed,
-            "width": self.width,
-            "height": self.height,
-            "frames": self.frames,
-        }
+        return dataclasses.asdict(self)
 
 
 def shard_from_env() -> tuple[int, int]:
