@@ -13,9 +13,11 @@ from iva0.backends.diffusion.attention import MASAttnProcessor, MASState, mas_al
 from iva0.backends.diffusion.compose import paste_alpha, paste_kept
 from iva0.backends.diffusion.grounding import GroundingTokens, blend_active, frame_boxes, gligen_objs, grounding_active
 from iva0.backends.diffusion.init_noise import blend_kept, motion_aligned_init, warp_box
-from iva0.backends.diffusion.inversion import NoiseLevels, cfg, ddim_invert, ddim_sample, ddim_step, null_text_inversion
+from iva0.backends.diffusion.inversion import NoiseLevels, cfg, ddim_invert, ddim_step, null_text_inversion
 from iva0.layout import make_layout
 from iva0.masks import layout_masks
+
+from iva0_test_helpers import ddim_sample
 
 
 def _levels(steps: int) -> NoiseLevels:

@@ -9,11 +9,13 @@ import torch
 from skimage import data
 
 from iva0.backends.diffusion.grounding import fusers, gligen_objs
-from iva0.backends.diffusion.inversion import NoiseLevels, cfg, ddim_invert, ddim_sample, ddim_step
+from iva0.backends.diffusion.inversion import NoiseLevels, cfg, ddim_invert, ddim_step
 from iva0.backends.diffusion.pipeline import IVA0Options, IVA0Pipeline
 from iva0.backends.diffusion.tiny import build_components
 from iva0.layout import make_layout
 from iva0.masks import layout_masks
+
+from iva0_test_helpers import ddim_sample
 
 F = 4
 

@@ -8,8 +8,11 @@ import pytest
 import torch
 
 from iva0.backends.diffusion import tiny
-from iva0.backends.diffusion.models import COMPONENTS, IVA0Components, encode_grounding
-from iva0.backends.diffusion.motion_unet import assemble_motion_unet, is_gligen_unet, split_motion_unet
+from iva0.backends.diffusion.checks import COMPONENTS
+from iva0.backends.diffusion.components import IVA0Components, encode_grounding
+from iva0.backends.diffusion.motion_unet import assemble_motion_unet, split_motion_unet
+
+from iva0_test_helpers import is_gligen_unet, save_components
 
 
 def _fusers(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
@@ -155,7 +158,7 @@ def test_full_size_parameter_counts_on_meta_device(adapter, want):
 
 
 def test_plain_sd15_unet_count_on_meta_device():
-    unet = tiny.build_part("unet", tiny._read_config(tiny.SD15, "unet", "config.json"), meta=True)
+    unet = tiny.build_part("unet", tiny.read_config(tiny.SD15, "unet", "config.json"), meta=True)
     assert abs(sum(p.numel() for p in unet.parameters()) / 1e6 - 859.5) <= 0.1
 
 
@@ -183,7 +186,8 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from iva0.backends.diffusion.models import check_model, load_components, load_motion_adapter  # noqa: E402
+from iva0.backends.diffusion.checks import check_model  # noqa: E402
+from iva0.backends.diffusion.loading import load_components, load_motion_adapter  # noqa: E402
 from iva0.cli import main as cli_main  # noqa: E402
 from iva0.errors import ModelError  # noqa: E402
 
@@ -301,6 +305,7 @@ def test_repo_ids_resolve_from_the_local_cache_only(folder, tmp_path, monkeypatc
     with pytest.raises(ModelError, match="not in the Hugging Face cache") as err:
         load_components("someone/not-downloaded")
     assert "\n" not in str(err.value)
+    assert "hf download someone/not-downloaded --include" in str(err.value)  # the CLI huggingface-hub installs
 
 
 def _adapter_to_original_keys(key: str) -> str:
@@ -410,6 +415,25 @@ def test_models_check_lists_every_component(folder, capsys):
     for name, module in built.items():
         assert counts[name] == sum(t.numel() for t in module.state_dict().values()), name
     assert report.random_weights
+
+
+def test_models_check_reads_paths_without_importing_torch(folder, tmp_path):
+    # a missing folder is answered before any heavy library loads, and a full folder from headers alone
+    code = (
+        "import sys\n"
+        "from iva0.cli import main\n"
+        "def run(path):\n"
+        "    try:\n"
+        "        return main(['models', 'check', path])\n"
+        "    except SystemExit as e:  # fail() exits 2 after its one line\n"
+        "        return e.code\n"
+        "codes = [run(p) for p in sys.argv[1:]]\n"
+        "print(codes, sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "missing"), str(folder)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.stdout.strip().splitlines()[-1] == "[2, 0] []", run.stdout[-2000:] + run.stderr[-2000:]
+    assert f"error: model {tmp_path / 'missing'}: no such file or folder" in run.stderr
 
 
 def test_no_model_and_missing_paths_are_user_errors(tmp_path):
@@ -536,7 +560,7 @@ def test_base_from_a_single_file_checkpoint(folder, tmp_path):
 # ---------------------------------------------------------------- writing
 def test_save_components_round_trips(tmp_path):
     comps = tiny.build_components(seed=5)
-    out = tiny.save_components(comps, tmp_path / "saved")
+    out = save_components(comps, tmp_path / "saved")
     loaded = load_components(out)
     for name, module in comps.modules().items():
         want, got = module.state_dict(), getattr(loaded, name).state_dict()
@@ -544,7 +568,7 @@ def test_save_components_round_trips(tmp_path):
 
 
 def test_half_precision_folder_stores_half_weights(tmp_path):
-    from iva0.backends.diffusion.models import safetensors_header
+    from iva0.backends.diffusion.checks import safetensors_header
 
     out = tiny.write_model_folder(tmp_path / "half", dtype=torch.float16, seed=0)
     header = safetensors_header(out / "unet" / "diffusion_pytorch_model.safetensors")

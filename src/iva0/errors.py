@@ -15,3 +15,9 @@ class ImageError(UserError, ValueError):
 
 class ModelError(UserError):
     """A model folder or checkpoint that is missing or broken."""
+
+
+def one_line(e: BaseException) -> str:
+    """An exception's first line (at most 300 characters) for an `error: ...` message; its type name if it has none."""
+    text = str(e).strip().splitlines()
+    return (text[0] if text else type(e).__name__)[:300]

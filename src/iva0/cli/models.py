@@ -34,7 +34,7 @@ def run_check(path: str | None, *, base: str | None = None, gligen: str | None =
     from rich.console import Console
     from rich.table import Table
 
-    from iva0.backends.diffusion.models import check_model
+    from iva0.backends.diffusion.checks import check_model
 
     report = check_model(path, base=base, gligen=gligen, motion_adapter=motion_adapter)
     several = any(c.origin for c in report.components)

@@ -98,21 +98,6 @@ def ddim_invert(
     return traj
 
 
-def ddim_sample(
-    eps_fn: EpsFn,
-    zT: torch.Tensor,
-    levels: NoiseLevels,
-    step_hook: Callable[[int, torch.Tensor], torch.Tensor] | None = None,
-) -> torch.Tensor:
-    """Plain DDIM sampling from zT (the mirror of ddim_invert); step_hook(i, z) may edit z after each step."""
-    z = zT
-    for i, t in enumerate(levels.timesteps):
-        z = ddim_step(eps_fn(z, t), z, levels.alpha[i], levels.alpha_prev[i])
-        if step_hook is not None:
-            z = step_hook(i, z)
-    return z
-
-
 def cfg(eps_uncond: torch.Tensor, eps_cond: torch.Tensor, scale: float) -> torch.Tensor:
     """Classifier-free guidance."""
     return eps_uncond + scale * (eps_cond - eps_uncond)

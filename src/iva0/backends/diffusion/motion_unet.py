@@ -28,11 +28,6 @@ from diffusers import MotionAdapter, UNet2DConditionModel, UNetMotionModel
 GLIGEN_ATTENTION_TYPES = ("gated", "gated-text-image")
 
 
-def is_gligen_unet(unet: torch.nn.Module) -> bool:
-    """True when the UNet carries GLIGEN grounding layers (a `position_net` and gated fusers)."""
-    return hasattr(unet, "position_net") and any(n.endswith(".fuser") for n, _ in unet.named_modules())
-
-
 def gligen_feature_type(unet: torch.nn.Module) -> str | None:
     """'text-image' for a GLIGEN text+image UNet, 'text-only' for a box-text one, None without GLIGEN."""
     net = getattr(unet, "position_net", None)
@@ -58,7 +53,7 @@ def assemble_motion_unet(
 
     `unet.position_net` is grafted too, because `UNetMotionModel.forward` does not run it:
     the caller computes the grounding tokens with it and passes them in (see
-    `iva0.backends.diffusion.models.encode_grounding`).
+    `iva0.backends.diffusion.components.encode_grounding`).
     """
     if copy:
         unet2d, adapter = _copy.deepcopy(unet2d), _copy.deepcopy(adapter)

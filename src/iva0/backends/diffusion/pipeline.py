@@ -119,7 +119,7 @@ class IVA0Pipeline(DiffusionPipeline):
     @classmethod
     def from_pretrained(cls, path=None, **load_kwargs) -> "IVA0Pipeline":
         """Load a model folder (or separate sources: base=, gligen=, motion_adapter=) via `load_components`."""
-        from iva0.backends.diffusion.models import load_components
+        from iva0.backends.diffusion.loading import load_components
 
         comps = load_components(path, **load_kwargs)
         return cls.from_components(comps)

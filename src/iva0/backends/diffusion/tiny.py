@@ -24,30 +24,28 @@ from __future__ import annotations
 
 import json
 import shutil
-from importlib.resources import files
 from pathlib import Path
 from typing import Callable
 
 import torch
 from accelerate import init_empty_weights
 
-# which shipped config each full-size component uses (folder inside data/model_configs)
-SD15 = "stable-diffusion-v1-5__stable-diffusion-v1-5"
-GLIGEN_TEXT_IMAGE = "anhnct__Gligen_Text_Image"
-ADAPTERS = {"v1-5-3": "guoyww__animatediff-motion-adapter-v1-5-3", "v1-5-2": "guoyww__animatediff-motion-adapter-v1-5-2"}
-# v1-5-3 by default: AnimateDiff's latest SD1.5 motion module (v3), smaller (no motion
-# mid block, 417.1 M vs 453.2 M) and its config carries no keys diffusers ignores
-DEFAULT_ADAPTER = "v1-5-3"
-
-# AnimateDiff's DDIM settings as diffusers documents them for AnimateDiffPipeline
-# (the motion modules were trained on the linear beta schedule)
-ANIMATEDIFF_SCHEDULER = {
-    "beta_schedule": "linear",
-    "clip_sample": False,
-    "timestep_spacing": "linspace",
-    "steps_offset": 1,
-    "set_alpha_to_one": False,
-}
+from iva0.backends.diffusion.components import IVA0Components
+from iva0.backends.diffusion.configs import (  # noqa: F401 - re-exported: tiny.X is how tests and tools reach them
+    ADAPTERS,
+    ANIMATEDIFF_SCHEDULER,
+    DEFAULT_ADAPTER,
+    GLIGEN_TEXT_IMAGE,
+    SD15,
+    feature_extractor_config,
+    load_tokenizer,
+    make_feature_extractor,
+    make_scheduler,
+    model_configs_dir,
+    read_config,
+    tokenizer_dir,
+)
+from iva0.backends.diffusion.loading import quiet_libraries
 
 # the parts written to disk, in build order (the order fixes each part's seed)
 PARTS = ("unet", "motion_adapter", "vae", "text_encoder", "image_encoder", "image_project")
@@ -55,28 +53,17 @@ PARTS = ("unet", "motion_adapter", "vae", "text_encoder", "image_encoder", "imag
 ProgressFn = Callable[[int, int, str], None]
 
 
-def model_configs_dir() -> Path:
-    """The real repositories' config files shipped inside the package."""
-    return Path(str(files("iva0") / "data" / "model_configs"))
-
-
-def _read_config(*parts: str) -> dict:
-    data = json.loads((model_configs_dir().joinpath(*parts)).read_text())
-    # provenance notes of the shipped copies are not config
-    return {k: v for k, v in data.items() if k != "_reconstructed_from"}
-
-
 def component_configs(full_size: bool = False, adapter: str = DEFAULT_ADAPTER) -> dict[str, dict]:
     """Config dicts per part: the real ones (full size) or tiny ones with the same structure."""
     if adapter not in ADAPTERS:
         raise ValueError(f"unknown motion adapter version {adapter!r}; known: {', '.join(ADAPTERS)}")
     real = {
-        "unet": _read_config(GLIGEN_TEXT_IMAGE, "unet", "config.json"),
-        "motion_adapter": _read_config(ADAPTERS[adapter], "config.json"),
-        "vae": _read_config(SD15, "vae", "config.json"),
-        "text_encoder": _read_config(SD15, "text_encoder", "config.json"),
-        "image_encoder": _read_config(GLIGEN_TEXT_IMAGE, "image_encoder", "config.json"),
-        "image_project": _read_config(GLIGEN_TEXT_IMAGE, "image_project", "config.json"),
+        "unet": read_config(GLIGEN_TEXT_IMAGE, "unet", "config.json"),
+        "motion_adapter": read_config(ADAPTERS[adapter], "config.json"),
+        "vae": read_config(SD15, "vae", "config.json"),
+        "text_encoder": read_config(SD15, "text_encoder", "config.json"),
+        "image_encoder": read_config(GLIGEN_TEXT_IMAGE, "image_encoder", "config.json"),
+        "image_project": read_config(GLIGEN_TEXT_IMAGE, "image_project", "config.json"),
     }
     if full_size:
         return real
@@ -160,7 +147,6 @@ def build_components(
     full_size: bool = False, seed: int = 0, dtype: torch.dtype = torch.float32, adapter: str = DEFAULT_ADAPTER
 ):
     """Random-weight `IVA0Components` (motion UNet assembled), same seed -> same weights."""
-    from iva0.backends.diffusion.models import IVA0Components
     from iva0.backends.diffusion.motion_unet import assemble_motion_unet
 
     parts = build_parts(full_size, seed, dtype, adapter)
@@ -175,43 +161,6 @@ def build_components(
         feature_extractor=make_feature_extractor(parts["image_encoder"].config.image_size),
         source=f"random weights ({'full size' if full_size else 'tiny'}, seed {seed})",
     ).eval()
-
-
-def make_scheduler(config: dict | None = None):
-    """DDIM with AnimateDiff's settings, from SD1.5's scheduler config unless one is given."""
-    from diffusers import DDIMScheduler
-
-    config = _read_config(SD15, "scheduler", "scheduler_config.json") if config is None else config
-    return DDIMScheduler.from_config(config, **ANIMATEDIFF_SCHEDULER)
-
-
-def tokenizer_dir() -> Path:
-    return model_configs_dir() / SD15 / "tokenizer"
-
-
-def load_tokenizer(folder: str | Path | None = None):
-    """The CLIP BPE tokenizer from a folder (default: the real one shipped with iva0)."""
-    from transformers import CLIPTokenizer
-
-    # from a folder, never CLIPTokenizer(vocab_file=...): transformers 5 ignores that argument
-    return CLIPTokenizer.from_pretrained(str(folder or tokenizer_dir()), local_files_only=True)
-
-
-def feature_extractor_config(image_size: int = 224) -> dict:
-    config = _read_config("openai__clip-vit-large-patch14", "preprocessor_config.json")
-    config.pop("feature_extractor_type", None)
-    return {**config, "image_processor_type": "CLIPImageProcessor", "do_convert_rgb": True,
-            "size": {"shortest_edge": image_size}, "crop_size": {"height": image_size, "width": image_size}}
-
-
-def make_feature_extractor(image_size: int = 224, config: dict | None = None):
-    """CLIP's image preprocessing (PIL backend: no torchvision needed)."""
-    from transformers import CLIPImageProcessorPil
-
-    config = feature_extractor_config(image_size) if config is None else dict(config)
-    config.pop("image_processor_type", None)
-    config.pop("feature_extractor_type", None)
-    return CLIPImageProcessorPil(**config)
 
 
 def model_index(full_size: bool, seed: int, adapter: str, dtype: torch.dtype) -> dict:
@@ -236,10 +185,8 @@ def model_index(full_size: bool, seed: int, adapter: str, dtype: torch.dtype) ->
 
 
 def _save_part(name: str, module: torch.nn.Module, folder: Path) -> None:
-    from iva0.backends.diffusion.models import _quiet_libraries
-
     # diffusers and transformers write their own config.json + safetensors (the real file names)
-    with _quiet_libraries():
+    with quiet_libraries():
         module.save_pretrained(str(folder / name), safe_serialization=True)
 
 
@@ -250,37 +197,6 @@ def _write_side_files(folder: Path, image_size: int, scheduler=None) -> None:
     (folder / "feature_extractor" / "preprocessor_config.json").write_text(
         json.dumps(feature_extractor_config(image_size), indent=2) + "\n"
     )
-
-
-def save_components(components, folder: str | Path, *, overwrite: bool = False) -> Path:
-    """Write `IVA0Components` in the on-disk layout (the motion UNet split back into unet/ + motion_adapter/)."""
-    from iva0.backends.diffusion.motion_unet import split_motion_unet
-    from iva0.io.atomic import atomic_path
-
-    folder = Path(folder)
-    configs = getattr(components.unet, "iva0_part_configs", None)
-    if configs is None:
-        raise ValueError("this motion UNet was not made by assemble_motion_unet; its part configs are unknown")
-    unet2d, adapter = split_motion_unet(components.unet, configs["unet"], configs["motion_adapter"])
-    _check_target(folder, overwrite)
-    with atomic_path(folder, directory=True) as tmp:
-        tmp = Path(tmp)
-        tmp.mkdir(parents=True, exist_ok=True)
-        parts = {"unet": unet2d, "motion_adapter": adapter, "vae": components.vae,
-                 "text_encoder": components.text_encoder, "image_encoder": components.image_encoder,
-                 "image_project": components.image_project}
-        for name, module in parts.items():
-            _save_part(name, module, tmp)
-        components.tokenizer.save_pretrained(str(tmp / "tokenizer"))
-        components.scheduler.save_pretrained(str(tmp / "scheduler"))
-        (tmp / "feature_extractor").mkdir()
-        (tmp / "feature_extractor" / "preprocessor_config.json").write_text(
-            json.dumps(feature_extractor_config(components.image_encoder.config.image_size), indent=2) + "\n"
-        )
-        index = model_index(False, 0, "", components.dtype)
-        index["_iva0"] = {"source": components.source}
-        (tmp / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
-    return folder
 
 
 def _check_target(folder: Path, overwrite: bool) -> None:
