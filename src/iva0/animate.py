@@ -15,6 +15,7 @@ from iva0.io.image import fit_size, read_image, resize_image
 from iva0.io.overlay import draw_layout
 from iva0.io.video import check_output_path, write_video
 from iva0.layout import Layout, load_layout
+from iva0.limits import check_frame_memory
 
 
 @dataclass
@@ -45,9 +46,14 @@ def animate(
         layout = load_layout(layout)
     if not isinstance(image, np.ndarray):
         image = read_image(image)
-    be = create_backend(backend, **backend_options) if isinstance(backend, str) else backend
     h, w = image.shape[:2]
+    if width or height:  # an asked size passes every cap: check the budget before loading a backend
+        check_frame_memory(layout.num_frames, *fit_size(w, h, width, height, multiple=1))
+    be = create_backend(backend, **backend_options) if isinstance(backend, str) else backend
     out_w, out_h = fit_size(w, h, width, height, max_side=be.max_side, multiple=be.size_multiple)
+    check_frame_memory(layout.num_frames, out_w, out_h)
+    if hasattr(be, "check_size"):  # the sizes the backend's model supports (optional)
+        be.check_size(out_w, out_h, layout.num_frames)
     image = resize_image(image, out_w, out_h)
     frames = be.animate(image, layout, seed=seed, progress=progress)
     return Animation(frames=frames, layout=layout, backend=be.name, info={"width": out_w, "height": out_h, "seed": seed})
@@ -60,9 +66,16 @@ def overlay_path(out: str | os.PathLike) -> Path:
     return p.with_name(f"{stem}_overlay.mp4")
 
 
+def check_outputs(out: str | os.PathLike, *, overlay: bool = False, inputs=()) -> None:
+    """The output rule (iva0.io.output_rule) for the video and, with `overlay`, its overlay video."""
+    check_output_path(out, inputs=inputs)
+    if overlay:
+        check_output_path(overlay_path(out), inputs=inputs)
+
+
 def save_animation(anim: Animation, out: str | os.PathLike, overlay: bool = False) -> list[Path]:
     """Write the video (and the overlay video); returns the paths written."""
-    check_output_path(out)
+    check_outputs(out, overlay=overlay)
     try:
         written = [write_video(anim.frames, out, anim.fps)]
         if overlay:

@@ -23,6 +23,9 @@ class Backend(Protocol):
         """image: RGB uint8 (H, W, 3) already at output size -> frames (F, H, W, 3) uint8, frame 0 = image."""
         ...
 
+    # Optional: `check_size(width, height, num_frames) -> None` raising UserError for sizes the
+    # backend's model does not support; iva0.animate calls it before `animate` (see iva0.limits).
+
 
 def no_progress(done: int, total: int, stage: str) -> None:
     pass

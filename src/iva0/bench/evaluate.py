@@ -5,7 +5,8 @@ image (longer side capped at `eval_side`); when its length differs from the
 layout's, the layout is retimed to the video (the motion spans the whole
 video). Metrics per object track and per video are those of `iva0.metrics`;
 the summary averages object metrics over all tracks and video metrics over
-videos. Samples without a video are listed as missing, never scored as zero
+videos. Samples without a video are listed as missing and unreadable videos
+(corrupt, or a picture under a video name) as failed; neither is scored as zero
 or dropped silently.
 """
 
@@ -26,6 +27,7 @@ from iva0.bench.format import Benchmark, BenchSample, load_benchmark
 from iva0.bench.retime import retime_layout
 from iva0.errors import UserError
 from iva0.io.atomic import atomic_write_text
+from iva0.io.output_rule import check_output
 from iva0.io.image import fit_size, read_image
 from iva0.io.video import read_video
 from iva0.layout import MAX_FRAMES
@@ -125,9 +127,18 @@ def evaluate_frames(frames: np.ndarray, image: np.ndarray, layout, opts: EvalOpt
     return {"frames": F, "size": [W, H], "objects": objects, **video}
 
 
+class UnreadableVideo(UserError):
+    """A video file that cannot be decoded as a video (corrupt, or a picture under a video name)."""
+
+
 def evaluate_sample(sample: BenchSample, video: Path, opts: EvalOptions, clip_scorer=None, fvd=None) -> dict:
     t0 = time.perf_counter()
-    frames, _fps = read_video(video)
+    try:
+        frames, _fps = read_video(video)
+    except UserError as e:
+        raise UnreadableVideo(str(e)) from None
+    if len(frames) < 2:  # e.g. a JPEG renamed .mp4: FFmpeg decodes it as one picture
+        raise UnreadableVideo(f"{video.name} holds {len(frames)} frame; a video needs at least 2")
     image = read_image(sample.image)
     out = evaluate_frames(frames, image, sample.layout, opts)
     if clip_scorer is not None:
@@ -162,7 +173,8 @@ def summarise(samples: list[dict], clip: bool = False) -> dict:
     summary.update(
         num_samples=len(samples),
         num_evaluated=len(ok),
-        num_missing=len(samples) - len(ok),
+        num_missing=sum(s.get("error") == "no video" for s in samples),
+        num_failed=sum("error" in s and s["error"] != "no video" for s in samples),
         num_objects=len(tracks),
         eval_seconds_per_object=_mean(s["seconds_per_object"] for s in ok),
     )
@@ -183,6 +195,9 @@ def evaluate_videos(
     videos_dir = Path(videos_dir)
     if not videos_dir.is_dir():
         raise UserError(f"videos folder not found: {videos_dir}")
+    # the output rule, before any work: never a video, never a file bench eval did not write
+    videos = {s.id: find_video(videos_dir, s.id) for s in bench.samples}
+    check_output(out, "metrics", inputs=[v for v in videos.values() if v is not None])
     clip_scorer = None
     skipped = dict(SKIPPED)
     fvd = FvdSet.open(opts) if (opts.i3d or opts.fvd_reference) else None
@@ -196,13 +211,15 @@ def evaluate_videos(
     if on_start:
         on_start(len(bench.samples))
     for s in bench.samples:
-        video = find_video(videos_dir, s.id)
+        video = videos[s.id]
         if video is None:
             rec = {"id": s.id, "error": "no video"}
         else:
             try:
                 rec = evaluate_sample(s, video, opts, clip_scorer, fvd)
-            except UserError as e:  # an unreadable video: recorded, evaluation goes on
+            except UnreadableVideo as e:  # recorded and counted as failed; evaluation goes on
+                rec = {"id": s.id, "video": video.name, "error": f"unreadable video: {e}"}
+            except UserError as e:  # any other problem with this sample: recorded as failed too
                 rec = {"id": s.id, "video": video.name, "error": str(e)}
         samples.append(rec)
         if on_sample:

@@ -18,6 +18,7 @@ import numpy as np
 
 from iva0.errors import UserError
 from iva0.io.atomic import atomic_path, atomic_write_text
+from iva0.io.output_rule import check_output
 
 # (key, header, format, higher is better?)
 COLUMNS = [
@@ -294,8 +295,8 @@ def _wrap(text: str, width: int) -> list[str]:
 
 # ---------------------------------------------------------------- documents
 def make_report(run_paths, out: str | os.PathLike, strips: int = 4, measure_speed: bool = True) -> Path:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output(out, "report", inputs=list(run_paths))
+    out.mkdir(exist_ok=True)
     runs = load_runs(run_paths)
     plots = _plots(runs, out)
     strip_files = [(i, p) for i in pick_samples(runs, strips) if (p := strip(runs, i, out)) is not None]

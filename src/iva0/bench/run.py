@@ -36,6 +36,7 @@ from iva0.bench.format import Benchmark, BenchSample
 from iva0.bench.retime import retime_layout
 from iva0.errors import UserError
 from iva0.io.atomic import atomic_write_text, is_partial
+from iva0.io.output_rule import check_output
 from iva0.io.video import write_video
 from iva0.layout import Layout
 
@@ -155,6 +156,23 @@ def _remove_stale(folder: Path, ids: set[str]) -> int:
     return n
 
 
+def check_sizes(samples: list[BenchSample], cfg: RunConfig) -> None:
+    """Refuse, before any sample runs, a --width/--height/--frames whose frames would not fit
+    the frame-memory budget (iva0.limits); reads only image headers."""
+    if cfg.width is None and cfg.height is None and cfg.frames is None:
+        return  # each backend caps its default size: always within the budget
+    from PIL import Image
+
+    from iva0.io.image import fit_size
+    from iva0.limits import check_frame_memory
+
+    for s in samples:
+        with Image.open(s.image) as im:
+            w, h = im.size
+        W, H = fit_size(w, h, cfg.width, cfg.height, max_side=1024, multiple=1)
+        check_frame_memory(cfg.frames or s.layout.num_frames, W, H, what=f"sample {s.id}: ")
+
+
 def run_sample(sample: BenchSample, backend, cfg: RunConfig, out: Path, progress=None) -> dict:
     """Animate one sample into `out` (written atomically); returns its record."""
     from iva0.animate import animate
@@ -183,13 +201,15 @@ def run_benchmark(
 
     on_start(todo, shard size) once; on_sample(id, record) after each sample;
     progress(done, total, stage) within a sample (the backend's own progress)."""
-    run_dir = Path(run_dir)
+    run_dir = check_output(run_dir, "run", read_folders=[bench.root])
+    mine = shard(bench.samples, rank, world_size)
+    check_sizes(mine, cfg)
     videos = run_dir / "videos"
     records = run_dir / "records"
-    videos.mkdir(parents=True, exist_ok=True)
-    records.mkdir(parents=True, exist_ok=True)
-    _check_config(run_dir, bench, cfg)
-    mine = shard(bench.samples, rank, world_size)
+    run_dir.mkdir(exist_ok=True)  # never its parents: a mistyped path is refused above
+    _check_config(run_dir, bench, cfg)  # config.json first: it marks the folder as a run folder
+    videos.mkdir(exist_ok=True)
+    records.mkdir(exist_ok=True)
     ids = {s.id for s in mine}
     removed = _remove_stale(videos, ids) + _remove_stale(records, ids)
     todo = []

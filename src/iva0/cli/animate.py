@@ -38,13 +38,12 @@ def run_animate(
     quiet: bool = False,
     backend_options: Optional[dict] = None,
 ) -> list[Path]:
-    from iva0.animate import animate, save_animation
+    from iva0.animate import animate, check_outputs, save_animation
     from iva0.io.image import read_image
-    from iva0.io.video import check_output_path
     from iva0.layout import load_layout
 
     # validate everything before any work, so a mistake costs nothing and writes nothing
-    check_output_path(out)
+    check_outputs(out, overlay=overlay, inputs=[image, layout_path])
     layout = load_layout(layout_path).with_overrides(
         num_frames=frames, fps=fps, prompt=prompt, negative_prompt=negative_prompt
     )
@@ -146,7 +145,7 @@ def register(app: typer.Typer) -> None:
         from iva0.io.video import check_output_path, write_video
         from iva0.layout import load_layout
 
-        check_output_path(out)
+        check_output_path(out, inputs=[image, layout])
         lay = load_layout(layout).with_overrides(num_frames=frames)
         picture = read_image(image)
         w, h = fit_size(picture.shape[1], picture.shape[0], width, None, max_side=1024)

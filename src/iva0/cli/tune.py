@@ -33,12 +33,9 @@ def run_tune(
     from iva0.io.image import fit_size, read_image, resize_image
     from iva0.layout import load_layout
 
-    if out.suffix != ".safetensors":
-        raise UserError(f"--out must end in .safetensors, got {out.name}")
-    if out.is_dir():
-        raise UserError(f"--out is a folder: {out}")
-    if not out.parent.exists():
-        raise UserError(f"--out: folder does not exist: {out.parent}")
+    from iva0.io.output_rule import check_output
+
+    check_output(out, "tuned", inputs=[image, layout_path])
     if not (lr > 0 and embed_lr >= 0):
         raise UserError("--lr must be > 0 and --embed-lr >= 0")
     layout = load_layout(layout_path)

@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from iva0.errors import UserError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator[Path]:
@@ -19,6 +21,8 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator
     tell it from a finished file. On any error the temporary is removed.
     """
     final = Path(path)
+    if final.name in ("", ".", ".."):
+        raise UserError(f"output {path}: give a file or folder name, not {str(path)!r}")
     parent = final.parent if str(final.parent) else Path(".")
     if directory:
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=parent))
@@ -30,7 +34,13 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator
     tmp.chmod((0o777 if directory else 0o666) & ~_umask())
     try:
         yield tmp
-        if directory and final.exists():
+        if directory and (final.exists() or final.is_symlink()):
+            from iva0.io.output_rule import replaceable_folder
+
+            # checked again at the swap itself: only an empty folder or one iva0 wrote whole
+            # (frames manifest, tiny-models folder) may be moved away and deleted
+            if not replaceable_folder(final):
+                raise UserError(f"output folder {final}/ exists and holds files iva0 did not write")
             old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=parent))
             os.replace(final, old / "x")
             os.replace(tmp, final)

@@ -11,8 +11,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from iva0.errors import ImageError
-
-MAX_SIDE = 8192
+from iva0.limits import MAX_SIDE
 
 
 def read_image(path: str | os.PathLike, max_side: int = MAX_SIDE) -> np.ndarray:
@@ -32,15 +31,44 @@ def read_image(path: str | os.PathLike, max_side: int = MAX_SIDE) -> np.ndarray:
             with Image.open(p) as im:
                 w, h = im.size  # read from the header, before decoding pixels
                 if max(w, h) > max_side:
-                    raise ImageError(f"image too large: {w}x{h} px in {p} (the longer side may be at most {max_side} px)")
+                    raise ImageError(_too_large(p, w, h, max_side))
                 im = ImageOps.exif_transpose(im)
                 return to_rgb(im)
     except ImageError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageError(f"cannot read image {p}: not a supported picture ({type(e).__name__})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # PIL refuses huge pictures inside Image.open, before we see the size: read the header ourselves
+        size = header_size(p)
+        if size and max(size) > max_side:
+            raise ImageError(_too_large(p, *size, max_side)) from None
+        raise ImageError(f"{p}: image too large to decode safely") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"cannot read image {p}: not a supported picture") from None
     except (OSError, ValueError, SyntaxError) as e:
         raise ImageError(f"cannot read image {p}: {e}") from None
+
+
+def _too_large(p: Path, w: int, h: int, max_side: int) -> str:
+    return f"{p}: image too large: {w}x{h} px (at most {max_side} px per side)"
+
+
+def header_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(width, height) from a picture's header without PIL's decompression-bomb check
+    (which fires inside Image.open, before the size can be read); None if no format knows it.
+    Uses PIL's own format parsers; no pixel is decoded."""
+    Image.init()
+    with open(path, "rb") as fp:
+        prefix = fp.read(16)
+        for fmt in Image.ID:
+            factory, accept = Image.OPEN[fmt]
+            if accept and not accept(prefix):
+                continue
+            fp.seek(0)
+            try:
+                return tuple(factory(fp, str(path)).size)
+            except Exception:  # noqa: BLE001 - not this format; try the next parser
+                continue
+    return None
 
 
 def to_rgb(im: Image.Image) -> np.ndarray:

@@ -27,37 +27,40 @@ def video_format(path: str | os.PathLike) -> str:
     raise UserError(f"output {s}: unsupported kind {suffix!r}; use .mp4, .gif, or a folder name for PNG frames")
 
 
-def check_output_path(path: str | os.PathLike) -> Path:
-    """Refuse an output we could not write, before any work is done."""
-    p = Path(str(path).rstrip("/\\") or ".")
-    video_format(path)
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise UserError(f"output folder does not exist: {parent}")
-    if not os.access(parent, os.W_OK):
-        raise UserError(f"output folder is not writable: {parent}")
-    if p.is_dir() and video_format(path) != "png":
-        raise UserError(f"output {p} is a folder; give a file name such as {p / 'out.mp4'}")
-    return p
+def check_output_path(path: str | os.PathLike, inputs=()) -> Path:
+    """Refuse an output we could not write or must not replace, before any work is done
+    (the rule is `iva0.io.output_rule.check_output`)."""
+    from iva0.io.output_rule import check_output
+
+    return check_output(path, "video", inputs=inputs)
 
 
 def write_video(frames: np.ndarray, path: str | os.PathLike, fps: int = 8) -> Path:
-    """Write (F, H, W, 3) uint8 frames; the file appears only when complete."""
+    """Write (F, H, W, 3) uint8 frames; the file appears only when complete.
+
+    The output rule is checked again here (an existing output is replaced only when
+    iva0 wrote it), and what is written carries iva0's tag so that a re-run may
+    replace it: MP4 metadata, a GIF comment, a manifest in a PNG-frames folder."""
+    from iva0.io.output_rule import FRAMES_MANIFEST, check_output, frames_manifest, tag
+
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames must be uint8 (F, H, W, 3), got {frames.dtype} {frames.shape}")
     kind = video_format(path)
-    final = Path(str(path).rstrip("/\\"))
+    final = check_output(path, "video")
     if kind == "png":
         with atomic_path(final, directory=True) as tmp:
             width = max(3, len(str(len(frames) - 1)))
-            for i, fr in enumerate(frames):
-                Image.fromarray(fr).save(tmp / f"{i:0{width}d}.png")
+            names = [f"{i:0{width}d}.png" for i in range(len(frames))]
+            for name, fr in zip(names, frames):
+                Image.fromarray(fr).save(tmp / name)
+            (tmp / FRAMES_MANIFEST).write_text(frames_manifest(names), encoding="utf-8")
         return final
     with atomic_path(final) as tmp:
         if kind == "gif":
             ims = [Image.fromarray(fr) for fr in frames]
-            ims[0].save(tmp, format="GIF", save_all=True, append_images=ims[1:], duration=round(1000 / fps), loop=0)
+            ims[0].save(tmp, format="GIF", save_all=True, append_images=ims[1:], duration=round(1000 / fps), loop=0,
+                        comment=tag().encode())
         else:
             _write_mp4(frames, tmp, fps)
     return final
@@ -71,7 +74,10 @@ def _write_mp4(frames: np.ndarray, path: Path, fps: int) -> None:
     ph, pw = H % 2, W % 2
     if ph or pw:
         frames = np.pad(frames, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
+    from iva0.io.output_rule import tag
+
     with av.open(str(path), mode="w", format="mp4") as container:
+        container.metadata["comment"] = tag()  # lets a re-run recognise its own output
         stream = container.add_stream(_h264_encoder(), rate=Fraction(fps).limit_denominator(1000))
         stream.width, stream.height = W + pw, H + ph
         stream.pix_fmt = "yuv420p"

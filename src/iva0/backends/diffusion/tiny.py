@@ -201,12 +201,12 @@ def _write_side_files(folder: Path, image_size: int, scheduler=None) -> None:
 
 def _check_target(folder: Path, overwrite: bool) -> None:
     from iva0.errors import ModelError
+    from iva0.io.output_rule import check_output
 
-    if folder.exists() and not (overwrite and folder.is_dir()):
+    if folder.exists() and not overwrite:
         # an existing folder is replaced only when asked, and only after the new one is complete
         raise ModelError(f"{folder} already exists; choose a new folder")
-    if not folder.parent.exists():
-        raise ModelError(f"cannot write {folder}: folder {folder.parent} does not exist")
+    check_output(folder, "model")  # and only a model folder iva0 wrote (the output rule)
 
 
 def write_model_folder(
