@@ -251,3 +251,20 @@ def test_processes_of_one_run_may_use_different_devices(tmp_path):
     assert res["ran"] == 1 and load_run(run)["num_ok"] == 2
     with pytest.raises(UserError, match="options"):
         run_benchmark(b, RunConfig(method="static", options={"device": "cuda:1", "steps": 3}), run)
+
+
+def test_eval_counts_unreadable_videos_as_failed_not_missing(tmp_path, capsys):
+    root = make_bench(tmp_path / "b", n=3)
+    run = tmp_path / "r"
+    run_benchmark(load_benchmark(root), RunConfig(method="static"), run)
+    (run / "videos" / "s0.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(500))  # corrupt
+    (run / "videos" / "s1.mp4").write_bytes((root / "img" / "p1.png").read_bytes())  # a picture named .mp4
+    Image.open(root / "img" / "p1.png").convert("RGB").save(run / "videos" / "s1.mp4", format="JPEG")
+    assert main(["bench", "eval", str(run), "-q"]) == 0
+    err = capsys.readouterr().err
+    m = json.loads((run / "metrics.json").read_text())
+    s = {r["id"]: r for r in m["samples"]}
+    assert s["s0"]["error"].startswith("unreadable video") and s["s1"]["error"].startswith("unreadable video")
+    assert "num_frames" not in s["s1"]["error"]
+    assert m["summary"]["num_failed"] == 2 and m["summary"]["num_missing"] == 0 and m["summary"]["num_evaluated"] == 1
+    assert "2 failed" in err and "missing" not in err

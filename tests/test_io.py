@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -106,3 +108,51 @@ def test_outputs_get_the_umask_mode_not_private(tmp_path):
     finally:
         os.umask(old)
     assert out.stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("name", ["v.mp4", "v.gif", "frames"])
+def test_write_video_failing_half_way_leaves_nothing_at_the_final_name(tmp_path, monkeypatch, name):
+    """write_video writes under a temporary name and renames: a writer that dies half-way leaves
+    neither a file at the final name nor its temporary, and an older output stays as it was."""
+    import iva0.io.video as video
+    from PIL import Image
+
+    written = []
+
+    def half_mp4(frames, path, fps):
+        path.write_bytes(b"\x00\x00\x00\x20ftypisom" + b"\x00" * 100)  # half a file
+        written.append(path)
+        raise OSError(28, "No space left on device")
+
+    real_save = Image.Image.save
+    fail_at = 1 if name.endswith(".gif") else 3  # the GIF's one save; the third PNG frame
+
+    def half_save(self, fp, *a, **k):
+        real_save(self, fp, *a, **k)
+        written.append(Path(fp))
+        if len(written) == fail_at:
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(video, "_write_mp4", half_mp4)
+    monkeypatch.setattr(Image.Image, "save", half_save)
+    final = tmp_path / name
+    with pytest.raises(OSError):
+        write_video(frames(), final, 8)
+    assert written and all(p != final and final not in p.parents for p in written)  # never the final name
+    assert not final.exists() and list(tmp_path.iterdir()) == []  # and no temporary left
+
+
+def test_write_video_failing_keeps_the_previous_output(tmp_path, monkeypatch):
+    import iva0.io.video as video
+
+    final = write_video(frames(), tmp_path / "v.mp4", 8)
+    before = final.read_bytes()
+
+    def broken(frames, path, fps):
+        path.write_bytes(b"half")
+        raise RuntimeError("encoder died")
+
+    monkeypatch.setattr(video, "_write_mp4", broken)
+    with pytest.raises(RuntimeError):
+        write_video(frames(), final, 8)
+    assert final.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["v.mp4"]

@@ -176,3 +176,37 @@ def test_json_example_from_design():
     )
     lay = parse_layout_json(text)
     assert math.isclose(lay.boxes()[0, 15, 1], 0.043)
+
+
+def test_max_frames_is_enforced_by_the_layout_itself():
+    """layout.py's MAX_FRAMES (256): a file, make_layout and with_overrides all refuse more."""
+    from iva0.layout import MAX_FRAMES
+
+    assert MAX_FRAMES == 256
+    assert parse_layout(base(num_frames=256)).num_frames == 256
+    for bad in (257, 1000):
+        with pytest.raises(LayoutError, match="num_frames: must be between 2 and 256"):
+            parse_layout(base(num_frames=bad))
+        with pytest.raises(LayoutError, match="num_frames"):
+            parse_layout(base(num_frames=16)).with_overrides(num_frames=bad)
+    with pytest.raises(LayoutError, match="num_frames"):
+        make_layout([("o", [(0, [0.1, 0.1, 0.2, 0.2])])], num_frames=257)
+
+
+def test_smooth_differs_from_linear_between_keys_and_equals_on_keys():
+    # keys with a change of speed at frame 4: linear has a kink there, smooth (PCHIP) eases through it
+    kfs = [(0, [0.0, 0.1, 0.1, 0.2]), (4, [0.1, 0.1, 0.2, 0.2]), (12, [0.8, 0.1, 0.9, 0.2])]
+    lin = make_layout([("o", kfs)], num_frames=13, interpolation="linear").boxes()[0]
+    smo = make_layout([("o", kfs)], num_frames=13, interpolation="smooth").boxes()[0]
+    for f, box in kfs:
+        np.testing.assert_allclose(lin[f], box, atol=1e-12)
+        np.testing.assert_allclose(smo[f], box, atol=1e-12)
+    between = [f for f in range(13) if f not in (0, 4, 12)]
+    assert np.abs(smo[between] - lin[between]).max() > 0.01
+    # linear: constant speed per segment; smooth: the speed changes within a segment
+    vlin, vsmo = np.diff(lin[:, 0]), np.diff(smo[:, 0])
+    assert np.ptp(vlin[4:12]) < 1e-12 and np.ptp(vsmo[4:12]) > 0.01
+    # with two keys there is nothing to ease: both are the same straight path
+    two = [(0, [0.1, 0.1, 0.3, 0.4]), (7, [0.5, 0.3, 0.6, 0.9])]
+    np.testing.assert_allclose(make_layout([("o", two)], num_frames=8, interpolation="smooth").boxes()[0],
+                               make_layout([("o", two)], num_frames=8, interpolation="linear").boxes()[0], atol=1e-12)

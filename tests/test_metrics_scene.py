@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from iva0.metrics.consistency import PSNR_CAP
+from iva0.metrics.consistency import PSNR_CAP, grey
 from iva0.metrics.scene import afterimage, background_psnr, background_ssim, ncc, warp_error
 from iva0.metrics.synthetic import linear_boxes, moving_patch_video, texture
 
@@ -102,3 +102,28 @@ def test_warp_error_known_cases():
     flick = np.clip(flick, 0, 255).astype(np.uint8)
     assert warp_error(flick) == pytest.approx(40 / 255, abs=0.03)
     assert warp_error(still[:1]) is None
+
+
+def test_afterimage_clamps_negative_correlation_to_zero():
+    """A vacated region that is the negative of the object (NCC = -1) scores 0, not -1:
+    anti-correlation is no afterimage, and must not pull a run's mean below a clean one."""
+    boxes = linear_boxes([10, 10, 50, 50], [70, 60, 110, 100], F)
+    ghost = moving_patch_video(boxes, H, W, seed=2, fill_vacated=False)
+    V = _vacated(boxes)
+    ref = ghost[0]
+    negative = ghost.copy()
+    negative[1:] = 255 - ref  # every frame after the first: the input's negative everywhere
+    assert ncc(grey(ref)[V[1] > 0.5], grey(negative[1])[V[1] > 0.5]) < -0.99
+    assert afterimage(negative, ref, V) == 0.0
+
+
+def test_background_psnr_excludes_frame_0():
+    """Frame 0 is the input itself (or the method's copy of it): only frames 1.. are scored."""
+    ref = texture(H, W, seed=0)
+    frames = np.repeat(ref[None], F, axis=0)
+    frames[0] = 0  # frame 0 far off; every later frame exact
+    assert background_psnr(frames, ref, _mask()) == PSNR_CAP
+    frames = np.repeat(ref[None], F, axis=0)
+    frames[1:, :, 64:] = np.clip(ref[:, 64:].astype(int) + 10, 0, 255).astype(np.uint8)
+    d = (frames[1:, :, 64:].astype(float) - ref[:, 64:].astype(float)) ** 2  # frames 1.. only
+    assert background_psnr(frames, ref, _mask()) == pytest.approx(10 * np.log10(255**2 / d.mean()))
