@@ -242,3 +242,12 @@ def test_huge_picture_says_its_size(scene, capsys):
     (scene / "junk.png").write_bytes(b"not a picture at all")
     line = refused(animate_args("junk.png", "o.mp4"), capsys, scene, "junk.png: not a supported picture")
     assert "Error" not in line
+
+
+def test_convert_i3d_refuses_its_input_and_foreign_files(scene, capsys):
+    (scene / "w.pt").write_bytes(b"not read: refused before loading")
+    (scene / "w.safetensors").write_bytes(b"user's file")
+    refused(["bench", "convert-i3d", "w.pt", "w.safetensors"], capsys, scene, "not a converted I3D file iva0 wrote")
+    refused(["bench", "convert-i3d", "w.pt", "w.pt"], capsys, scene, "ending in .safetensors")
+    os.symlink(scene / "w.pt", scene / "link.safetensors")
+    refused(["bench", "convert-i3d", "w.pt", "link.safetensors"], capsys, scene, "is an input")

@@ -13,7 +13,7 @@ preview, bench run/eval/report, tune, tiny-models) and by the web app:
      it lists (an empty folder is fine too);
    - a bench run folder: the config.json `bench run` writes (it is resumed, never wiped);
    - a bench report folder: report.json;  metrics.json: bench eval's fields;
-   - tuned weights: the iva0 safetensors format tag;
+   - tuned weights, converted I3D weights: the iva0 safetensors format tag;
    - a model folder (`tiny-models --force`): model_index.json with its `_iva0` block.
    Anything else is refused with one line, e.g.
    `output folder photos/ exists and holds files iva0 did not write`.
@@ -32,12 +32,13 @@ from typing import Iterable, Literal
 
 from iva0.errors import UserError
 
-OutputKind = Literal["video", "metrics", "tuned", "run", "report", "model"]
+OutputKind = Literal["video", "metrics", "tuned", "i3d", "run", "report", "model"]
 FOLDER_KINDS = ("run", "report", "model")
 
 TAG = "written by iva0"  # in every MP4/GIF iva0 writes; the version follows
 FRAMES_MANIFEST = ".iva0-frames.json"
 TUNED_FORMAT = "iva0-tuned-1"  # = backends.diffusion.tuning.FORMAT (kept here so no torch import is needed)
+I3D_FORMAT = "iva0-i3d-1"  # the metadata tag of `bench convert-i3d`'s safetensors
 
 _KIND_NAMES = {
     "mp4": "video",
@@ -45,6 +46,7 @@ _KIND_NAMES = {
     "png": "frames folder",
     "metrics": "metrics file",
     "tuned": "tuned-weights file",
+    "i3d": "converted I3D file",
     "run": "run folder",
     "report": "report folder",
     "model": "model folder",
@@ -61,7 +63,7 @@ def check_output(
     """Refuse an output that could destroy anything iva0 did not write; returns it as a Path.
 
     kind: "video" (.mp4/.gif, or a folder name for PNG frames), "metrics" (.json),
-    "tuned" (.safetensors), "run", "report" or "model" (folders).
+    "tuned" or "i3d" (.safetensors), "run", "report" or "model" (folders).
     inputs: files (or folders) the command reads; the output may neither be one nor hold one.
     read_folders: folders the command reads from (a benchmark); the output may not be
     inside one, be one, or hold one.
@@ -162,8 +164,8 @@ def is_iva0_file(path: Path, fmt: str) -> bool:
             return (comment.decode("utf-8", "replace") if isinstance(comment, bytes) else str(comment)).startswith(TAG)
         if fmt == "metrics":
             return _json_has(path, ("summary", "samples", "benchmark"))
-        if fmt == "tuned":
-            return _safetensors_metadata(path).get("format") == TUNED_FORMAT
+        if fmt in ("tuned", "i3d"):
+            return _safetensors_metadata(path).get("format") == (TUNED_FORMAT if fmt == "tuned" else I3D_FORMAT)
     except Exception:  # noqa: BLE001 - unreadable as that kind means "not ours"
         return False
     return False
@@ -192,17 +194,18 @@ def _format(text: str, kind: str) -> str:
         if Path(text).suffix.lower() != ".json":
             raise UserError(f"output {text}: metrics are written as JSON; give a name ending in .json")
         return "metrics"
-    if kind == "tuned":
+    if kind in ("tuned", "i3d"):
         if Path(text).suffix.lower() != ".safetensors":
-            raise UserError(f"output {text}: tuned weights are written as safetensors; give a name ending in .safetensors")
-        return "tuned"
+            raise UserError(f"output {text}: weights are written as safetensors; give a name ending in .safetensors")
+        return kind
     if kind in FOLDER_KINDS:
         return kind
     raise ValueError(f"unknown output kind {kind!r}")
 
 
 def _example(fmt: str) -> str:
-    return {"mp4": "out.mp4", "gif": "out.gif", "metrics": "metrics.json", "tuned": "tuned.safetensors"}.get(fmt, "out")
+    return {"mp4": "out.mp4", "gif": "out.gif", "metrics": "metrics.json", "tuned": "tuned.safetensors",
+            "i3d": "i3d.safetensors"}.get(fmt, "out")
 
 
 def _real(p: Path) -> Path:

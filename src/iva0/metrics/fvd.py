@@ -182,10 +182,12 @@ def convert_state_dict(src: str | Path, dst: str | Path) -> Path:
     from safetensors.torch import save_file
 
     from iva0.io.atomic import atomic_path
+    from iva0.io.output_rule import I3D_FORMAT, check_output
 
     src, dst = Path(src), Path(dst)
     if not src.is_file():
         raise ModelError(f"file not found: {src}")
+    check_output(dst, "i3d", inputs=[src])
     try:
         state = torch.load(str(src), map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001
@@ -198,5 +200,5 @@ def convert_state_dict(src: str | Path, dst: str | Path) -> Path:
     if missing:
         raise ModelError(f"{src.name} is not an I3D state dict ({len(missing)} weights missing, e.g. {sorted(missing)[:2]})")
     with atomic_path(dst) as tmp:
-        save_file(state, str(tmp))
+        save_file(state, str(tmp), metadata={"format": I3D_FORMAT})  # lets a re-run replace its own file
     return dst
