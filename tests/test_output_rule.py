@@ -251,3 +251,8 @@ def test_convert_i3d_refuses_its_input_and_foreign_files(scene, capsys):
     refused(["bench", "convert-i3d", "w.pt", "w.pt"], capsys, scene, "ending in .safetensors")
     os.symlink(scene / "w.pt", scene / "link.safetensors")
     refused(["bench", "convert-i3d", "w.pt", "link.safetensors"], capsys, scene, "is an input")
+
+
+def test_preview_frame_memory_budget(scene, capsys):
+    Image.new("RGB", (64, 4000)).save(scene / "tall.png")  # --width 4096 keeps the aspect: 4096x256000 px
+    refused(["preview", "tall.png", "-l", "L.json", "-o", "p.mp4", "--width", "4096"], capsys, scene, "output too large")

@@ -144,10 +144,12 @@ def register(app: typer.Typer) -> None:
         from iva0.io.overlay import draw_layout
         from iva0.io.video import check_output_path, write_video
         from iva0.layout import load_layout
+        from iva0.limits import check_frame_memory
 
         check_output_path(out, inputs=[image, layout])
         lay = load_layout(layout).with_overrides(num_frames=frames)
         picture = read_image(image)
         w, h = fit_size(picture.shape[1], picture.shape[0], width, None, max_side=1024)
+        check_frame_memory(lay.num_frames, w, h)
         still = np.repeat(resize_image(picture, w, h)[None], lay.num_frames, axis=0)  # (F, H, W, 3)
         print(write_video(draw_layout(still, lay), out, lay.fps))
