@@ -1,8 +1,9 @@
-"""The page: pick a picture, draw key boxes per object, preview the paths, generate, download.
+"""The page: one canvas to draw on, the objects beside it, generate, download.
 
-`build_app` lays the page out and wires the events to `Callbacks`; `launch`
-serves it on the configured host (127.0.0.1 by default) and never asks for a
-share link. Analytics are off before Gradio is imported (see `iva0.ui`).
+`build_app` lays the page out and wires the events to `Callbacks` (each one
+`guarded`: a mistake is a warning toast, never an error badge); `launch` serves
+it on the configured host (127.0.0.1 by default) and never asks for a share
+link. Analytics are off before Gradio is imported (see `iva0.ui`).
 """
 
 from __future__ import annotations
@@ -16,17 +17,29 @@ import gradio as gr
 from gradio_image_annotation import image_annotator
 
 from iva0.errors import UserError
-from iva0.ui.callbacks import Callbacks, clean_errors
+from iva0.io.overlay import PALETTE
+from iva0.ui.backend_choice import available_backends, backend_note
+from iva0.ui.callbacks import Callbacks
 from iva0.ui.config import UiConfig
+from iva0.ui.editor import MAX_OBJECTS
+from iva0.ui.messages import guarded
 
 TITLE = "iva0: animate a picture along boxes"
 
-INTRO = """\
-# iva0 — animate a picture along boxes
-1. **Pick a sample** or **upload a picture**.
-2. **Add an object**: type its name (e.g. *red car*), press *Add object*, and drag its box on the picture at **frame 0**.
-3. Move the **key frame** slider and drag the box to where the object should be then; frames between keys are interpolated.
-4. Set the prompt and press **Generate**. The layout JSON downloaded here is the file `iva0 animate --layout` reads, and the other way round.
+HINT = (
+    "**iva0** · pick a sample or upload a picture → **Add** an object → drag its box at frame 0 → "
+    "move the timeline and drag the box to where it goes → **Generate**."
+)
+
+HELP = """\
+- **Draw.** With an object selected in the list, drag on the picture to draw its box at the frame the timeline shows.
+  At another frame the box is shown where it would be (interpolated, or held after the last key): drag it or its
+  handles to set a key there. Select the box and press Delete (or the bin) to remove that frame's key.
+- **Objects.** The name is the object's phrase (the iva0 backend grounds it). Rename or delete the selected object.
+  Its colour on the picture is the colour of its entry in the list; the other objects are drawn dimmed.
+- **Frames.** Fewer frames move an object's last key to the new last frame and drop keys between.
+- **Layout JSON.** The download is exactly the file `iva0 animate --layout` reads; a layout written for the CLI
+  can be uploaded here and edited.
 """
 
 # The annotator keeps its tool (draw / move) across value updates; pick the one that fits
@@ -37,10 +50,36 @@ SELECT_TOOL = """(tool) => {
   if (button) button.click();
 }"""
 
-CSS = """
-#status p, #gen-status p { margin: 0; }
-#annotator canvas { max-height: 560px; }
+# The objects list's entry i wears object i's colour (the palette the pictures are drawn with).
+_OBJECT_COLOURS = "\n".join(
+    f"#objects label:nth-of-type({i + 1}) {{ border-left: 8px solid rgb{PALETTE[i % len(PALETTE)]} !important; }}"
+    for i in range(MAX_OBJECTS)
+)
+CSS = f"""
+.gradio-container {{ max-width: 100% !important; padding-top: 4px !important; }}
+#hint p {{ margin: 0; }}
+#status p, #gen-status p, #video-note p, #backend-note p {{ margin: 0; font-size: 0.9em; }}
+/* rotating only the canvas would put every later box in the wrong place: no rotate buttons */
+#annotator button[aria-label^="Rotate"] {{ display: none !important; }}
+#objects .wrap {{ flex-direction: column; gap: 4px; }}
+#objects label {{ width: 100%; }}
+{_OBJECT_COLOURS}
 """
+
+
+class ClampedSlider(gr.Slider):
+    """A slider whose typed-in value is clamped to its range (Gradio's own slider answers an
+    out-of-range number with an error that badges every output of the event)."""
+
+    is_template = True  # the browser shows it as a plain slider
+
+    def preprocess(self, payload: float) -> float:
+        try:
+            v = float(payload)
+        except (TypeError, ValueError):
+            v = float(self.minimum)
+        v = min(max(v, float(self.minimum)), float(self.maximum))
+        return gr.Number.round_to_precision(v, self.precision)
 
 
 def _samples() -> list:
@@ -53,139 +92,171 @@ def _samples() -> list:
 
 
 class _Events:
-    """`Callbacks`' methods wrapped by `clean_errors`."""
+    """`Callbacks`' methods wrapped by `guarded`."""
 
     def __init__(self, cb: Callbacks) -> None:
         self._cb = cb
 
     def __getattr__(self, name: str):
-        return clean_errors(getattr(self._cb, name))
+        return guarded(getattr(self._cb, name))
 
 
 def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
     cb = Callbacks(config, work_dir)
-    ev = _Events(cb)  # the callbacks, each wrapped so the page only ever sees a one-line message
+    ev = _Events(cb)
     samples = _samples()
+    choices = available_backends(config.model)
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 24 * 3600)) as demo:
-        pic = gr.State(None)  # callbacks.Picture
+        pic = gr.State(None)  # pictures.Picture
         draft = gr.State(())  # editor.Draft
-        shown = gr.State(None)  # what the annotator shows: {"object", "frame", "box"}
-        sample_objects = gr.State(False)  # the objects are a sample's (a new picture drops them)
+        shown = gr.State(None)  # what the canvas shows: {"object", "frame", "box"}
+        source = gr.State(None)  # where the objects came from: "sample", "layout" (a file), "drawn"
+        result = gr.State(None)  # the last run's files: {"video", "overlay"}
         tool = gr.Textbox("create", visible="hidden", elem_id="tool")  # the annotator tool to select (SELECT_TOOL)
-        gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
-            # ---------------- left: picture, objects, drawing ----------------
-            with gr.Column(scale=3):
-                with gr.Row():
+            gr.Markdown(HINT, elem_id="hint")
+        with gr.Row(equal_height=False):
+            # ---------------- left: the canvas and its timeline ----------------
+            with gr.Column(scale=3, min_width=480):
+                with gr.Row(equal_height=True):
                     sample = gr.Dropdown(
                         choices=[(f"{s.name}: {s.description}", s.name) for s in samples],
                         value=samples[0].name if samples else None,
-                        label="Sample",
+                        show_label=False,
+                        container=False,
                         visible=bool(samples),
-                        scale=3,
+                        scale=4,
                         elem_id="sample",
                     )
                     upload_picture = gr.UploadButton(
-                        "Upload picture", file_types=["image"], type="filepath", scale=1, elem_id="upload-picture"
-                    )
-                with gr.Row():
-                    obj = gr.Dropdown(choices=[], value=None, label="Object", scale=2, elem_id="object")
-                    new_name = gr.Textbox(label="New object name", placeholder="e.g. red car", scale=2, elem_id="new-name")
-                    with gr.Column(scale=1, min_width=120):
-                        add = gr.Button("Add object", size="sm", elem_id="add-object")
-                        remove = gr.Button("Remove object", size="sm", elem_id="remove-object")
-                frame = gr.Slider(0, 15, value=0, step=1, label="Key frame (draw the box where the object is at this frame)", elem_id="frame")
-                keys = gr.Markdown(elem_id="keys")
+                        "Upload picture", file_types=["image"], type="filepath", size="sm", scale=1, min_width=130,
+                        elem_id="upload-picture",
+                    )  # fmt: skip
+                    upload_layout = gr.UploadButton(
+                        "Upload layout JSON", file_types=[".json"], type="filepath", size="sm", scale=1, min_width=150,
+                        elem_id="upload-layout",
+                    )  # fmt: skip
                 annot = image_annotator(
                     value=None,
-                    label="Selected object's box at this key frame",
+                    show_label=False,
                     sources=[],  # pictures come from the buttons above, which check them like the CLI
                     single_box=True,
                     disable_edit_boxes=True,
                     show_clear_button=False,
                     show_remove_button=True,
                     show_download_button=False,
-                    boxes_alpha=0.2,
+                    boxes_alpha=0.15,
                     box_min_size=4,
+                    height="max(300px, calc(100vh - 330px))",  # on a 1280x720 window the timeline and Generate still show
                     elem_id="annotator",
                 )
-                preview_button = gr.Button("Preview paths as a video", elem_id="preview-button")
-                preview_video = gr.Video(label="Path preview", interactive=False, autoplay=True, loop=True, elem_id="preview-video")
-            # ---------------- right: preview, settings, result ----------------
-            with gr.Column(scale=2):
-                preview = gr.Image(label="Paths (all objects, at this key frame)", type="filepath", interactive=False, elem_id="preview")
+                frame = ClampedSlider(
+                    0, 15, value=0, step=1, label="Timeline: frame shown on the picture", elem_id="frame"
+                )
                 status = gr.Markdown(elem_id="status")
-                prompt = gr.Textbox(label="Prompt (scene and in-place motion)", lines=2, elem_id="prompt")
-                negative = gr.Textbox(label="Negative prompt", elem_id="negative")
-                with gr.Row():
-                    frames = gr.Slider(2, config.max_frames, value=16, step=1, label="Frames", elem_id="frames")
-                    fps = gr.Slider(1, 60, value=8, step=1, label="fps", elem_id="fps")
-                with gr.Row():
-                    interp = gr.Radio(["linear", "smooth"], value="linear", label="Path between key frames", elem_id="interpolation")
-                    backend = gr.Radio(config.backends, value="composite", label="Backend", elem_id="backend")
-                with gr.Row():
-                    seed = gr.Number(value=0, precision=0, minimum=0, label="Seed", elem_id="seed")
-                    side = gr.Slider(
-                        64, config.max_output_side, value=config.default_output_side, step=16,
-                        label="Video size (longer side, px)", elem_id="side",
+            # ---------------- right: objects, prompt, generate, result ----------------
+            with gr.Column(scale=2, min_width=360):
+                objects = gr.Radio(choices=[], value=None, label="Objects", elem_id="objects")
+                with gr.Row(equal_height=True):
+                    name = gr.Textbox(
+                        show_label=False, placeholder="object name, e.g. red car", container=False, scale=3,
+                        elem_id="new-name",
                     )  # fmt: skip
-                with gr.Accordion("iva0 diffusion settings", open=False, visible=config.model is not None):
-                    steps = gr.Slider(1, 100, value=25, step=1, label="Denoising steps", elem_id="steps")
-                    guidance = gr.Slider(0.0, 20.0, value=7.5, step=0.5, label="Guidance scale", elem_id="guidance")
+                    add = gr.Button("Add", size="sm", scale=1, min_width=50, elem_id="add-object")
+                    rename = gr.Button("Rename", size="sm", scale=1, min_width=70, elem_id="rename-object")
+                    remove = gr.Button("Delete", size="sm", scale=1, min_width=60, elem_id="remove-object")
+                prompt = gr.Textbox(
+                    show_label=False, placeholder="prompt: the scene and its in-place motion", lines=1, max_lines=3,
+                    container=False, elem_id="prompt",
+                )  # fmt: skip
+                with gr.Row(equal_height=True):
+                    frames = ClampedSlider(2, config.max_frames, value=16, step=1, label="Frames", elem_id="frames")
+                    fps = ClampedSlider(1, 60, value=8, step=1, label="fps", elem_id="fps")
+                backend = gr.Radio(
+                    [(c.label, c.name) for c in choices], value=choices[0].name, show_label=False, container=False,
+                    elem_id="backend",
+                )  # fmt: skip
+                note = gr.Markdown(backend_note(choices, choices[0].name), elem_id="backend-note")
+                video_note = gr.Markdown(elem_id="video-note")
                 with gr.Row():
-                    generate = gr.Button("Generate", variant="primary", elem_id="generate")
+                    generate = gr.Button("Generate", variant="primary", scale=3, elem_id="generate")
+                    preview = gr.Button("Preview boxes", scale=1, min_width=110, elem_id="preview-button")
                 gen_status = gr.Markdown(elem_id="gen-status")
-                result = gr.Video(label="Result", interactive=False, autoplay=True, loop=True, elem_id="result")
-                download_mp4 = gr.DownloadButton("Download MP4", value=None, elem_id="download-mp4")
+                video = gr.Video(
+                    show_label=False, interactive=False, autoplay=True, loop=True, height=300, elem_id="result"
+                )
+                overlay = gr.Checkbox(False, label="Show the boxes over the video", elem_id="overlay")
                 with gr.Row():
-                    layout_download = gr.DownloadButton("Download layout JSON", value=None, elem_id="download-layout")
-                    layout_upload = gr.UploadButton(
-                        "Upload layout JSON", file_types=[".json"], type="filepath", elem_id="upload-layout"
-                    )
-                json_view = gr.Code(label="Layout JSON", language="json", interactive=False, max_lines=18, elem_id="layout-json")
+                    dl_mp4 = gr.DownloadButton("MP4", value=None, size="sm", elem_id="download-mp4")
+                    dl_overlay = gr.DownloadButton("MP4 with boxes", value=None, size="sm", elem_id="download-overlay")
+                    dl_layout = gr.DownloadButton("Layout JSON", value=None, size="sm", elem_id="download-layout")
+                with gr.Accordion("Advanced settings", open=False, elem_id="advanced"):
+                    with gr.Row():
+                        seed = gr.Number(value=0, precision=0, label="Seed", elem_id="seed")
+                        side = ClampedSlider(
+                            64, config.max_output_side, value=config.default_output_side, step=16,
+                            label="Video size (longer side, px)", elem_id="side",
+                        )  # fmt: skip
+                    interp = gr.Radio(["linear", "smooth"], value="linear", label="Path between key frames", elem_id="interpolation")
+                    negative = gr.Textbox(label="Negative prompt", elem_id="negative")
+                    with gr.Group(visible=config.model is not None):
+                        steps = ClampedSlider(1, 100, value=25, step=1, label="Denoising steps", elem_id="steps")
+                        guidance = ClampedSlider(0.0, 20.0, value=7.5, step=0.5, label="Guidance scale", elem_id="guidance")
+                with gr.Accordion("Layout JSON", open=False, elem_id="layout-accordion"):
+                    json_view = gr.Code(language="json", interactive=False, max_lines=18, show_label=False, elem_id="layout-json")
+                with gr.Accordion("Help", open=False, elem_id="help"):
+                    gr.Markdown(HELP)
 
         settings_in = [frames, fps, prompt, negative, interp]
-        show_out = [annot, shown, tool, preview, keys, json_view, status, layout_download]
-        refresh_out = [preview, keys, json_view, status, layout_download]
-        loaded_out = [pic, draft, obj, frame, frames, fps, prompt, negative, interp, sample_objects, *show_out]
-        edit_in = [pic, draft, obj, frame, *settings_in]
+        show_out = [annot, shown, tool, objects, status, json_view, dl_layout]
+        refresh_out = [status, json_view, dl_layout]
+        loaded_out = [
+            pic, draft, source, sample, frame, frames, fps, prompt, negative, interp,
+            result, video, gen_status, dl_mp4, dl_overlay, *show_out,
+        ]  # fmt: skip
+        edit_in = [pic, draft, objects, frame, *settings_in]
         fast = dict(trigger_mode="always_last", show_progress="hidden")
+        note_in = [pic, side, frames, fps]
 
-        def then_tool(event):
+        def then_show(event):
+            """After an event that changed the canvas: select the tool that fits it, and say the video's size."""
             event.then(None, [tool], None, js=SELECT_TOOL, show_progress="hidden")
+            event.then(ev.on_video_note, note_in, [video_note], show_progress="hidden")
 
         # loading
         if samples:
-            then_tool(demo.load(ev.on_sample, [sample], loaded_out, show_progress="minimal"))
-        then_tool(sample.input(ev.on_sample, [sample], loaded_out))
-        then_tool(
-            upload_picture.upload(
-                ev.on_upload_picture,
-                [upload_picture, draft, obj, frame, sample_objects, *settings_in],
-                [pic, draft, obj, sample, sample_objects, *show_out],
-            )
-        )
-        then_tool(layout_upload.upload(ev.on_upload_layout, [layout_upload, pic], loaded_out))
+            then_show(demo.load(ev.on_sample, [sample], loaded_out, show_progress="minimal"))
+        then_show(sample.input(ev.on_sample, [sample], loaded_out))
+        then_show(upload_picture.upload(ev.on_upload_picture, [upload_picture, draft, source, *settings_in], loaded_out))
+        then_show(upload_layout.upload(ev.on_upload_layout, [upload_layout, pic], loaded_out))
         # editing
-        then_tool(add.click(ev.on_add_object, [new_name, pic, draft, *settings_in], [draft, obj, new_name, frame, sample_objects, *show_out]))
-        then_tool(new_name.submit(ev.on_add_object, [new_name, pic, draft, *settings_in], [draft, obj, new_name, frame, sample_objects, *show_out]))
-        then_tool(remove.click(ev.on_remove_object, edit_in, [draft, obj, *show_out]))
-        then_tool(obj.input(ev.on_select, edit_in, show_out, **fast))
-        then_tool(frame.input(ev.on_select, edit_in, show_out, **fast))
-        annot.change(ev.on_boxes, [annot, pic, draft, shown, *settings_in], [draft, shown, *refresh_out], **fast)
+        add_out = [draft, source, name, frame, *show_out]
+        then_show(add.click(ev.on_add_object, [name, pic, draft, *settings_in], add_out))
+        then_show(name.submit(ev.on_add_object, [name, pic, draft, *settings_in], add_out))
+        then_show(rename.click(ev.on_rename_object, [name, *edit_in], [draft, name, *show_out]))
+        then_show(remove.click(ev.on_remove_object, edit_in, [draft, *show_out]))
+        then_show(objects.input(ev.on_select, edit_in, show_out, **fast))
+        then_show(frame.input(ev.on_select, edit_in, show_out, **fast))
+        then_show(annot.change(ev.on_boxes, [annot, pic, draft, shown, *settings_in], [draft, *show_out], **fast))
         for c in (frames, interp):
-            then_tool(c.input(ev.on_settings, edit_in, [frame, *show_out], **fast))
+            then_show(c.input(ev.on_settings, [pic, draft, objects, frame, *settings_in], [draft, frames, frame, *show_out], **fast))
         for c in (fps, prompt, negative):
             c.input(ev.on_text, edit_in, refresh_out, **fast)
-        # output: one generation at a time on this machine (the GPU, or the 2 CPU cores)
-        preview_button.click(ev.on_preview, [pic, draft, *settings_in], [preview_video], concurrency_limit=1, concurrency_id="render")
+        for c in (side, fps):
+            c.input(ev.on_video_note, note_in, [video_note], **fast)
+        backend.input(ev.on_backend, [backend], [note], show_progress="hidden")
+        # output: one generation at a time on this machine (the GPU, or the CPU cores)
+        preview.click(ev.on_preview, [pic, draft, *settings_in], [video, gen_status], concurrency_limit=1, concurrency_id="render")
         generate.click(
             ev.on_generate,
-            [pic, draft, *settings_in, backend, seed, side, steps, guidance],
-            [result, download_mp4, gen_status],
+            [pic, draft, *settings_in, backend, seed, side, steps, guidance, overlay],
+            [result, video, gen_status, dl_mp4, dl_overlay],
             concurrency_limit=1,
             concurrency_id="generate",
         )
+        overlay.input(ev.on_overlay, [overlay, result], [video], show_progress="hidden")
+        for what, button in (("mp4", dl_mp4), ("overlay", dl_overlay), ("layout", dl_layout)):
+            button.click(getattr(ev, f"on_download_{what}"), [button], None, show_progress="hidden")
     return demo
 
 
@@ -210,7 +281,7 @@ def check_port(host: str, port: int) -> None:
 def launch(config: UiConfig, *, block: bool = True, quiet: bool = False) -> gr.Blocks:
     """Serve the page; print the URL. With block=False return at once (tests); call demo.close() to stop."""
     check_port(config.host, config.port)
-    work = Path(tempfile.mkdtemp(prefix="iva0-ui-"))
+    work = Path(tempfile.mkdtemp(prefix="iva0-ui-"))  # the app's own folder; nothing is written where a user points
     atexit.register(shutil.rmtree, work, ignore_errors=True)
     demo = build_app(config, work)
     demo.queue(default_concurrency_limit=4, max_size=64)
@@ -221,7 +292,7 @@ def launch(config: UiConfig, *, block: bool = True, quiet: bool = False) -> gr.B
             share=False,  # no share links: nothing leaves this machine
             quiet=True,
             prevent_thread_lock=True,
-            show_error=False,  # our errors are gr.Error one-liners (clean_errors); anything else shows as "Error"
+            show_error=False,  # events never raise to the page (messages.guarded)
             max_file_size=f"{config.max_upload_mb}mb",
             footer_links=["settings"],
             allowed_paths=[str(work)],

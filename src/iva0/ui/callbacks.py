@@ -1,238 +1,111 @@
-"""What the page's buttons do. Plain methods over plain values, so tests call them directly.
+"""What the page's events do: plain methods over plain values, so tests call them directly.
 
-Every method that a Gradio event calls is wrapped by `clean_errors`: a
-`UserError` (the same checks as the CLI) becomes a `gr.Error` with its one-line
-message; anything else is logged on the server with its traceback and the page
-gets a short message without one.
+Loading (sample, picture, layout file), editing the draft (objects, key boxes,
+frames) and the output events. The pieces they use each have their own module:
+`pictures` (reading), `canvas` (what the page shows), `generate` (runs),
+`files` (the work folder), `backend_choice` (the backends offered). The app
+wraps every method in `messages.guarded`: a mistake is a warning toast and
+changes nothing on the page.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import hashlib
-import json
-import logging
 import os
-import shutil
-import threading
-import time
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import gradio as gr
-import numpy as np
 
 from iva0.errors import UserError
-from iva0.io.atomic import atomic_write_bytes, atomic_write_text
-from iva0.io.image import fit_size, read_image
-from iva0.io.overlay import color
-from iva0.io.video import write_video
 from iva0.layout import Layout, parse_layout_json
-from iva0.ui import editor
+from iva0.ui import canvas, editor
+from iva0.ui.backend_choice import available_backends, backend_note
 from iva0.ui.config import UiConfig
 from iva0.ui.editor import Draft, Settings
-from iva0.ui.render import draw_draft, overlay_frames, view_copy
+from iva0.ui.files import WorkDir
+from iva0.ui.generate import Generator
+from iva0.ui.messages import warn
+from iva0.ui.pictures import Picture, load_picture
 
-log = logging.getLogger("iva0.ui")
+# The outputs of `show`, in order (the app wires the same components): the canvas, what it
+# shows, the annotator tool to select, the objects list, the status line, the layout JSON
+# text and its download.
+SHOW_OUTPUTS = ("annotator", "shown", "tool", "objects", "status", "json", "layout_file")
+# The outputs of a load (sample, picture, layout file): the state, the settings, the cleared result, then `show`.
+LOAD_OUTPUTS = (
+    "pic", "draft", "source", "sample", "frame", "frames", "fps", "prompt", "negative", "interpolation",
+    "result", "result_video", "gen_status", "download_mp4", "download_overlay", *SHOW_OUTPUTS,
+)  # fmt: skip
+NO_RESULT = (None, None, "", None, None)  # result state, result video, status, MP4 and overlay downloads
 
-
-def clean_errors(fn: Callable) -> Callable:
-    @functools.wraps(fn)  # keeps the signature: Gradio looks for the gr.Progress default in it
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except UserError as e:
-            raise gr.Error(str(e).replace("\n", " "), print_exception=False) from None
-        except Exception as e:  # noqa: BLE001 - a bug: log it in full, show one line
-            log.exception("iva0 ui: %s failed", fn.__name__)
-            raise gr.Error(
-                f"internal error ({type(e).__name__}); the details are in the server's log", print_exception=False
-            ) from None
-
-    return wrapper
-
-
-@dataclass
-class Picture:
-    full: np.ndarray  # (H, W, 3) uint8 as read, for generation
-    view: np.ndarray  # (h, w, 3) uint8, at most view_side, for drawing
-    name: str
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(width, height) of the view copy, the annotator's pixel space."""
-        return self.view.shape[1], self.view.shape[0]
-
-
-# what `show` returns, in order (the app wires the same components)
-SHOW_OUTPUTS = ("annotator", "shown", "tool", "preview", "keys", "json", "status", "layout_file")
+DOWNLOAD_WHY = {
+    "mp4": "nothing to download yet: press Generate first, the MP4 appears here when it is done",
+    "overlay": "nothing to download yet: press Generate first, the video with its boxes appears here when it is done",
+    "layout": "the layout is not ready yet; the status line under the picture says what is missing",
+}
 
 
 class Callbacks:
     def __init__(self, config: UiConfig, work_dir: str | os.PathLike) -> None:
         self.config = config
-        self.work_dir = Path(work_dir)
-        self._backends: dict[str, Any] = {}
-        self._backend_lock = threading.Lock()
-        self._last_prune = 0.0
+        self.work = WorkDir(work_dir)
+        self.gen = Generator(config, self.work)
 
     # ------------------------------------------------------------------
     # helpers
     # ------------------------------------------------------------------
     def settings(self, frames: Any, fps: Any, prompt: Any, negative: Any, interpolation: Any) -> Settings:
         return Settings(
-            num_frames=editor.as_int(frames, 16),
-            fps=editor.as_int(fps, 8),
+            num_frames=int(min(max(editor.as_int(frames, 16), 2), self.config.max_frames)),
+            fps=int(min(max(editor.as_int(fps, 8), 1), 60)),
             prompt=prompt or "",
             negative_prompt=negative or "",
-            interpolation=interpolation or "linear",
+            interpolation=interpolation if interpolation in ("linear", "smooth") else "linear",
         )
 
     def load_picture(self, path: str | os.PathLike, name: str | None = None) -> Picture:
-        """Read an uploaded picture with the CLI's checks and the page's size limits."""
-        p = Path(path)
-        if p.exists() and p.stat().st_size > self.config.max_upload_mb * 1024 * 1024:
-            raise UserError(f"picture too large: {p.stat().st_size / 2**20:.1f} MB (at most {self.config.max_upload_mb} MB)")
-        full = read_image(p, max_side=self.config.max_image_side)
-        return Picture(full=full, view=view_copy(full, self.config.view_side), name=name or p.stem)
+        c = self.config
+        return load_picture(
+            path, max_mb=c.max_upload_mb, max_side=c.max_image_side, view_side=c.view_side,
+            min_view_side=c.min_view_side, name=name,
+        )  # fmt: skip
 
     def parse_layout_file(self, path: str | os.PathLike) -> Layout:
         p = Path(path)
         size = p.stat().st_size
         if size > self.config.max_layout_bytes:
-            raise UserError(f"layout file too large: {size} bytes (at most {self.config.max_layout_bytes})")
+            raise UserError(f"layout file {p.name} is too large: {size} bytes (at most {self.config.max_layout_bytes})")
         try:
             text = p.read_bytes().decode("utf-8")
         except UnicodeDecodeError:
             raise UserError(f"layout file {p.name}: not UTF-8 text (a layout is a JSON file)") from None
         layout = parse_layout_json(text, source=p.name)
-        self.check_frames(layout.num_frames)
+        canvas.check_frames(layout.num_frames, self.config.max_frames)
         if len(layout.objects) > editor.MAX_OBJECTS:
             raise UserError(f"objects: {len(layout.objects)} objects; this page handles at most {editor.MAX_OBJECTS}")
         return layout
 
-    def check_frames(self, num_frames: int) -> None:
-        if num_frames > self.config.max_frames:
-            raise UserError(
-                f"num_frames: {num_frames} is more than this page allows ({self.config.max_frames}); "
-                "use `iva0 animate` for longer videos"
-            )
-
-    def image_file(self, image: np.ndarray) -> str:
-        """The image as a JPEG named by its content, written once.
-
-        Handing Gradio a finished file (not an array) matters: Gradio re-encodes an
-        array to a cache file named by its content on every event, rewriting the
-        file while the browser may be reading it (a truncated response).
-        """
-        import cv2
-
-        ok, data = cv2.imencode(".jpg", np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 92])
-        if not ok:  # pragma: no cover - OpenCV always encodes uint8 RGB
-            raise RuntimeError("cannot encode image")
-        data = data.tobytes()
-        path = self.work_dir / "images" / f"{hashlib.sha256(data).hexdigest()[:20]}.jpg"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(path, data)
-            self._prune()
-        return str(path)
-
-    def _prune(self, max_age_s: float = 3600.0, every_s: float = 300.0) -> None:
-        """Drop drawings and run folders older than an hour, at most every few minutes: every
-        slider move makes a drawing, and Gradio keeps its own copy of what it sent to the page
-        (for a day, `delete_cache`)."""
-        now = time.time()
-        if now - self._last_prune < every_s:
-            return
-        self._last_prune = now
-        old = [p for p in (*self.work_dir.glob("images/*.jpg"), *self.work_dir.glob("runs/*")) if _age(p, now) > max_age_s]
-        for p in old:
-            if p.is_dir():
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                p.unlink(missing_ok=True)
-
-    def layout_file(self, layout: Layout) -> str:
-        """The layout as `layout.json` for download; one folder per content, so the name stays `layout.json`."""
-        text = layout.to_json() + "\n"
-        folder = self.work_dir / "layouts" / hashlib.sha256(text.encode()).hexdigest()[:16]
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "layout.json"
-        if not path.exists():
-            atomic_write_text(path, text)
-        return str(path)
-
-    # ------------------------------------------------------------------
-    # the two views of the draft
-    # ------------------------------------------------------------------
-    def annotator_value(
-        self, pic: Picture | None, draft: Draft, current: int | None, frame: int, settings: Settings
-    ) -> tuple[dict | None, dict | None]:
-        """The annotator's value (the picture with the other objects drawn in, and the selected
-        object's box at `frame`) and what it shows: {"object", "frame", "box"}.
-
-        Drawn boxes are read against that record, not against the dropdown and slider
-        as the browser sends them, so a box always lands on the object and frame the
-        user saw while drawing it.
-        """
-        if pic is None:
-            return None, None
-        frame = int(np.clip(frame, 0, settings.num_frames - 1))
-        bg = draw_draft(pic.view, draft, frame, settings.num_frames, settings.interpolation, skip=current)
-        box = None
-        boxes = []
-        if current is not None and 0 <= current < len(draft):
-            obj = draft[current]
-            box = editor.box_at(obj, frame, settings.num_frames, settings.interpolation)
-            if box is not None:
-                w, h = pic.size
-                boxes.append({**editor.box_to_pixels(box, w, h), "label": obj.name, "color": color(current)})
-        else:
-            current = None
-        return {"image": self.image_file(bg), "boxes": boxes}, {"object": current, "frame": frame, "box": box}
-
-    def refresh(self, pic: Picture | None, draft: Draft, current: int | None, frame: int, settings: Settings) -> tuple:
-        """(preview image, key-frame line, layout JSON, status line, layout file or None)."""
-        frame = int(np.clip(frame, 0, settings.num_frames - 1))
-        preview = None
-        if pic is not None:
-            preview = self.image_file(
-                draw_draft(pic.view, draft, frame, settings.num_frames, settings.interpolation, selected=current)
-            )
-        keys = editor.describe_keys(draft, current, frame)
-        try:
-            self.check_frames(settings.num_frames)
-            layout = editor.build_layout(draft, settings)
-        except UserError as e:
-            return preview, keys, json.dumps(editor.draft_to_dict(draft, settings), indent=2), f"**Not ready:** {e}", None
-        n = len(layout.objects)
-        status = f"**Ready:** {n} object{'s' * (n != 1)}, {layout.num_frames} frames at {layout.fps} fps."
-        if pic is None:
-            status += " Upload a picture or pick a sample to animate it."
-        return preview, keys, layout.to_json(), status, self.layout_file(layout)
-
-    def show(self, pic, draft, current, frame, settings) -> tuple:
+    def show(self, pic: Picture | None, draft: Draft, current: int | None, frame: int, settings: Settings) -> tuple:
         """Everything the page shows about the draft, in SHOW_OUTPUTS order.
 
         `tool` is the annotator's tool to select: "create" when the object has no box
         to show (a drag draws one), else "drag" (a drag moves the shown box, the
         natural way to set the next key frame).
         """
-        annot, shown = self.annotator_value(pic, draft, current, frame, settings)
+        annot, shown = canvas.annotator_value(self.work, pic, draft, current, frame, settings)
         tool = "drag" if shown is not None and shown["box"] is not None else "create"
-        return (annot, shown, tool, *self.refresh(pic, draft, current, frame, settings))
+        current = shown["object"] if shown is not None else (current if current is not None and current < len(draft) else None)
+        objects = gr.update(choices=editor.object_choices(draft), value=current)
+        return (annot, shown, tool, objects, *self.refresh(pic, draft, current, frame, settings))
+
+    def refresh(self, pic, draft: Draft, current, frame: int, settings: Settings) -> tuple:
+        """(status line, layout JSON, layout file or None): the part of `show` that text edits change."""
+        return canvas.status(self.work, pic, draft, current, frame, settings, self.config.max_frames)
 
     # ------------------------------------------------------------------
-    # events: loading
+    # loading: each starts a clean page state (LOAD_OUTPUTS)
     # ------------------------------------------------------------------
     def on_sample(self, name: str | None) -> tuple:
-        """(pic, draft, object, frame, frames, fps, prompt, negative, interpolation, sample_objects, *show)."""
         from iva0.layout import load_layout
         from iva0.samples import get_sample
 
@@ -240,206 +113,177 @@ class Callbacks:
             raise UserError("pick a sample from the list")
         s = get_sample(name)
         pic = self.load_picture(s.image, name=s.name)
-        return self._loaded(pic, load_layout(s.layout), sample_objects=True)
+        draft, settings = editor.draft_from_layout(load_layout(s.layout))
+        return self._loaded(pic, draft, settings, source="sample", sample=gr.skip())
 
     def on_upload_layout(self, path: str | None, pic: Picture | None) -> tuple:
-        """Same outputs as `on_sample`; the picture stays."""
+        """The uploaded layout replaces the draft and the settings; the picture stays."""
         if not path:
             raise UserError("no layout file received")
-        return self._loaded(pic, self.parse_layout_file(path), sample_objects=False)
+        draft, settings = editor.draft_from_layout(self.parse_layout_file(path))
+        return self._loaded(pic, draft, settings, source="layout", sample=gr.skip())
 
-    def _loaded(self, pic: Picture | None, layout: Layout, sample_objects: bool) -> tuple:
-        self.check_frames(layout.num_frames)
-        draft, settings = editor.draft_from_layout(layout)
-        return (
-            pic, draft, _choices(draft, 0), gr.update(value=0, maximum=settings.num_frames - 1),
-            settings.num_frames, settings.fps, settings.prompt, settings.negative_prompt, settings.interpolation,
-            sample_objects, *self.show(pic, draft, 0, 0, settings),
-        )  # fmt: skip
-
-    def on_upload_picture(
-        self, path: str | None, draft: Draft, current, frame, sample_objects: bool, *settings_args
-    ) -> tuple:
-        """(pic, draft, object, sample, sample_objects, *show).
-
-        A new picture keeps objects the user brought (an uploaded layout, objects
-        added by hand: boxes are normalised, so they fit any picture) and drops a
-        sample's objects, which belong to the sample's picture.
-        """
+    def on_upload_picture(self, path: str | None, draft: Draft, source: str | None, *settings_args) -> tuple:
+        """A new picture starts a clean layout: no objects, no prompt, no result. Only an uploaded
+        layout file stays (the user brought it for their own picture)."""
         if not path:
             raise UserError("no picture received")
         pic = self.load_picture(path)
-        current = _index(current)
-        if sample_objects:
-            draft, current = (), None
-        settings = self.settings(*settings_args)
+        if source == "layout":
+            return self._loaded(pic, draft, self.settings(*settings_args), source="layout", sample=None, keep_settings=True)
+        return self._loaded(pic, (), Settings(), source=None, sample=None)
+
+    def _loaded(
+        self, pic, draft: Draft, settings: Settings, *, source, sample, keep_settings: bool = False
+    ) -> tuple:
+        canvas.check_frames(settings.num_frames, self.config.max_frames)
+        current = 0 if draft else None
+        fields = (
+            (gr.skip(),) * 5 if keep_settings
+            else (settings.num_frames, settings.fps, settings.prompt, settings.negative_prompt, settings.interpolation)
+        )  # fmt: skip
         return (
-            pic, draft, _choices(draft, current), gr.update(value=None), False,
-            *self.show(pic, draft, current, editor.as_int(frame), settings),
+            pic, draft, source, sample, gr.update(value=0, maximum=settings.num_frames - 1), *fields,
+            *NO_RESULT, *self.show(pic, draft, current, 0, settings),
         )  # fmt: skip
 
     # ------------------------------------------------------------------
-    # events: editing
+    # editing
     # ------------------------------------------------------------------
     def on_add_object(self, name: str, pic, draft: Draft, *settings_args) -> tuple:
-        """(draft, object, name box, frame, sample_objects, *show): the new object is selected at
-        frame 0, ready to draw; the objects are now the user's own."""
+        """(draft, source, name box, frame, *show): the new object is selected at frame 0, ready to draw."""
         draft = editor.add_object(draft, name)
         current = len(draft) - 1
-        settings = self.settings(*settings_args)
-        return (draft, _choices(draft, current), "", 0, False, *self.show(pic, draft, current, 0, settings))
+        return (draft, "drawn", "", 0, *self.show(pic, draft, current, 0, self.settings(*settings_args)))
+
+    def on_rename_object(self, name: str, pic, draft: Draft, current, frame, *settings_args) -> tuple:
+        """(draft, name box, *show)."""
+        current = _index(current)
+        draft = editor.rename_object(draft, current, name)
+        return (draft, "", *self.show(pic, draft, current, editor.as_int(frame), self.settings(*settings_args)))
 
     def on_remove_object(self, pic, draft: Draft, current, frame, *settings_args) -> tuple:
-        """(draft, object, *show)."""
+        """(draft, *show)."""
         draft = editor.remove_object(draft, _index(current))
         current = 0 if draft else None
-        settings = self.settings(*settings_args)
-        return (draft, _choices(draft, current), *self.show(pic, draft, current, editor.as_int(frame), settings))
+        return (draft, *self.show(pic, draft, current, editor.as_int(frame), self.settings(*settings_args)))
 
     def on_select(self, pic, draft: Draft, current, frame, *settings_args) -> tuple:
-        """Another object picked or the key-frame slider moved: (*show)."""
+        """Another object picked or the timeline moved: (*show)."""
         return self.show(pic, draft, _index(current), editor.as_int(frame), self.settings(*settings_args))
 
-    def on_settings(self, pic, draft: Draft, current, frame, *settings_args) -> tuple:
-        """Number of frames or interpolation changed: (frame slider, *show)."""
-        settings = self.settings(*settings_args)
-        self.check_frames(settings.num_frames)
-        frame = min(editor.as_int(frame), settings.num_frames - 1)
+    def on_settings(self, pic, draft: Draft, current, frame, frames, *settings_args) -> tuple:
+        """Frames or interpolation changed: (draft, frames, timeline, *show).
+
+        Frames are clamped to what the page allows and written back, so the box, the
+        timeline's end and the layout always agree. Keys past a new last frame are
+        moved or dropped (`editor.fit_frames`), and the page says which.
+        """
+        asked = editor.as_int(frames, 16)
+        settings = self.settings(frames, *settings_args)
+        if asked != settings.num_frames:
+            warn(f"frames: {asked} is outside 2..{self.config.max_frames}; using {settings.num_frames}")
+        draft, notes = editor.fit_frames(draft, settings.num_frames)
+        if notes:
+            gr.Info(f"{settings.num_frames} frames: " + "; ".join(notes) + ".")
+        frame = min(max(editor.as_int(frame), 0), settings.num_frames - 1)
         return (
-            gr.update(maximum=settings.num_frames - 1, value=frame),
+            draft, settings.num_frames, gr.update(maximum=settings.num_frames - 1, value=frame),
             *self.show(pic, draft, _index(current), frame, settings),
-        )
+        )  # fmt: skip
 
     def on_text(self, pic, draft: Draft, current, frame, *settings_args) -> tuple:
-        """Prompt or fps changed: (*refresh); the annotator stays as it is."""
+        """Prompt or fps changed: (status, json, layout file); the canvas stays as it is."""
         return self.refresh(pic, draft, _index(current), editor.as_int(frame), self.settings(*settings_args))
 
     def on_boxes(self, value: dict | None, pic: Picture | None, draft: Draft, shown: dict | None, *settings_args) -> tuple:
-        """The user drew, moved or removed the box: (draft, shown, *refresh).
+        """The user drew, moved or removed the box: (draft, *show), or skip.
 
         The annotator also reports the boxes the page itself just showed; those
         (equal to `shown` up to pixel rounding) change nothing, so moving the
-        slider never creates a key by itself.
+        timeline never creates a key by itself.
         """
-        skip = (gr.skip(),) * 7
         if pic is None or value is None or shown is None:
-            return skip
+            return gr.skip()
         settings = self.settings(*settings_args)
         current, frame = shown["object"], shown["frame"]
         boxes = value.get("boxes") or []
         w, h = pic.size
+        if value.get("orientation"):  # the annotator's rotate buttons are hidden; a rotated canvas is not ours
+            warn("the picture cannot be rotated here; rotate the file itself and upload it again")
+            return (draft, *self.show(pic, draft, current, frame, settings))
         if current is None or not 0 <= current < len(draft) or frame >= settings.num_frames:
-            if boxes:
-                gr.Warning("Add an object first (type its name, press Add object), then draw its box.")
-            return skip
+            if not boxes:
+                return gr.skip()
+            warn("add an object first (type its name, press Add), then draw its box")
+            return (draft, *self.show(pic, draft, None, frame, settings))  # the stray box goes
         if not boxes:
-            if frame in draft[current].keys:  # the user removed this frame's key box
-                draft = editor.remove_key(draft, current, frame)
-                return (draft, {**shown, "box": None}, *self.refresh(pic, draft, current, frame, settings))
-            return skip
-        box = editor.box_from_pixels(boxes[-1], w, h)  # single_box: the one box
-        if editor.same_box(box, shown["box"], w, h):
-            return skip
-        draft = editor.set_key(draft, current, frame, box)
-        return (draft, {**shown, "box": box}, *self.refresh(pic, draft, current, frame, settings))
+            if frame not in draft[current].keys:
+                return gr.skip()
+            draft = editor.remove_key(draft, current, frame)  # the user removed this frame's key box
+        else:
+            box = editor.box_from_pixels(boxes[-1], w, h)  # single_box: the one box
+            if editor.same_box(box, shown["box"], w, h):
+                return gr.skip()
+            draft = editor.set_key(draft, current, frame, box)
+        return (draft, *self.show(pic, draft, current, frame, settings))
 
     # ------------------------------------------------------------------
-    # events: output
+    # output
     # ------------------------------------------------------------------
-    def on_preview(self, pic: Picture | None, draft: Draft, *settings_args) -> str:
-        """The path preview video: the still picture with each object's box per frame (MP4 path)."""
+    def on_backend(self, name: str) -> str:
+        """The note under the backend choice: what it does, what it needs."""
+        return backend_note(available_backends(self.config.model), name)
+
+    def on_video_note(self, pic, side, frames, fps) -> str:
+        return self.gen.video_note(pic, side, frames, fps)
+
+    def on_preview(self, pic: Picture | None, draft: Draft, *settings_args) -> tuple:
+        """(result video, status): the boxes over the still picture, before generating."""
         if pic is None:
             raise UserError("upload a picture or pick a sample first")
-        settings = self.settings(*settings_args)
-        self.check_frames(settings.num_frames)
-        layout = editor.build_layout(draft, settings)
-        frames = overlay_frames(pic.view, layout, self.config.preview_side)  # (F, h, w, 3)
-        return str(write_video(frames, self._run_dir() / "preview.mp4", layout.fps))
+        layout = canvas.checked_layout(draft, self.settings(*settings_args), self.config.max_frames)
+        return self.gen.preview(pic, layout), "Box preview over the still picture (not generated). Press **Generate** for the video."
 
     def on_generate(
         self, pic: Picture | None, draft: Draft, frames, fps, prompt, negative, interpolation,
-        backend: str, seed, side, steps=None, guidance=None, progress=gr.Progress(),
+        backend: str, seed, side, steps=None, guidance=None, overlay: bool = False, progress=gr.Progress(),
     ) -> tuple:  # fmt: skip
-        """(result video, MP4 download, status)."""
+        """(result, result video, status, MP4 download, overlay download)."""
         if pic is None:
             raise UserError("upload a picture or pick a sample first")
-        settings = self.settings(frames, fps, prompt, negative, interpolation)
-        self.check_frames(settings.num_frames)
-        layout = editor.build_layout(draft, settings)
-        if backend not in self.config.backends:
-            raise UserError(f"backend {backend!r} is not available here; choose one of: {', '.join(self.config.backends)}")
-        seed = editor.as_int(seed, 0)
-        if seed < 0:
-            raise UserError("seed: must be 0 or more")
-        side = int(np.clip(editor.as_int(side, self.config.default_output_side), 64, self.config.max_output_side))
-        h, w = pic.full.shape[:2]
-        out_w, out_h = fit_size(w, h, max_side=side, multiple=2)  # the page's cap; the backend rounds further
-        be = self.backend(backend, steps=steps, guidance=guidance)
-
-        def report(done: int, total: int, stage: str) -> None:
-            progress((done, total), desc=stage)
-
-        from iva0.animate import animate
-
-        t0 = time.perf_counter()
+        layout = canvas.checked_layout(draft, self.settings(frames, fps, prompt, negative, interpolation), self.config.max_frames)
         progress(0, desc="starting")
-        anim = animate(pic.full, layout, be, width=out_w, height=out_h, seed=seed, progress=report)
-        dt = time.perf_counter() - t0
-        out = self._run_dir() / f"iva0_{_slug(pic.name)}_{backend}_seed{seed}.mp4"
-        write_video(anim.frames, out, layout.fps)
-        F, H, W = anim.frames.shape[:3]
-        status = f"**Done:** {F} frames, {W}×{H}, {layout.fps} fps, {anim.backend} backend, seed {seed}, {dt:.1f} s."
-        return str(out), str(out), status
+        run = self.gen.run(
+            pic, layout, backend, seed, side, steps, guidance, report=lambda d, t, s: progress((d, t), desc=s)
+        )  # fmt: skip
+        result = {"video": run.video, "overlay": run.overlay}
+        return result, result["overlay" if overlay else "video"], run.status, run.video, run.overlay
 
-    def backend(self, name: str, *, steps: Any = None, guidance: Any = None):
-        """The backend to run. The diffusion one is built once and kept (its models take long
-        to load); steps and guidance are per-run settings, changed without reloading."""
-        from iva0.backends import create_backend
+    def on_overlay(self, overlay: bool, result: dict | None) -> Any:
+        """The boxes-overlay toggle: which of the run's two videos plays."""
+        if not result:
+            return gr.skip()
+        return result["overlay" if overlay else "video"]
 
-        if name == "composite":
-            return create_backend("composite")
-        with self._backend_lock:
-            be = self._backends.get(name)
-            if be is None:
-                be = create_backend(name, model=self.config.model, **self.config.backend_options)
-                self._backends[name] = be
-        if getattr(be, "settings", None) is not None and (steps is not None or guidance is not None):
-            new = dataclasses.replace(
-                be.settings,
-                steps=be.settings.steps if steps is None else editor.as_int(steps, be.settings.steps),
-                guidance=be.settings.guidance if guidance is None else float(guidance),
-            )
-            if not 1 <= new.steps <= 1000 or not 0.0 <= new.guidance <= 50.0:
-                raise UserError(f"steps must be 1..1000 and guidance 0..50, got {new.steps} and {new.guidance}")
-            be.settings = new  # safe: generation runs one at a time (concurrency_limit=1)
-        return be
+    # a download button pressed before there is a file: say why instead of nothing
+    def on_download_mp4(self, file: Any) -> None:
+        _why(file, "mp4")
 
-    def _run_dir(self) -> Path:
-        # one folder per run: concurrent sessions never share a file name
-        self._prune()
-        d = self.work_dir / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
-        d.mkdir(parents=True, exist_ok=True)
-        return d
+    def on_download_overlay(self, file: Any) -> None:
+        _why(file, "overlay")
+
+    def on_download_layout(self, file: Any) -> None:
+        _why(file, "layout")
 
 
-def _age(path: Path, now: float) -> float:
-    try:
-        return now - path.stat().st_mtime
-    except OSError:  # pruned meanwhile by another thread
-        return 0.0
-
-
-def _slug(name: str) -> str:
-    s = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:40]
-    return s or "picture"
+def _why(file: Any, what: str) -> None:
+    if not file:
+        raise UserError(DOWNLOAD_WHY[what])
 
 
 def _index(value: Any) -> int | None:
-    """The object dropdown's value (an index) as int, or None."""
+    """The objects list's value (an index) as int, or None."""
     if value is None or value == "":
         return None
     return editor.as_int(value, 0)
-
-
-def _choices(draft: Draft, current: int | None) -> dict:
-    return gr.update(choices=editor.object_choices(draft), value=current)

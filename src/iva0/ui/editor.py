@@ -52,11 +52,7 @@ Draft = tuple[DraftObject, ...]
 # editing
 # ---------------------------------------------------------------------------
 def add_object(draft: Draft, name: str | None) -> Draft:
-    name = (name or "").strip()
-    if not name:
-        raise UserError("object name: type the object's name (its phrase, e.g. 'red car') before adding it")
-    if len(name) > MAX_NAME:
-        raise UserError(f"object name: at most {MAX_NAME} characters")
+    name = _check_name(name)
     if any(o.name == name for o in draft):
         raise UserError(f"object name: there is already an object called {name!r}")
     if len(draft) >= MAX_OBJECTS:
@@ -67,6 +63,47 @@ def add_object(draft: Draft, name: str | None) -> Draft:
 def remove_object(draft: Draft, index: int | None) -> Draft:
     _check_index(draft, index)
     return draft[:index] + draft[index + 1 :]
+
+
+def rename_object(draft: Draft, index: int | None, name: str | None) -> Draft:
+    _check_index(draft, index)
+    name = _check_name(name)
+    if any(o.name == name for i, o in enumerate(draft) if i != index):
+        raise UserError(f"object name: there is already an object called {name!r}")
+    return draft[:index] + (replace(draft[index], name=name),) + draft[index + 1 :]
+
+
+def _check_name(name: str | None) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise UserError("object name: type the object's name (its phrase, e.g. 'red car') first")
+    if len(name) > MAX_NAME:
+        raise UserError(f"object name: at most {MAX_NAME} characters")
+    return name
+
+
+def fit_frames(draft: Draft, num_frames: int) -> tuple[Draft, list[str]]:
+    """The draft for a video of `num_frames` frames, and what changed (one line per object).
+
+    Keys past the new last frame are dropped, except that the object's last key
+    moves to the new last frame when it has no key there: the object still ends
+    where it was drawn to end, only sooner.
+    """
+    last = int(num_frames) - 1
+    out, notes = [], []
+    for o in draft:
+        late = sorted(f for f in o.keys if f > last)
+        if not late:
+            out.append(o)
+            continue
+        keys = {f: b for f, b in o.keys.items() if f <= last}
+        if last not in keys and last > 0:
+            keys[last] = o.keys[late[-1]]
+            notes.append(f"{o.name}: key frame {late[-1]} moved to {last}" + (f", {', '.join(map(str, late[:-1]))} dropped" if late[:-1] else ""))
+        else:
+            notes.append(f"{o.name}: key frame(s) {', '.join(map(str, late))} dropped")
+        out.append(replace(o, keys=keys))
+    return tuple(out), notes
 
 
 def set_key(draft: Draft, index: int, frame: int, box: Box) -> Draft:
@@ -185,21 +222,21 @@ def draft_from_layout(layout: Layout) -> tuple[Draft, Settings]:
     return draft, settings
 
 
-def describe_keys(draft: Draft, index: int | None, frame: int = 0) -> str:
-    """One line for the page: the frame shown and which key frames the selected object has."""
-    at = f"At frame {int(frame)}."
+def describe_keys(draft: Draft, index: int | None) -> str:
+    """The selected object's key frames, or what to do next, in one short sentence."""
     if index is None or not 0 <= index < len(draft):
-        return f"{at} No object yet: type a name and press **Add object**."
+        return "No object yet: type a name and press **Add**." if not draft else "Pick an object in the list."
     obj = draft[index]
     if not obj.keys:
-        return f"{at} **{obj.name}**: no key boxes yet. Draw its box on the picture at frame 0."
+        return f"**{obj.name}**: no key boxes yet; draw its box at frame 0."
     frames = ", ".join(str(f) for f in obj.key_frames())
     hint = "" if 0 in obj.keys else " Draw its box at frame 0 too."
-    return f"{at} **{obj.name}**: key boxes at frame(s) {frames}.{hint}"
+    return f"**{obj.name}**: key boxes at frame(s) {frames}.{hint}"
 
 
 def object_choices(draft: Sequence[DraftObject]) -> list[tuple[str, int]]:
-    return [(f"{i + 1}. {o.name}", i) for i, o in enumerate(draft)]
+    """The objects list: name and key frames, one entry per object (the page colours entry i as object i)."""
+    return [(f"{o.name} · keys {', '.join(map(str, o.key_frames())) or 'none yet'}", i) for i, o in enumerate(draft)]
 
 
 def as_int(value: Any, default: int = 0) -> int:

@@ -11,17 +11,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from iva0.io.image import fit_size, resize_image
+from iva0.io.image import resize_image
 from iva0.io.overlay import color, draw_layout
 from iva0.layout import Layout
-from iva0.ui.editor import Draft, object_boxes
+from iva0.ui.editor import Draft, DraftObject, object_boxes
+from iva0.ui.pictures import view_copy
 
-
-def view_copy(picture: np.ndarray, max_side: int) -> np.ndarray:
-    """The picture scaled down to at most `max_side` px (for the page; boxes are normalised, so any size works)."""
-    h, w = picture.shape[:2]
-    vw, vh = fit_size(w, h, max_side=max_side, multiple=1)
-    return resize_image(picture, vw, vh)
+DIM = 0.4  # how strongly objects other than the selected one show (their layer's opacity)
+FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
 def draw_draft(
@@ -34,46 +31,67 @@ def draw_draft(
     selected: int | None = None,
     skip: int | None = None,
 ) -> np.ndarray:
-    """Copy of `picture` (H, W, 3) uint8 with each object's centre path (thin), key frames (dots),
-    box at `frame` and name. `selected` is drawn thicker; `skip` is not drawn at all (the
-    annotator shows that one as its editable box)."""
+    """Copy of `picture` (H, W, 3) uint8 with each object's centre path, key frames (dots), box at
+    `frame` and name. With `selected`, that object is drawn bold and the others dimmed; `skip`'s
+    box is left out (the annotator shows it as its editable box), its path and keys are drawn."""
     img = np.array(picture, dtype=np.uint8, copy=True)
     H, W = img.shape[:2]
     thick = max(1, round(min(H, W) / 300))
     scale = max(0.4, min(H, W) / 900)
-    scale_px = np.array([W, H, W, H], dtype=np.float64)
-    for j, obj in enumerate(draft):
-        boxes = object_boxes(obj, num_frames, interpolation)  # (F, 4) normalised, or None
-        if boxes is None:
-            continue
-        c = color(j)
-        px = boxes * scale_px  # (F, 4) px
-        centres = np.stack([(px[:, 0] + px[:, 2]) / 2, (px[:, 1] + px[:, 3]) / 2], 1)  # (F, 2)
-        pts = np.round(centres).astype(np.int32).reshape(-1, 1, 2)  # (F, 1, 2) for polylines
-        cv2.polylines(img, [pts], False, c, thick, cv2.LINE_AA)
-        for f in obj.keys:
-            if 0 <= f < num_frames:
-                cv2.circle(img, tuple(int(v) for v in pts[f, 0]), thick + 2, c, -1, cv2.LINE_AA)
-        if j == skip:
-            continue
-        f = int(np.clip(frame, 0, num_frames - 1))
-        x0, y0, x1, y1 = np.round(px[f]).astype(int)
-        w = thick + 2 if j == selected else thick
-        cv2.rectangle(img, (x0, y0), (x1, y1), c, w, cv2.LINE_AA)
-        (tw, th), base = cv2.getTextSize(obj.name, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-        ty = y0 - 4 if y0 - th - 6 >= 0 else y0 + th + 4
-        tx = int(np.clip(x0, 0, max(0, W - tw - 2)))
-        cv2.rectangle(img, (tx, ty - th - 2), (tx + tw + 2, ty + base), c, -1)
-        cv2.putText(img, obj.name, (tx + 1, ty), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
-    label = f"frame {int(frame)} / {num_frames - 1}"
-    cv2.putText(img, label, (6, H - 8), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(img, label, (6, H - 8), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    others = [j for j in range(len(draft)) if j != selected]
+    if selected is not None and others:
+        layer = img.copy()
+        for j in others:
+            _draw_object(layer, draft[j], j, frame, num_frames, interpolation, thick, scale, box=j != skip)
+        img = cv2.addWeighted(layer, DIM, img, 1 - DIM, 0)
+    else:
+        for j in others:
+            _draw_object(img, draft[j], j, frame, num_frames, interpolation, thick, scale, box=j != skip)
+    if selected is not None and 0 <= selected < len(draft):
+        _draw_object(img, draft[selected], selected, frame, num_frames, interpolation, thick + 1, scale, box=selected != skip)
+    _label(img, f"frame {int(frame)} / {num_frames - 1}", 4, H - 4, scale, (255, 255, 255), (0, 0, 0), anchor="bottom")
     return img
+
+
+def _draw_object(img, obj: DraftObject, j: int, frame, num_frames, interpolation, thick: int, scale: float, box: bool) -> None:
+    boxes = object_boxes(obj, num_frames, interpolation)  # (F, 4) normalised, or None
+    if boxes is None:
+        return
+    H, W = img.shape[:2]
+    c = color(j)
+    px = boxes * np.array([W, H, W, H], dtype=np.float64)  # (F, 4) px
+    centres = np.stack([(px[:, 0] + px[:, 2]) / 2, (px[:, 1] + px[:, 3]) / 2], 1)  # (F, 2)
+    pts = np.round(centres).astype(np.int32).reshape(-1, 1, 2)  # (F, 1, 2) for polylines
+    cv2.polylines(img, [pts], False, c, thick, cv2.LINE_AA)
+    for f in obj.keys:
+        if 0 <= f < num_frames:
+            cv2.circle(img, tuple(int(v) for v in pts[f, 0]), thick + 2, c, -1, cv2.LINE_AA)
+    if not box:
+        return
+    f = int(np.clip(frame, 0, num_frames - 1))
+    x0, y0, x1, y1 = np.round(px[f]).astype(int)
+    cv2.rectangle(img, (x0, y0), (x1, y1), c, thick, cv2.LINE_AA)
+    _label(img, obj.name, x0, y0, scale, (0, 0, 0), c, anchor="above")
+
+
+def _label(img, text: str, x: int, y: int, scale: float, fg, bg, anchor: str) -> None:
+    """`text` on a filled box. One putText over a box (no outline drawn twice): a thick outline
+    and a thin fill advance by different widths per glyph and drift apart along the text."""
+    H, W = img.shape[:2]
+    (tw, th), base = cv2.getTextSize(text, FONT, scale, 1)
+    if anchor == "bottom":  # (x, y) is the box's bottom-left corner
+        top = y - th - base - 4
+    else:  # above (x, y), or inside the box when there is no room above
+        top = y - th - base - 4 if y - th - base - 4 >= 0 else y
+    left = int(np.clip(x, 0, max(0, W - tw - 4)))
+    top = int(np.clip(top, 0, max(0, H - th - base - 4)))
+    cv2.rectangle(img, (left, top), (left + tw + 4, top + th + base + 4), bg, -1)
+    cv2.putText(img, text, (left + 2, top + 2 + th), FONT, scale, fg, 1, cv2.LINE_AA)
 
 
 def overlay_frames(picture: np.ndarray, layout: Layout, max_side: int = 512) -> np.ndarray:
     """The path preview video's frames: the still picture with every object's box per frame, (F, H, W, 3)."""
-    small = view_copy(picture, max_side)
+    small = view_copy(picture, max_side, min_side=min(256, max_side))
     h, w = small.shape[:2]
     small = resize_image(small, w - w % 2, h - h % 2)  # H.264 wants even sides
     still = np.repeat(small[None], layout.num_frames, axis=0)  # (F, H, W, 3); a real copy, cv2 draws into it

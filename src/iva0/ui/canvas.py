@@ -1,0 +1,75 @@
+"""The one canvas and the lines around it: what the page shows of a draft.
+
+The annotator's value is the picture with every object's path, keys and box
+drawn in (the selected object bold, the others dimmed) and the selected
+object's box at this frame as the one editable box. `shown` records what the
+canvas shows, so a drawn box always lands on the object and frame the user saw
+while drawing it, whatever the browser's sliders say by then.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from iva0.errors import UserError
+from iva0.io.overlay import color
+from iva0.layout import Layout
+from iva0.ui import editor
+from iva0.ui.editor import Draft, Settings
+from iva0.ui.files import WorkDir
+from iva0.ui.pictures import Picture
+from iva0.ui.render import draw_draft
+
+
+def annotator_value(
+    work: WorkDir, pic: Picture | None, draft: Draft, current: int | None, frame: int, settings: Settings
+) -> tuple[dict | None, dict | None]:
+    """(the annotator's value, what it shows: {"object", "frame", "box"})."""
+    if pic is None:
+        return None, None
+    frame = int(np.clip(frame, 0, settings.num_frames - 1))
+    if current is not None and not 0 <= current < len(draft):
+        current = None
+    bg = draw_draft(pic.view, draft, frame, settings.num_frames, settings.interpolation, selected=current, skip=current)
+    box = None
+    boxes = []
+    if current is not None:
+        obj = draft[current]
+        box = editor.box_at(obj, frame, settings.num_frames, settings.interpolation)
+        if box is not None:
+            w, h = pic.size
+            boxes.append({**editor.box_to_pixels(box, w, h), "label": obj.name, "color": color(current)})
+    return {"image": work.image_file(bg), "boxes": boxes}, {"object": current, "frame": frame, "box": box}
+
+
+def checked_layout(draft: Draft, settings: Settings, max_frames: int) -> Layout:
+    """The draft as a layout, with the CLI's checks and the page's frame limit."""
+    check_frames(settings.num_frames, max_frames)
+    return editor.build_layout(draft, settings)
+
+
+def check_frames(num_frames: int, max_frames: int) -> None:
+    if num_frames > max_frames:
+        raise UserError(
+            f"num_frames: {num_frames} is more than this page allows ({max_frames}); use `iva0 animate` for longer videos"
+        )
+
+
+def status(
+    work: WorkDir, pic: Picture | None, draft: Draft, current: int | None, frame: int, settings: Settings, max_frames: int
+) -> tuple[str, str, str | None]:
+    """(status line, layout JSON text, layout file or None). The line says the frame, the selected
+    object's keys, and whether the layout is ready (or, in the CLI's words, why not)."""
+    frame = int(np.clip(frame, 0, settings.num_frames - 1))
+    head = f"Frame {frame}/{settings.num_frames - 1}. {editor.describe_keys(draft, current)}"
+    try:
+        layout = checked_layout(draft, settings, max_frames)
+    except UserError as e:
+        return f"{head} **Not ready:** {e}", json.dumps(editor.draft_to_dict(draft, settings), indent=2), None
+    n = len(layout.objects)
+    line = f"{head} **Ready:** {n} object{'s' * (n != 1)}, {layout.num_frames} frames at {layout.fps} fps."
+    if pic is None:
+        line += " Upload a picture or pick a sample to animate it."
+    return line, layout.to_json(), work.layout_file(layout)
