@@ -117,7 +117,7 @@ def test_drawn_boxes_build_the_expected_layout_json(cb, picture):
     assert obj["value"] == 0 and obj["choices"] == [("red square · keys none yet", 0)] and name_box == "" and frame == 0
     assert source == "drawn"
     shown = show[SHOW["shown"]]
-    assert shown == {"object": 0, "frame": 0, "box": None} and show[SHOW["tool"]] == "create"
+    assert shown == {"object": 0, "frame": 0, "box": None} and show[SHOW["tool"]] == "create|2.0000"
     assert "draw its box at frame 0" in show[SHOW["status"]] and show[SHOW["layout_file"]] is None
 
     # the user draws the square's box at frame 0 (view px: the picture is shown at 2x)
@@ -132,7 +132,7 @@ def test_drawn_boxes_build_the_expected_layout_json(cb, picture):
     annot, shown = show[SHOW["annotator"]], show[SHOW["shown"]]
     box = annot["boxes"][0]
     assert (box["xmin"], box["ymin"], box["xmax"], box["ymax"], box["label"]) == (40, 60, 120, 140, "red square")
-    assert shown == {"object": 0, "frame": 12, "box": (0.1, 0.3, 0.3, 0.7)} and show[SHOW["tool"]] == "drag"
+    assert shown == {"object": 0, "frame": 12, "box": (0.1, 0.3, 0.3, 0.7)} and show[SHOW["tool"]] == "drag|2.0000"
     echoed = {"image": annot["image"], "boxes": [drawn(41, 60, 120, 141)]}  # the component's own rounding
     assert cb.on_boxes(echoed, pic, draft, shown, *SETTINGS) == gr.skip()
 
@@ -182,6 +182,15 @@ def test_box_lands_on_the_object_and_frame_that_were_shown(cb, picture):
     draft, *_ = cb.on_boxes({"image": "x", "boxes": [drawn(200, 40, 280, 80)]}, pic, draft, shown, *SETTINGS)
     assert draft[0].keys == {0: (0.1, 0.1, 0.2, 0.2)}
     assert draft[1].keys == {0: (0.5, 0.5, 0.6, 0.6), 3: (0.5, 0.2, 0.7, 0.4)}
+
+
+def test_a_box_still_being_drawn_changes_nothing(cb, picture):
+    """The annotator reports the mouse-down of a new box as a 0-px box; taking it as a key (and redrawing the
+    canvas under the user's mouse) would lose the box being drawn."""
+    pic = cb.load_picture(picture)
+    draft = (DraftObject("a"),)
+    shown = {"object": 0, "frame": 0, "box": None}
+    assert cb.on_boxes({"image": "x", "boxes": [drawn(66, 40, 66, 40)]}, pic, draft, shown, *SETTINGS) == gr.skip()
 
 
 def test_a_box_drawn_before_add_object_warns_once_and_goes(cb, picture):
@@ -314,8 +323,8 @@ def test_tiny_picture_is_drawable_and_the_video_size_is_said(cb, tmp_path):
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(tiny)
     cb = Callbacks(UiConfig(), tmp_path / "work")
     pic = cb.load_picture(tiny)
-    assert pic.full.shape == (8, 8, 3) and pic.size == (512, 512)
-    assert (pic.view[:64, :64] == pic.full[0, 0]).all()  # enlarged in blocks, not blurred
+    assert pic.full.shape == (8, 8, 3) and pic.size == (1024, 1024)
+    assert (pic.view[:128, :128] == pic.full[0, 0]).all()  # enlarged in blocks, not blurred
     note = cb.on_video_note(pic, 512, 16, 8)
     assert note.startswith("Video: 8×8 px, 16 frames at 8 fps (2.0 s).")
     assert "never larger than their picture" in note

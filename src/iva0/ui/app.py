@@ -21,7 +21,7 @@ from iva0.io.overlay import PALETTE
 from iva0.ui.backend_choice import available_backends, backend_note
 from iva0.ui.callbacks import Callbacks
 from iva0.ui.config import UiConfig
-from iva0.ui.editor import MAX_OBJECTS
+from iva0.ui.editor import MAX_OBJECTS, MIN_BOX_PX
 from iva0.ui.messages import guarded
 
 TITLE = "iva0: animate a picture along boxes"
@@ -42,13 +42,27 @@ HELP = """\
   can be uploaded here and edited.
 """
 
-# The annotator keeps its tool (draw / move) across value updates; pick the one that fits
-# what it now shows, so a drag draws a box when there is none and moves it otherwise.
+# After each canvas update: select the annotator tool that fits what it shows (a drag draws a
+# box when there is none and moves it otherwise), and size the canvas to the window. The
+# annotator fits the picture to its width only and stretches it to any height set on it, which
+# would distort the picture and the boxes drawn on it; so the canvas gets the width at which the
+# picture's height fits the window (`tool` is "create|1.5": the tool, then the picture's w/h).
 SELECT_TOOL = """(tool) => {
-  const label = tool === "create" ? "Create box" : "Drag boxes";
+  const [name, aspect] = (tool || "create").split("|");
+  const label = name === "create" ? "Create box" : "Drag boxes";
   const button = document.querySelector(`#annotator button[aria-label="${label}"]`);
   if (button) button.click();
-}"""
+  const fit = () => {
+    const box = document.querySelector("#annotator .canvas-container");
+    if (!box || !window.iva0Aspect) return;
+    const free = Math.max(260, window.innerHeight - %d);
+    box.style.maxWidth = Math.floor(free * window.iva0Aspect) + "px";
+    box.style.margin = "0 auto";
+  };
+  if (aspect) window.iva0Aspect = parseFloat(aspect);
+  if (!window.iva0Fit) { window.iva0Fit = fit; window.addEventListener("resize", fit); }
+  fit();
+}""" % 330  # px of the window above and below the canvas (hint, picture row, timeline, status)
 
 # The objects list's entry i wears object i's colour (the palette the pictures are drawn with).
 _OBJECT_COLOURS = "\n".join(
@@ -146,8 +160,7 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
                     show_remove_button=True,
                     show_download_button=False,
                     boxes_alpha=0.15,
-                    box_min_size=4,
-                    height="max(300px, calc(100vh - 330px))",  # on a 1280x720 window the timeline and Generate still show
+                    box_min_size=MIN_BOX_PX,
                     elem_id="annotator",
                 )
                 frame = ClampedSlider(

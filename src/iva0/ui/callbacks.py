@@ -90,10 +90,12 @@ class Callbacks:
 
         `tool` is the annotator's tool to select: "create" when the object has no box
         to show (a drag draws one), else "drag" (a drag moves the shown box, the
-        natural way to set the next key frame).
+        natural way to set the next key frame); then "|" and the picture's width/height.
         """
         annot, shown = canvas.annotator_value(self.work, pic, draft, current, frame, settings)
         tool = "drag" if shown is not None and shown["box"] is not None else "create"
+        if pic is not None:
+            tool += f"|{pic.size[0] / pic.size[1]:.4f}"  # the canvas is sized to the window by this (app.SELECT_TOOL)
         current = shown["object"] if shown is not None else (current if current is not None and current < len(draft) else None)
         objects = gr.update(choices=editor.object_choices(draft), value=current)
         return (annot, shown, tool, objects, *self.refresh(pic, draft, current, frame, settings))
@@ -222,7 +224,11 @@ class Callbacks:
                 return gr.skip()
             draft = editor.remove_key(draft, current, frame)  # the user removed this frame's key box
         else:
-            box = editor.box_from_pixels(boxes[-1], w, h)  # single_box: the one box
+            b = boxes[-1]  # single_box: the one box
+            if min(abs(b["xmax"] - b["xmin"]), abs(b["ymax"] - b["ymin"])) < editor.MIN_BOX_PX:
+                # a box still being drawn (the annotator reports the mouse-down as a 0-px box): wait for the real one
+                return gr.skip()
+            box = editor.box_from_pixels(b, w, h)
             if editor.same_box(box, shown["box"], w, h):
                 return gr.skip()
             draft = editor.set_key(draft, current, frame, box)

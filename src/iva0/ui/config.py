@@ -20,8 +20,8 @@ class UiConfig:
     max_output_side: int = 1024  # longer side of the generated video, px
     default_output_side: int = 512
     max_layout_bytes: int = 1_000_000
-    view_side: int = 1024  # the picture as shown for drawing, longer side at most (small ones are enlarged)
-    min_view_side: int = 512  # smaller pictures are shown enlarged to this (an 8x8 icon must be drawable on)
+    view_side: int = 1024  # the picture as shown for drawing, longer side at most
+    min_view_side: int = 1024  # smaller pictures are shown enlarged to this (an 8x8 icon must be drawable on)
     preview_side: int = 512  # the path preview video
 
     @property

@@ -23,6 +23,8 @@ MAX_NAME = 80
 # the annotator rounds boxes to whole pixels, so showing a box and reading it back
 # must not create a key.
 MOVE_TOLERANCE_PX = 1.5
+# Boxes smaller than this (display px) are not boxes yet: the annotator reports a mouse-down as a 0-px box.
+MIN_BOX_PX = 4
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,13 @@ from iva0.io.image import fit_size, read_image, resize_image
 from iva0.ui.messages import page_message
 
 # A picture is shown with its longer side at least this many px: an 8x8 icon must still be drawable on.
-MIN_VIEW_SIDE = 512
+MIN_VIEW_SIDE = 1024
 
 
 @dataclass
 class Picture:
     full: np.ndarray  # (H, W, 3) uint8 as read, for generation
-    view: np.ndarray  # (h, w, 3) uint8, MIN_VIEW_SIDE..view_side px, for drawing
+    view: np.ndarray  # (h, w, 3) uint8, longer side min_view_side..view_side px, for drawing
     name: str  # the user's own file name, without folder or suffix
 
     @property
@@ -38,7 +38,8 @@ def view_copy(picture: np.ndarray, max_side: int, min_side: int = MIN_VIEW_SIDE)
         return resize_image(picture, vw, vh)
     s = min_side / max(w, h)
     vw, vh = max(1, round(w * s)), max(1, round(h * s))
-    return cv2.resize(picture, (vw, vh), interpolation=cv2.INTER_NEAREST)
+    # a few times larger: smooth; an icon: in blocks, as a person zooms in
+    return cv2.resize(picture, (vw, vh), interpolation=cv2.INTER_CUBIC if s < 4 else cv2.INTER_NEAREST)
 
 
 def load_picture(
