@@ -476,7 +476,7 @@ def test_bad_uploads_give_clean_messages(cb, tmp_path):
     assert msg == "cannot read image notimage.png: not a supported picture"  # defect 1 / issue 8: no path, no type
     huge = gradio_tmp / "wide.png"
     Image.new("RGB", (5000, 8)).save(huge)
-    assert "image too large: 5000x8 px in wide.png" in page_warning(cb.on_upload_picture, str(huge), (), None, *SETTINGS)
+    assert page_warning(cb.on_upload_picture, str(huge), (), None, *SETTINGS) == "wide.png: image too large: 5000x8 px (at most 4096 px per side)"
 
     bad = gradio_tmp / "bad.json"
     bad.write_text('{"objects": [')
