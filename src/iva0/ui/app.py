@@ -193,7 +193,7 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
                 video_note = gr.Markdown(elem_id="video-note")
                 with gr.Row():
                     generate = gr.Button("Generate", variant="primary", scale=3, elem_id="generate")
-                    preview = gr.Button("Preview boxes", scale=1, min_width=110, elem_id="preview-button")
+                    preview = gr.Button("Preview", scale=1, min_width=90, elem_id="preview-button")
                 gen_status = gr.Markdown(elem_id="gen-status")
                 video = gr.Video(
                     show_label=False, interactive=False, autoplay=True, loop=True, height=300, elem_id="result"
