@@ -502,7 +502,7 @@ def test_downloads_before_results_say_why(cb):
     assert "press Generate first" in page_warning(cb.on_download_mp4, None)
     assert "press Generate first" in page_warning(cb.on_download_overlay, None)
     assert "layout is not ready" in page_warning(cb.on_download_layout, None)
-    assert cb.on_download_mp4("/some/run/video.mp4") is None  # a file: the browser downloads it, nothing to say
+    assert cb.on_download_mp4("/some/run/video.mp4") == gr.skip()  # a file: the browser downloads it, nothing to say
 
 
 def test_generate_refuses_clearly(cb, picture):

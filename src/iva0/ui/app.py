@@ -269,7 +269,7 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         )
         overlay.input(ev.on_overlay, [overlay, result], [video], show_progress="hidden")
         for what, button in (("mp4", dl_mp4), ("overlay", dl_overlay), ("layout", dl_layout)):
-            button.click(getattr(ev, f"on_download_{what}"), [button], None, show_progress="hidden")
+            button.click(getattr(ev, f"on_download_{what}"), [button], [button], show_progress="hidden")
     return demo
 
 

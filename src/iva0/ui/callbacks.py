@@ -272,20 +272,21 @@ class Callbacks:
             return gr.skip()
         return result["overlay" if overlay else "video"]
 
-    # a download button pressed before there is a file: say why instead of nothing
-    def on_download_mp4(self, file: Any) -> None:
-        _why(file, "mp4")
+    # a download button pressed before there is a file: say why instead of nothing (the button stays as it is)
+    def on_download_mp4(self, file: Any) -> Any:
+        return _why(file, "mp4")
 
-    def on_download_overlay(self, file: Any) -> None:
-        _why(file, "overlay")
+    def on_download_overlay(self, file: Any) -> Any:
+        return _why(file, "overlay")
 
-    def on_download_layout(self, file: Any) -> None:
-        _why(file, "layout")
+    def on_download_layout(self, file: Any) -> Any:
+        return _why(file, "layout")
 
 
-def _why(file: Any, what: str) -> None:
+def _why(file: Any, what: str) -> Any:
     if not file:
         raise UserError(DOWNLOAD_WHY[what])
+    return gr.skip()
 
 
 def _index(value: Any) -> int | None:
