@@ -60,3 +60,40 @@ def save_components(components, folder: str | Path, *, overwrite: bool = False) 
         index["_iva0"] = {"source": components.source}
         (tmp / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
     return folder
+
+
+def encode_grounding(
+    unet: torch.nn.Module,
+    boxes: torch.Tensor,
+    phrases_embeddings: torch.Tensor,
+    image_embeddings: torch.Tensor,
+    masks: torch.Tensor | None = None,
+    phrases_masks: torch.Tensor | None = None,
+    image_masks: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """GLIGEN text-image grounding tokens for `cross_attention_kwargs={"gligen": {"objs": objs}}`.
+
+    boxes (B, N, 4) normalised xyxy; phrases_embeddings / image_embeddings (B, N, D) with
+    D = cross_attention_dim (CLIP text pooler output; projected, rescaled CLIP image
+    embedding); masks (B, N) 1 for real objects, 0 for padding (default all 1);
+    phrases_masks / image_masks (B, N) drop one modality per object (default = masks).
+    For the motion UNet, B = batch * frames in `(b f)` order, so each frame can carry
+    its own boxes. Returns objs (B, 2N, C): N text tokens then N image tokens.
+    """
+    net = getattr(unet, "position_net", None)
+    if net is None or not hasattr(net, "linears_image"):
+        raise ValueError("this UNet has no GLIGEN text-image position_net (attention_type 'gated-text-image')")
+    param = next(net.parameters())
+    if masks is None:
+        masks = torch.ones(boxes.shape[:2], device=param.device, dtype=param.dtype)
+    phrases_masks = masks if phrases_masks is None else phrases_masks
+    image_masks = masks if image_masks is None else image_masks
+    cast = {"device": param.device, "dtype": param.dtype}
+    return net(
+        boxes=boxes.to(**cast),
+        masks=masks.to(**cast),
+        phrases_masks=phrases_masks.to(**cast),
+        image_masks=image_masks.to(**cast),
+        phrases_embeddings=phrases_embeddings.to(**cast),
+        image_embeddings=image_embeddings.to(**cast),
+    )

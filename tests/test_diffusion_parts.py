@@ -188,20 +188,31 @@ def test_each_frame_grounding_tokens_carry_its_boxes():
     tok = GroundingTokens(boxes=fb, masks=fm, phrase_embeds=torch.randn(2, 16), image_embeds=torch.randn(2, 16))
     for f in range(4):
         torch.testing.assert_close(fb[f], torch.tensor(boxes[:, f], dtype=torch.float32))
-    objs = gligen_objs(net, tok, uncond=True)  # (2F, 2J, D)
-    assert objs.shape == (8, 4, 16)
+    objs = gligen_objs(net, tok, uncond=True)  # (2F, 2 * 30, D): padded to GLIGEN's 30 slots per modality
+    assert objs.shape == (8, 60, 16)
+
+    def pad(x, dim):  # J=2 objects -> 30 slots, zeros after them (what diffusers' GLIGEN pipelines pass)
+        shape = list(x.shape)
+        shape[dim] = 30 - shape[dim]
+        return torch.cat([x, torch.zeros(shape)], dim=dim)
+
     for f in range(4):
-        one = net(boxes=fb[f : f + 1], masks=fm[f : f + 1], phrases_masks=fm[f : f + 1], image_masks=fm[f : f + 1],
-                  phrases_embeddings=tok.phrase_embeds[None], image_embeddings=tok.image_embeds[None])
+        m = pad(fm[f : f + 1], 1)
+        one = net(boxes=pad(fb[f : f + 1], 1), masks=m, phrases_masks=m, image_masks=m,
+                  phrases_embeddings=pad(tok.phrase_embeds[None], 1), image_embeddings=pad(tok.image_embeds[None], 1))
         torch.testing.assert_close(objs[4 + f], one[0], atol=1e-3, rtol=1e-4)  # cond frame f = that frame's boxes
     assert not torch.allclose(objs[4 + 0], objs[4 + 3])  # object 0 moved, its tokens changed
     torch.testing.assert_close(objs[4 + 0, 1], objs[4 + 3, 1])  # object 1 still: same text token
     # unconditional half: no grounding, the null tokens, identical for every frame
     for f in range(4):
         torch.testing.assert_close(objs[f], objs[0])
-    null = net(boxes=fb[:1] * 0, masks=torch.zeros(1, 2), phrases_masks=torch.zeros(1, 2), image_masks=torch.zeros(1, 2),
-               phrases_embeddings=torch.zeros(1, 2, 16), image_embeddings=torch.zeros(1, 2, 16))
+    z = torch.zeros(1, 30)
+    null = net(boxes=torch.zeros(1, 30, 4), masks=z, phrases_masks=z, image_masks=z,
+               phrases_embeddings=torch.zeros(1, 30, 16), image_embeddings=torch.zeros(1, 30, 16))
     torch.testing.assert_close(objs[0], null[0], atol=1e-3, rtol=1e-4)
+    # the padding slots of a conditional frame are the null tokens too: text slots 2..29, image slots 32..59
+    torch.testing.assert_close(objs[4, 2:30], null[0, 2:30], atol=1e-3, rtol=1e-4)
+    torch.testing.assert_close(objs[4, 32:60], null[0, 32:60], atol=1e-3, rtol=1e-4)
 
 
 def test_frame_boxes_mask_objects_outside_the_frame():

@@ -233,11 +233,11 @@ def test_check_inputs(pipe, scene):
 def test_model_offload_hooks_give_the_same_frames(pipe, scene):
     """The --offload code path (accelerate hooks; position_net and VAE outside forward) computes the same video."""
     image, layout = scene
-    kw = dict(num_inference_steps=2, guidance_scale=7.5, generator=None)
-    plain = pipe(image, layout, **kw).frames
+    kw = dict(num_inference_steps=2, guidance_scale=7.5)
+    plain = pipe(image, layout, generator=torch.Generator().manual_seed(0), **kw).frames
     pipe.enable_model_cpu_offload(device="cpu")  # hooks as on a GPU machine, executing on the CPU
     try:
-        hooked = pipe(image, layout, **kw).frames
+        hooked = pipe(image, layout, generator=torch.Generator().manual_seed(0), **kw).frames
         assert hasattr(pipe.unet, "_hf_hook")
     finally:
         pipe.remove_all_hooks()

@@ -9,10 +9,10 @@ import torch
 
 from iva0.backends.diffusion import tiny
 from iva0.backends.diffusion.checks import COMPONENTS
-from iva0.backends.diffusion.components import IVA0Components, encode_grounding
+from iva0.backends.diffusion.components import IVA0Components
 from iva0.backends.diffusion.motion_unet import assemble_motion_unet, split_motion_unet
 
-from iva0_test_helpers import is_gligen_unet, save_components
+from iva0_test_helpers import encode_grounding, is_gligen_unet, save_components
 
 
 def _fusers(model: torch.nn.Module) -> dict[str, torch.nn.Module]:

@@ -9,9 +9,11 @@ afterimage, "ghosting"), nor background leak into where it arrived.
 
 Motion-module attention receives no cross_attention_kwargs, so the processors
 share a `MASState` that the pipeline sets before each UNet call: the per-frame
-boxes, the batch size (2 under CFG) and an on/off switch. The occupancy at each
-UNet resolution is recomputed from the boxes (they are analytic), cached by
-(h, w).
+boxes, the context window (the frames of this call, windows.py), the batch size
+(2 under CFG) and an on/off switch. The occupancy at each UNet resolution is
+recomputed from the boxes (they are analytic), cached by (window, h, w). The
+pipeline installs the processors for the length of a call only and puts the
+UNet's own back afterwards, so the UNet is left as loaded.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class MASState:
 
     boxes: np.ndarray | None = None  # (J, F, 4) normalised, set by the pipeline
     latent_size: tuple[int, int] | None = None  # (h, w) of the UNet input
+    window: tuple[int, int] | None = None  # frames [start, stop) of the current UNet call; None = all
     batch_size: int = 1  # batch of the current UNet call (2 under CFG), frames excluded
     enabled: bool = True
     record: bool = False  # keep attention weights (tests, diagnostics); slower
@@ -60,6 +63,13 @@ class MASState:
     def set_boxes(self, boxes: np.ndarray, latent_size: tuple[int, int]) -> None:
         self.boxes = np.asarray(boxes, dtype=np.float64)
         self.latent_size = tuple(latent_size)
+        self.window = None
+        self._cache.clear()
+
+    def reset(self) -> None:
+        """Forget the run: no boxes, no window, batch 1, on (the state of a fresh pipeline)."""
+        self.boxes, self.latent_size, self.window = None, None, None
+        self.batch_size, self.enabled = 1, True
         self._cache.clear()
 
     def _grid_for(self, tokens: int) -> tuple[int, int]:
@@ -73,15 +83,20 @@ class MASState:
 
     def allowed(self, sequences: int, num_frames: int, device: torch.device) -> torch.Tensor | None:
         """The (sequences, 1, F, F) bool mask for an attention call, or None when MAS does not apply."""
-        if not self.enabled or self.boxes is None or self.boxes.shape[1] != num_frames:
+        if not self.enabled or self.boxes is None:
             return None
+        start, stop = self.window or (0, self.boxes.shape[1])
+        if stop - start != num_frames:
+            # never attend unmasked by accident: a mismatch is a caller's bug, not "MAS off"
+            raise RuntimeError(f"MAS: boxes for frames {start}..{stop - 1} but attention over {num_frames} frames")
         if sequences % self.batch_size:
             raise RuntimeError(f"MAS: {sequences} sequences is not a multiple of batch {self.batch_size}")
         tokens = sequences // self.batch_size
-        key = (tokens, str(device))
+        key = (start, stop, tokens, str(device))
         if key not in self._cache:
             h, w = self._grid_for(tokens)
-            self._cache[key] = mas_allowed(occupancy_codes(self.boxes, h, w)).to(device)  # (h*w, F, F)
+            codes = occupancy_codes(self.boxes[:, start:stop], h, w)  # (F_w, h, w)
+            self._cache[key] = mas_allowed(codes).to(device)  # (h*w, F_w, F_w)
         allowed = self._cache[key]
         # sequences are ordered (b, h, w): every batch entry shares the same positions
         return allowed.repeat(self.batch_size, 1, 1)[:, None]  # (B*h*w, 1, F, F)

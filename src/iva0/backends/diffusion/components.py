@@ -1,4 +1,4 @@
-"""`IVA0Components`, the models the IVA0 pipeline runs on, and GLIGEN's grounding tokens.
+"""`IVA0Components`: the models the IVA0 pipeline runs on.
 
 How the pipeline drives GLIGEN in the motion UNet (checked against diffusers 0.42.1):
 `UNet2DConditionModel.forward` turns `cross_attention_kwargs["gligen"]` (boxes,
@@ -9,7 +9,7 @@ fastest, matching how `UNetMotionModel` flattens its sample -- and passes
 `cross_attention_kwargs={"gligen": {"objs": objs}}`. `UNetMotionModel` hands
 `cross_attention_kwargs` to every spatial `Transformer2DModel` (down, mid, up),
 whose `BasicTransformerBlock` pops "gligen" and runs `self.fuser(hidden, objs)`
-after self-attention; the motion modules never see it. `encode_grounding` below
+after self-attention; the motion modules never see it. `grounding.gligen_objs`
 does the `position_net` call. Leaving "gligen" out switches the fusers off
 (GLIGEN's scheduled sampling after beta of the steps).
 """
@@ -25,7 +25,7 @@ from transformers import CLIPTextModel, CLIPTokenizer, CLIPVisionModelWithProjec
 
 from iva0.backends.diffusion.checks import COMPONENTS
 
-__all__ = ["COMPONENTS", "IVA0Components", "encode_grounding"]
+__all__ = ["COMPONENTS", "IVA0Components"]
 
 
 @dataclass
@@ -73,41 +73,3 @@ class IVA0Components:
 
     def num_parameters(self) -> dict[str, int]:
         return {name: sum(p.numel() for p in m.parameters()) for name, m in self.modules().items()}
-
-
-def encode_grounding(
-    unet: torch.nn.Module,
-    boxes: torch.Tensor,
-    phrases_embeddings: torch.Tensor,
-    image_embeddings: torch.Tensor,
-    masks: torch.Tensor | None = None,
-    phrases_masks: torch.Tensor | None = None,
-    image_masks: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """GLIGEN text-image grounding tokens for `cross_attention_kwargs={"gligen": {"objs": objs}}`.
-
-    boxes (B, N, 4) normalised xyxy; phrases_embeddings / image_embeddings (B, N, D) with
-    D = cross_attention_dim (CLIP text pooler output; projected, rescaled CLIP image
-    embedding); masks (B, N) 1 for real objects, 0 for padding (default all 1);
-    phrases_masks / image_masks (B, N) drop one modality per object (default = masks).
-    For the motion UNet, B = batch * frames in `(b f)` order, so each frame can carry
-    its own boxes. Returns objs (B, 2N, C): N text tokens then N image tokens.
-    """
-    net = getattr(unet, "position_net", None)
-    if net is None or not hasattr(net, "linears_image"):
-        raise ValueError("this UNet has no GLIGEN text-image position_net (attention_type 'gated-text-image')")
-    param = next(net.parameters())
-    if masks is None:
-        masks = torch.ones(boxes.shape[:2], device=param.device, dtype=param.dtype)
-    phrases_masks = masks if phrases_masks is None else phrases_masks
-    image_masks = masks if image_masks is None else image_masks
-    cast = {"device": param.device, "dtype": param.dtype}
-    return net(
-        boxes=boxes.to(**cast),
-        masks=masks.to(**cast),
-        phrases_masks=phrases_masks.to(**cast),
-        image_masks=image_masks.to(**cast),
-        phrases_embeddings=phrases_embeddings.to(**cast),
-        image_embeddings=image_embeddings.to(**cast),
-    )
-

@@ -22,6 +22,10 @@ import torch
 
 # GLIGEN scales the projected image embedding to the typical norm of a CLIP text pooler output
 GLIGEN_NORMALIZE_CONSTANT = 28.7
+# GLIGEN was trained with 30 grounding tokens per modality, unused ones masked (its learnt
+# null tokens), and diffusers' GLIGEN pipelines always pass 30: the fusers attend over all of
+# them, so fewer tokens change the output (by ~1 % of eps on random weights)
+MAX_OBJECTS = 30
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -99,26 +103,33 @@ def encode_object_images(image_encoder, image_project, image: np.ndarray, boxes0
 
 
 def gligen_objs(position_net, tokens: GroundingTokens, *, uncond: bool, cond: bool = True) -> torch.Tensor:
-    """Grounding tokens for a (b f) batch: [uncond frames][cond frames] -> (B*F, 2J, D).
+    """Grounding tokens for a (b f) batch: [uncond frames][cond frames] -> (B*F, 2 * MAX_OBJECTS, D).
 
-    The unconditional entries have every object masked (no grounding); each
-    conditional frame f carries boxes b_j(f).
+    The J objects are padded to GLIGEN's 30 slots with masked (null) tokens, as
+    diffusers' `StableDiffusionGLIGENTextImagePipeline` does: 30 text tokens, then
+    30 image tokens. The unconditional entries have every object masked (no
+    grounding); each conditional frame f carries boxes b_j(f).
     """
     p = next(position_net.parameters())
     F_, J = tokens.masks.shape
-    boxes = tokens.boxes.to(p.device, p.dtype)  # (F, J, 4)
-    phrases = tokens.phrase_embeds.to(p.device, p.dtype)[None].expand(F_, J, -1)  # (F, J, D)
-    images = tokens.image_embeds.to(p.device, p.dtype)[None].expand(F_, J, -1)  # (F, J, D)
-    on = tokens.masks.to(p.device, p.dtype)  # (F, J)
+    if J > MAX_OBJECTS:
+        raise ValueError(f"GLIGEN grounds at most {MAX_OBJECTS} objects, got {J}")
+    pad = MAX_OBJECTS - J
+    boxes = torch.nn.functional.pad(tokens.boxes.to(p.device, p.dtype), (0, 0, 0, pad))  # (F, 30, 4)
+    phrases = torch.nn.functional.pad(tokens.phrase_embeds.to(p.device, p.dtype), (0, 0, 0, pad))  # (30, D)
+    images = torch.nn.functional.pad(tokens.image_embeds.to(p.device, p.dtype), (0, 0, 0, pad))  # (30, D)
+    phrases = phrases[None].expand(F_, MAX_OBJECTS, -1)  # (F, 30, D)
+    images = images[None].expand(F_, MAX_OBJECTS, -1)  # (F, 30, D)
+    on = torch.nn.functional.pad(tokens.masks.to(p.device, p.dtype), (0, pad))  # (F, 30): padding is masked
     parts = []
     if uncond:
         parts.append(torch.zeros_like(on))
     if cond:
         parts.append(on)
-    masks = torch.cat(parts)  # (B*F, J)
+    masks = torch.cat(parts)  # (B*F, 30)
     reps = len(parts)
     return position_net(
-        boxes=boxes.repeat(reps, 1, 1),  # (B*F, J, 4)
+        boxes=boxes.repeat(reps, 1, 1),  # (B*F, 30, 4)
         masks=masks,
         phrases_masks=masks,
         image_masks=masks,

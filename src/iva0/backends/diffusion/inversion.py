@@ -113,6 +113,7 @@ def null_text_inversion(
     lr: float = 1e-2,
     tol: float = 1e-5,
     callback: Callable[[int, int], None] | None = None,
+    loss_scaling: bool = False,
 ) -> list[torch.Tensor]:
     """Null-text inversion (Mokady et al. 2023): one unconditional embedding per sampling step.
 
@@ -121,29 +122,37 @@ def null_text_inversion(
     that the guided DDIM step from the current latent lands on the pivot
     trajectory[N - 1 - i]; the current latent then follows the guided step with
     the tuned embedding, so sampling with the returned list retraces the pivots.
+
+    The embedding and the loss stay float32 whatever the model's dtype (eps_pair_fn
+    casts for its model); with `loss_scaling` (a float16 model) the loss is scaled
+    dynamically (torch.amp.GradScaler) so the gradients do not underflow on their
+    way back through the float16 layers, and a step whose gradient overflowed is skipped.
     """
     n = len(levels)
     z = trajectory[-1].detach()
-    uncond = uncond_init.detach().clone()
+    uncond = uncond_init.detach().float().clone()  # (1, L, D) float32
     out: list[torch.Tensor] = []
+    scaler = torch.amp.GradScaler(z.device.type, enabled=loss_scaling)
     for i, t in enumerate(levels.timesteps):
         target = trajectory[n - 1 - i].detach()
         with torch.no_grad():
             _, eps_cond = eps_pair_fn(z, t, uncond)
         eps_cond = eps_cond.detach()
-        param = uncond.clone().float().requires_grad_(True)
+        param = uncond.clone().requires_grad_(True)
         opt = torch.optim.Adam([param], lr=lr * (1.0 - i / (2 * n)))  # the paper's decaying step size
         for _ in range(inner_steps):
             with torch.enable_grad():
-                eps_u, _ = eps_pair_fn(z, t, param.to(uncond.dtype))
-                z_prev = ddim_step(cfg(eps_u, eps_cond, guidance_scale), z.float(), levels.alpha[i], levels.alpha_prev[i])
-                loss = torch.nn.functional.mse_loss(z_prev.float(), target.float())
+                eps_u, _ = eps_pair_fn(z, t, param)
+                z_prev = ddim_step(cfg(eps_u.float(), eps_cond.float(), guidance_scale), z.float(), levels.alpha[i],
+                                   levels.alpha_prev[i])
+                loss = torch.nn.functional.mse_loss(z_prev, target.float())
             opt.zero_grad()
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             if loss.item() < tol:
                 break
-        uncond = param.detach().to(uncond.dtype)
+        uncond = param.detach()
         out.append(uncond)
         with torch.no_grad():
             eps_u, eps_c = eps_pair_fn(z, t, uncond)

@@ -53,7 +53,7 @@ def assemble_motion_unet(
 
     `unet.position_net` is grafted too, because `UNetMotionModel.forward` does not run it:
     the caller computes the grounding tokens with it and passes them in (see
-    `iva0.backends.diffusion.components.encode_grounding`).
+    `iva0.backends.diffusion.grounding.gligen_objs`).
     """
     if copy:
         unet2d, adapter = _copy.deepcopy(unet2d), _copy.deepcopy(adapter)

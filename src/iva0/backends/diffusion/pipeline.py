@@ -11,6 +11,10 @@ transformers' CLIP text and vision encoders. The steps of `__call__`:
                                9. chunked decode, exact paste over K(f), frame 0 = input
 
 Every mechanism has a switch in `IVA0Options`, so ablations are one flag each.
+Layouts longer than the motion modules' `motion_max_seq_length` are denoised in
+overlapping context windows (windows.py). `__call__` runs without autograd (only
+null-text inversion opens its own gradient scope) and leaves the UNet as loaded:
+the MAS processors and grounding switches exist only for the length of a call.
 """
 
 from __future__ import annotations
@@ -27,9 +31,10 @@ from diffusers import DiffusionPipeline
 from einops import rearrange
 
 from iva0.backends.base import ProgressFn, no_progress
-from iva0.backends.diffusion.attention import MASState, install_mas
+from iva0.backends.diffusion.attention import MASState, install_mas, motion_attention_modules
 from iva0.backends.diffusion.compose import background_plate, paste_alpha, paste_kept
 from iva0.backends.diffusion.grounding import (
+    MAX_OBJECTS,
     GroundingTokens,
     blend_active,
     encode_object_images,
@@ -42,11 +47,9 @@ from iva0.backends.diffusion.grounding import (
 )
 from iva0.backends.diffusion.init_noise import blend_kept, motion_aligned_init
 from iva0.backends.diffusion.inversion import NoiseLevels, cfg, ddim_invert, ddim_step, null_text_inversion
+from iva0.backends.diffusion.windows import context_windows, window_weights
 from iva0.layout import Layout
 from iva0.masks import LayoutMasks, layout_masks
-
-
-MAX_OBJECTS = 30  # GLIGEN was trained with up to 30 grounding tokens per modality
 
 
 @dataclass
@@ -67,6 +70,8 @@ class IVA0Options:
     latent_feather: float = 2.0  # soft edge of the latent masks, in latent cells
     paste_feather: float = 0.02  # paste ramp inside G(f), as a share of the shorter side
     decode_chunk_size: int = 8  # frames per VAE decode call
+    context_frames: int | None = None  # frames per UNet call (None = the motion modules' motion_max_seq_length)
+    context_overlap: int | None = None  # frames shared by neighbouring windows (None = a quarter of a window)
 
 
 @dataclass
@@ -112,8 +117,9 @@ class IVA0Pipeline(DiffusionPipeline):
             scheduler=scheduler,
         )
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
+        # the MAS processors are installed per call (see _unet_state); the UNet keeps its own between calls
         self.mas_state = MASState()
-        self.num_mas_layers = install_mas(self.unet, self.mas_state)
+        self.num_mas_layers = len(motion_attention_modules(self.unet))
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -128,6 +134,11 @@ class IVA0Pipeline(DiffusionPipeline):
     def from_components(cls, comps) -> "IVA0Pipeline":
         names = ("unet", "vae", "text_encoder", "tokenizer", "image_encoder", "image_project", "scheduler")
         return cls(**{n: getattr(comps, n) for n in names})
+
+    @property
+    def max_context_frames(self) -> int:
+        """Frames one UNet call may hold: the motion modules' positional embedding length."""
+        return int(self.unet.config.get("motion_max_seq_length", 32))
 
     @property
     def size_multiple(self) -> int:
@@ -161,6 +172,12 @@ class IVA0Pipeline(DiffusionPipeline):
             raise ValueError("decode_chunk_size and null_text_steps must be >= 1, inversion_iters >= 0")
         if layout.num_frames < 2:
             raise ValueError("the layout needs at least 2 frames")
+        length = self.max_context_frames if options.context_frames is None else options.context_frames
+        if not 1 <= length <= self.max_context_frames:
+            raise ValueError(f"context_frames must be from 1 to {self.max_context_frames} (the motion modules' "
+                             f"length), got {length}")
+        if options.context_overlap is not None and not 0 <= options.context_overlap < length:
+            raise ValueError(f"context_overlap must be from 0 to {length - 1}, got {options.context_overlap}")
         if len(layout.objects) > MAX_OBJECTS:
             raise ValueError(f"GLIGEN grounds at most {MAX_OBJECTS} objects; the layout has {len(layout.objects)}")
         if object_image_embeds is not None and object_image_embeds.shape[0] != len(layout.objects):
@@ -211,10 +228,30 @@ class IVA0Pipeline(DiffusionPipeline):
 
     # ------------------------------------------------------------------ the UNet as eps functions
     def _unet_eps(self, z, t, text, objs=None) -> torch.Tensor:
-        """eps for latents z (B, C, F, h, w) with text (B*F, L, D) and optional grounding objs (B*F, 2J, D)."""
+        """eps for latents z (B, C, F, h, w) with text (B*F, L, D) and optional grounding objs (B*F, 60, D)."""
         kwargs = {"gligen": {"objs": objs}} if objs is not None else None
         out = self.unet(z.to(self.unet.dtype), t, encoder_hidden_states=text.to(self.unet.dtype), cross_attention_kwargs=kwargs)
         return out.sample.float()
+
+    def _windowed_eps(self, z, t, text, objs, windows, weights) -> torch.Tensor:
+        """eps of a whole video (B, C, F, h, w) as the weighted mean over context windows (windows.py).
+
+        text (B*F, L, D) and objs (B*F, 60, D) are in (b f) order; each window gets its
+        frames' slices, and MAS its frames' boxes. One window = one plain UNet call.
+        """
+        B, F_ = z.shape[0], z.shape[2]
+        text = rearrange(text, "(b f) l d -> b f l d", b=B)  # (B, F, L, D)
+        objs = rearrange(objs, "(b f) n d -> b f n d", b=B) if objs is not None else None  # (B, F, 60, D)
+        eps = torch.zeros(z.shape, dtype=torch.float32, device=z.device)  # (B, C, F, h, w)
+        for (start, stop), weight in zip(windows, weights):
+            self.mas_state.window = (start, stop)
+            part = self._unet_eps(
+                z[:, :, start:stop], t, rearrange(text[:, start:stop], "b f l d -> (b f) l d"),
+                rearrange(objs[:, start:stop], "b f n d -> (b f) n d") if objs is not None else None,
+            )  # (B, C, F_w, h, w)
+            eps[:, :, start:stop] += weight.to(eps.device)[None, None, :, None, None] * part
+        self.mas_state.window = None
+        return eps
 
     def _still_eps_fn(self, text: torch.Tensor):
         """eps of single-frame latents (B, C, h, w) with the text (1, L, D) and no grounding: used for inversion."""
@@ -226,6 +263,7 @@ class IVA0Pipeline(DiffusionPipeline):
         return eps_fn
 
     # ------------------------------------------------------------------ __call__
+    @torch.no_grad()
     def __call__(
         self,
         image: np.ndarray,
@@ -248,6 +286,8 @@ class IVA0Pipeline(DiffusionPipeline):
         prompt / negative_prompt default to the layout's. option_overrides are
         IVA0Options fields (e.g. mas=False). callback_on_step_end(pipe, i, t,
         {"latents": ...}) may return {"latents": new} to replace them.
+        `generator` drives every random draw: the background plate's segmentation
+        seed and, without inversion, the forward noise (the global RNG when None).
         """
         options = dataclasses.replace(options or IVA0Options(), **option_overrides)
         progress = progress or no_progress
@@ -261,6 +301,8 @@ class IVA0Pipeline(DiffusionPipeline):
         do_cfg = guidance_scale > 1.0
         clock = _StageClock(device)
         progress(0, 4, "encoding")
+        # every random draw comes from the generator: the plate's seed first, then the forward noise
+        plate_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
 
         # 2. prompts: unconditional = negative prompt (and no grounding, step 8)
         cond_text = self.encode_prompt(prompt, device)  # (1, L, D)
@@ -270,7 +312,7 @@ class IVA0Pipeline(DiffusionPipeline):
         # 3. image and background plate latents
         use_plate = options.plate and options.motion_init
         if use_plate and plate_image is None:
-            plate_image = background_plate(image, layout)
+            plate_image = background_plate(image, layout, seed=plate_seed)
         stills = np.stack([image, plate_image]) if use_plate else image[None]
         z_still = self.encode_images(stills, device)  # (1 or 2, C, h, w): input [, plate]
         h, w = z_still.shape[-2:]
@@ -317,10 +359,12 @@ class IVA0Pipeline(DiffusionPipeline):
 
             clock.mark("invert")
 
-            # 8. denoise
+            # 8. denoise, in context windows when the layout is longer than the motion modules
             self.mas_state.set_boxes(layout.boxes(), (h, w))
             self.mas_state.enabled = options.mas
             self.mas_state.batch_size = 2 if do_cfg else 1
+            windows = context_windows(F_, options.context_frames or self.max_context_frames, options.context_overlap)
+            weights = window_weights(windows, F_)
             cond_frames = cond_text.repeat_interleave(F_, dim=0)  # (F, L, D), text per (b f) entry
             objs = None
             grounded_steps = 0
@@ -328,17 +372,16 @@ class IVA0Pipeline(DiffusionPipeline):
                 ground = grounding_active(i, n, options.grounding_steps)
                 set_grounding(self.unet, ground)
                 if ground and objs is None:
-                    with torch.no_grad():
-                        objs = gligen_objs(self.unet.position_net, tokens, uncond=do_cfg).to(device)  # (B*F, 2J, D)
+                    objs = gligen_objs(self.unet.position_net, tokens, uncond=do_cfg).to(device)  # (B*F, 60, D)
                 grounded_steps += int(ground)
-                with torch.no_grad():
-                    if do_cfg:
-                        u = null_embeds[i] if null_embeds is not None else uncond_text  # (1, L, D)
-                        text = torch.cat([u.repeat_interleave(F_, dim=0), cond_frames])  # (2F, L, D)
-                        eps_u, eps_c = self._unet_eps(torch.cat([latents, latents]), t, text, objs if ground else None).chunk(2)
-                        eps = cfg(eps_u, eps_c, guidance_scale)
-                    else:
-                        eps = self._unet_eps(latents, t, cond_frames, objs if ground else None)
+                if do_cfg:
+                    u = (null_embeds[i] if null_embeds is not None else uncond_text).to(cond_text.dtype)  # (1, L, D)
+                    text = torch.cat([u.repeat_interleave(F_, dim=0), cond_frames])  # (2F, L, D)
+                    eps_u, eps_c = self._windowed_eps(torch.cat([latents, latents]), t, text, objs if ground else None,
+                                                      windows, weights).chunk(2)
+                    eps = cfg(eps_u, eps_c, guidance_scale)
+                else:
+                    eps = self._windowed_eps(latents, t, cond_frames, objs if ground else None, windows, weights)
                 latents = ddim_step(eps, latents, levels.alpha[i], levels.alpha_prev[i])  # (1, C, F, h, w)
                 if blend_active(i, n, options.blend_steps):
                     latents = blend_kept(latents, traj_input[n - 1 - i][0], kept)
@@ -374,17 +417,27 @@ class IVA0Pipeline(DiffusionPipeline):
                 "fusers": len(fusers(self.unet)),
                 "null_text": null_embeds is not None,
                 "latent_size": (h, w),
+                "context_windows": windows,
+                "plate_seed": plate_seed if use_plate else None,
                 "seconds": clock.seconds,
             },
         )
 
     @contextlib.contextmanager
     def _unet_state(self):
+        """MAS processors and grounding switches for one call; the UNet's own are put back after it, errors too."""
+        attns = motion_attention_modules(self.unet)
+        processors = [m.processor for m in attns]
+        switches = [(m, m.enabled) for m in fusers(self.unet)]
+        install_mas(self.unet, self.mas_state)
         try:
             yield
         finally:
-            set_grounding(self.unet, True)  # leave the model as loaded
-            self.mas_state.enabled = True
+            for m, processor in zip(attns, processors):
+                m.set_processor(processor)
+            for m, enabled in switches:
+                m.enabled = enabled
+            self.mas_state.reset()
 
     def _null_text(self, cond_text, uncond_text, traj, levels, guidance_scale, options, progress):
         """Per-step unconditional embeddings that make guided sampling retrace the input's inversion."""
@@ -397,14 +450,16 @@ class IVA0Pipeline(DiffusionPipeline):
                 eps_c = still(z, t)
             return eps_u, eps_c
 
-        # gradients flow through the UNet to the embedding only
+        # gradients flow through the UNet to the embedding only; __call__ runs under no_grad, so open a scope
         req = [p.requires_grad for p in self.unet.parameters()]
         self.unet.requires_grad_(False)
         try:
-            return null_text_inversion(
-                eps_pair, traj, levels, uncond_text, guidance_scale, inner_steps=options.null_text_steps, lr=options.null_text_lr,
-                callback=lambda d, t: progress(d, t, "null-text"),
-            )
+            with torch.enable_grad():
+                return null_text_inversion(
+                    eps_pair, traj, levels, uncond_text, guidance_scale, inner_steps=options.null_text_steps,
+                    lr=options.null_text_lr, callback=lambda d, t: progress(d, t, "null-text"),
+                    loss_scaling=self.unet.dtype == torch.float16,
+                )
         finally:
             for p, r in zip(self.unet.parameters(), req):
                 p.requires_grad_(r)

@@ -69,7 +69,7 @@ def masked_eps_loss(pipe, z0, text, tokens, mask, t: int, noise) -> torch.Tensor
     from iva0.backends.diffusion.grounding import gligen_objs
 
     zt = pipe.scheduler.add_noise(z0, noise, torch.tensor([t]))  # (1, C, h, w)
-    objs = gligen_objs(pipe.unet.position_net, tokens, uncond=False).to(z0.device)  # (1, 2J, D)
+    objs = gligen_objs(pipe.unet.position_net, tokens, uncond=False).to(z0.device)  # (1, 2 * 30, D): GLIGEN pads to 30 objects
     eps = pipe._unet_eps(zt[:, :, None], t, text, objs)[:, :, 0]  # (1, C, h, w): a one-frame video
     err = (eps - noise).pow(2) * mask
     return err.sum() / (mask.sum() * eps.shape[1]).clamp(min=1.0)
