@@ -239,3 +239,55 @@ def test_inversion_iters_reaches_the_options(model_dir, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(argv)
     assert e.value.code == 2 and "--inversion-iters" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, want", [
+    ((), {"mas": True, "inversion": True, "motion_init": True}),
+    (("--no-mas",), {"mas": False, "inversion": True, "motion_init": True}),
+    (("--no-inversion",), {"mas": True, "inversion": False, "motion_init": True}),
+    (("--no-motion-init",), {"mas": True, "inversion": True, "motion_init": False}),
+])
+def test_cli_switches_reach_the_pipeline(model_dir, tmp_path, monkeypatch, flags, want):
+    """Each switch arrives in IVA0Backend.options() and the pipeline's options, and does what it says."""
+    import iva0.backends.diffusion.pipeline as pipeline_module
+    from iva0.backends.diffusion.backend import IVA0Backend
+    from iva0.backends.diffusion.pipeline import IVA0Pipeline
+
+    seen, calls = [], {"invert": 0, "mas_on": 0}
+    real_call, real_options, real_invert = IVA0Pipeline.__call__, IVA0Backend.options, pipeline_module.ddim_invert
+
+    def options(self):
+        seen.append(("backend", real_options(self)))
+        return seen[-1][1]
+
+    def call(self, image, layout, **kw):
+        seen.append(("pipeline", kw["options"]))
+        return real_call(self, image, layout, **kw)
+
+    def invert(*a, **kw):
+        calls["invert"] += 1
+        return real_invert(*a, **kw)
+
+    def on_step(pipe, i, t, tensors):
+        calls["mas_on"] += int(pipe.mas_state.enabled)
+
+    monkeypatch.setattr(IVA0Backend, "options", options)
+    monkeypatch.setattr(IVA0Pipeline, "__call__", lambda self, image, layout, **kw: call(
+        self, image, layout, **{**kw, "callback_on_step_end": on_step}))
+    monkeypatch.setattr(pipeline_module, "ddim_invert", invert)
+    s = _two_object_sample()
+    full = load_layout(s.layout)
+    b = full.boxes()
+    layout = make_layout([(n, [(0, b[j, 0]), (3, b[j, -1])]) for j, n in enumerate(full.names)], num_frames=4,
+                         prompt=full.prompt)
+    layout.save(tmp_path / "l.json")
+    argv = ["animate", str(s.image), "--layout", str(tmp_path / "l.json"), "--backend", "iva0", "--model",
+            str(model_dir), "--width", "64", "--height", "64", "--steps", "2", "-q", "-o", str(tmp_path / "o.mp4"),
+            *flags]
+    assert main(argv) == 0
+    by_where = dict(seen)
+    for where in ("backend", "pipeline"):
+        got = {k: getattr(by_where[where], k) for k in want}
+        assert got == want, (where, got)
+    assert calls["invert"] == int(want["inversion"])  # --no-inversion: no DDIM inversion at all
+    assert calls["mas_on"] == 2 * int(want["mas"])  # MAS switched on for every denoising step, or never

@@ -242,3 +242,237 @@ def test_model_offload_hooks_give_the_same_frames(pipe, scene):
     finally:
         pipe.remove_all_hooks()
     assert np.array_equal(plain, hooked)
+
+
+# ---------------------------------------------------------------- autograd, UNet state
+def test_call_builds_no_graph_and_leaves_the_unet_as_loaded(scene):
+    """A pipeline built by hand (modules requiring grad): no autograd graph, and afterwards the UNet's own processors."""
+    from iva0.backends.diffusion.attention import MASAttnProcessor, motion_attention_modules
+
+    comps = build_components(seed=1)
+    for m in comps.modules().values():
+        m.requires_grad_(True)  # as from from_pretrained parts assembled without .eval()
+    pipe = IVA0Pipeline.from_components(comps)
+    image, layout = scene
+    attns = motion_attention_modules(pipe.unet)
+    own = [m.processor for m in attns]
+    assert own and not any(isinstance(p, MASAttnProcessor) for p in own)
+    seen = []
+
+    def during(p, i, t, tensors):
+        seen.append(all(isinstance(m.processor, MASAttnProcessor) for m in attns))
+        assert not torch.is_grad_enabled()
+
+    x = torch.randn(1, 4, 3, 8, 8, generator=torch.Generator().manual_seed(0))  # 3 frames: not the run's 4
+    text = torch.randn(3, 77, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        before = pipe.unet(x, 10, text).sample
+    out = pipe(image, layout, num_inference_steps=2, guidance_scale=7.5, generator=torch.Generator().manual_seed(0),
+               null_text=True, null_text_steps=2, callback_on_step_end=during)
+    assert seen == [True, True]  # MAS inside the call
+    assert out.latents.grad_fn is None and not out.latents.requires_grad
+    assert all(z.grad_fn is None for z in out.trajectory)
+    assert [m.processor for m in attns] == own  # the UNet's own processors are back
+    assert all(m.enabled for m in fusers(pipe.unet))
+    assert all(p.requires_grad for p in pipe.unet.parameters())  # null-text put them back too
+    with torch.no_grad():
+        after = pipe.unet(x, 10, text).sample  # no stale MAS boxes or CFG batch: a plain UNet call works
+    torch.testing.assert_close(after, before, rtol=0, atol=0)
+
+    def boom(p, i, t, tensors):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        pipe(image, layout, num_inference_steps=2, guidance_scale=7.5, generator=torch.Generator().manual_seed(0),
+             grounding_steps=1.0, callback_on_step_end=boom)
+    assert [m.processor for m in attns] == own and all(m.enabled for m in fusers(pipe.unet))
+    assert pipe.mas_state.boxes is None
+
+
+# ---------------------------------------------------------------- seed
+def test_seed_reaches_every_random_draw(pipe, scene, monkeypatch):
+    import iva0.backends.diffusion.pipeline as pipeline_module
+
+    image, layout = scene
+    plates = []
+    real_plate = pipeline_module.background_plate
+
+    def spy(img, lay, seed=0):
+        plates.append(seed)
+        return real_plate(img, lay, seed=seed)
+
+    monkeypatch.setattr(pipeline_module, "background_plate", spy)
+
+    def run(seed, **kw):
+        return pipe(image, layout, num_inference_steps=2, guidance_scale=7.5,
+                    generator=torch.Generator().manual_seed(seed), **kw)
+
+    # default options: the plate's segmentation seed comes from the generator
+    a, b, a2 = run(1), run(2), run(1)
+    assert plates[0] == a.info["plate_seed"] == plates[2] and plates[0] != plates[1]
+    assert np.array_equal(a.frames, a2.frames)
+    # without inversion the forward noise is drawn too: another seed, another video; the same seed, the same one
+    n1, n2, n1b = run(1, inversion=False), run(2, inversion=False), run(1, inversion=False)
+    assert np.array_equal(n1.frames, n1b.frames)
+    assert not np.array_equal(n1.frames, n2.frames)
+    assert not torch.equal(n1.trajectory[-1], n2.trajectory[-1])
+
+
+# ---------------------------------------------------------------- context windows
+def _short_motion_pipe(length: int) -> IVA0Pipeline:
+    """Tiny components whose motion modules hold only `length` positions (real ones: 32)."""
+    from iva0.backends.diffusion import tiny
+    from iva0.backends.diffusion.components import IVA0Components
+    from iva0.backends.diffusion.motion_unet import assemble_motion_unet
+
+    configs = tiny.component_configs()
+    configs["motion_adapter"]["motion_max_seq_length"] = length
+    parts = {name: tiny.build_part(name, configs[name], seed=0) for name in tiny.PARTS}
+    comps = IVA0Components(
+        unet=assemble_motion_unet(parts["unet"], parts["motion_adapter"]), vae=parts["vae"],
+        text_encoder=parts["text_encoder"], tokenizer=tiny.load_tokenizer(), image_encoder=parts["image_encoder"],
+        image_project=parts["image_project"], scheduler=tiny.make_scheduler(),
+    ).eval()
+    return IVA0Pipeline.from_components(comps)
+
+
+def test_layouts_longer_than_the_motion_modules_run_in_windows():
+    from iva0.backends.diffusion.attention import mas_allowed, occupancy_codes
+
+    pipe = _short_motion_pipe(8)
+    assert pipe.max_context_frames == 8
+    image = cv2.resize(data.astronaut(), (64, 64), interpolation=cv2.INTER_AREA)
+    n = 12
+    layout = make_layout([("man", [(0, (0.05, 0.05, 0.45, 0.45)), (n - 1, (0.5, 0.4, 0.9, 0.8))])], num_frames=n,
+                         prompt="an astronaut")
+    with pytest.raises(RuntimeError):  # what a single 12-frame call does: the positional embedding holds 8
+        with torch.no_grad():
+            pipe.unet(torch.zeros(1, 4, n, 8, 8), 10, torch.zeros(n, 77, 32))
+    frames_per_call = []
+    hook = pipe.unet.register_forward_hook(lambda m, a, o: frames_per_call.append(a[0].shape[2]))
+    pipe.mas_state.record, pipe.mas_state.recorded = True, []
+    try:
+        out = pipe(image, layout, num_inference_steps=2, guidance_scale=7.5, generator=torch.Generator().manual_seed(0))
+    finally:
+        hook.remove()
+        pipe.mas_state.record = False
+    assert out.frames.shape == (n, 64, 64, 3) and np.array_equal(out.frames[0], image)
+    assert out.info["context_windows"] == [(0, 8), (4, 12)]
+    # inversion: one-frame calls; denoising: two 8-frame windows per step
+    assert frames_per_call.count(8) == 2 * 2 and max(frames_per_call) == 8
+    # MAS ran in every window, with that window's own boxes
+    recorded, pipe.mas_state.recorded = pipe.mas_state.recorded, []
+    assert recorded
+    boxes = layout.boxes()
+    want = {start: mas_allowed(occupancy_codes(boxes[:, start:start + 8], 8, 8)) for start in (0, 4)}
+    top = [allowed for allowed, _ in recorded if allowed is not None and allowed.shape[0] == 2 * 64]
+    # every top-level mask is one window's own (batch entry 0 of the CFG pair), and both windows occur
+    which = [[s for s, w in want.items() if torch.equal(a[:64], w)] for a in top]
+    assert all(len(w) == 1 for w in which) and {w[0] for w in which} == {0, 4}
+    assert not torch.equal(want[0], want[4])
+    with pytest.raises(ValueError, match="context_frames must be from 1 to 8"):
+        pipe.check_inputs(image, layout, 2, 7.5, IVA0Options(context_frames=9))
+
+
+def test_one_window_is_the_unwindowed_loop(pipe, scene, monkeypatch):
+    image, layout = scene
+    kw = dict(num_inference_steps=2, guidance_scale=7.5, grounding_steps=0.5)
+    windowed = pipe(image, layout, generator=torch.Generator().manual_seed(0), **kw)
+    assert windowed.info["context_windows"] == [(0, F)]
+
+    def unwindowed(self, z, t, text, objs, windows, weights):
+        return self._unet_eps(z, t, text, objs)
+
+    monkeypatch.setattr(IVA0Pipeline, "_windowed_eps", unwindowed)
+    plain = pipe(image, layout, generator=torch.Generator().manual_seed(0), **kw)
+    assert torch.equal(windowed.latents, plain.latents)
+
+
+# ---------------------------------------------------------------- motion-aligned init, inversion, in-place motion
+def test_motion_aligned_init_is_what_the_loop_starts_from(pipe, scene, monkeypatch):
+    import iva0.backends.diffusion.pipeline as pipeline_module
+
+    image, layout = scene
+    made = []
+    real = pipeline_module.motion_aligned_init
+
+    def spy(zT, boxes, plate_zT, vacated, motion_init):
+        made.append((real(zT, boxes, plate_zT, vacated, motion_init), plate_zT is not None, motion_init))
+        return made[-1][0]
+
+    monkeypatch.setattr(pipeline_module, "motion_aligned_init", spy)
+    first_call = []
+    handle = pipe.unet.register_forward_pre_hook(
+        lambda m, args: first_call.append(args[0].clone()) if args[0].shape[2] == F and not first_call else None)
+    try:
+        for motion_init in (True, False):
+            first_call.clear()
+            out = pipe(image, layout, num_inference_steps=2, guidance_scale=1.0, motion_init=motion_init,
+                       generator=torch.Generator().manual_seed(0))
+            init, with_plate, flag = made[-1]
+            init = init[None]  # (C, F, h, w) -> (1, C, F, h, w)
+            assert flag is motion_init and with_plate is motion_init  # the plate feeds V(f) only with motion init
+            # the first denoising call starts from exactly the init (guidance 1: no CFG batch)
+            assert torch.equal(first_call[0], init)
+            shared = out.trajectory[-1][:, :, None].expand(-1, -1, F, -1, -1)  # (1, C, F, h, w): z_T in every frame
+            assert torch.equal(init[:, :, :1], shared[:, :, :1])  # frame 0 is the input's z_T either way
+            assert torch.equal(init, shared) is (not motion_init)
+    finally:
+        handle.remove()
+
+
+def test_null_text_under_float16_optimises_in_float32(scene, monkeypatch):
+    """fp16 UNet: the embedding and the loss stay float32, the loss is scaled, and the tuning still helps."""
+    import iva0.backends.diffusion.pipeline as pipeline_module
+
+    pipe16 = IVA0Pipeline.from_components(build_components(seed=0).to(dtype=torch.float16))
+    image, layout = scene
+    flags = []
+    real = pipeline_module.null_text_inversion
+
+    def spy(*args, **kw):
+        flags.append(kw.get("loss_scaling"))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(pipeline_module, "null_text_inversion", spy)
+    cond = pipe16.encode_prompt(layout.prompt, "cpu")
+    uncond = pipe16.encode_prompt("", "cpu")
+    assert cond.dtype == torch.float16
+    z0 = pipe16.encode_images(image[None], "cpu")
+    levels = NoiseLevels.from_scheduler(pipe16.scheduler, 2)
+    opts = IVA0Options(null_text=True, null_text_steps=10, null_text_lr=0.1)
+    with gentle_unet(pipe16, 0.2):
+        with torch.no_grad():
+            traj = ddim_invert(pipe16._still_eps_fn(cond), z0, levels, fixed_point_iters=2)
+        embeds = pipe16._null_text(cond, uncond, traj, levels, 7.5, opts, lambda *a: None)
+
+        def error(unconds):
+            z = traj[-1]
+            with torch.no_grad():
+                for i, t in enumerate(levels.timesteps):
+                    eu = pipe16._still_eps_fn(unconds[i])(z, t)
+                    ec = pipe16._still_eps_fn(cond)(z, t)
+                    z = ddim_step(cfg(eu, ec, 7.5), z, levels.alpha[i], levels.alpha_prev[i])
+            return ((z - z0).norm() / z0.norm()).item()
+
+        plain, tuned = error([uncond] * 2), error(embeds)
+    assert flags == [True]
+    assert all(e.dtype == torch.float32 and e.isfinite().all() for e in embeds)
+    assert tuned < 0.6 * plain, (tuned, plain)
+
+
+def test_in_place_region_with_a_still_box_is_regenerated_under_exact_paste(pipe):
+    """With paste on, everything outside G(f) is the input; an object whose box never moves is still regenerated."""
+    image = cv2.resize(data.astronaut(), (64, 64), interpolation=cv2.INTER_AREA)
+    still = (0.25, 0.25, 0.75, 0.75)
+    layout = make_layout([("flag", [(0, still), (F - 1, still)])], num_frames=F, prompt="a flag waving")
+    out = pipe(image, layout, num_inference_steps=3, guidance_scale=7.5, generator=torch.Generator().manual_seed(0))
+    G = layout_masks(layout, 64, 64).G
+    assert np.array_equal(out.frames[0], image)
+    for f in range(1, F):
+        outside = G[f] < 0.5
+        assert np.array_equal(out.frames[f][outside], image[outside])  # exact paste outside the box
+        core = np.zeros((64, 64), bool)
+        core[20:44, 20:44] = True  # well inside the box, past the paste's feathered ramp
+        diff = np.abs(out.frames[f][core].astype(int) - image[core].astype(int)).mean()
+        assert diff > 1.0, diff  # regenerated: free to move in place

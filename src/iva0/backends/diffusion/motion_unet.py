@@ -76,7 +76,9 @@ def assemble_motion_unet(
     if hasattr(unet2d, "position_net"):
         model.position_net = unet2d.position_net
 
-    left = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    # a shape-only graft (parts on the meta device, e.g. to check names at full size) is meta throughout
+    shapes_only = any(t.is_meta for t in unet2d.parameters())
+    left = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta and not shapes_only]
     if left:  # a block diffusers added that we do not know how to fill: fail loudly, never run half-random
         raise RuntimeError(f"motion UNet graft left {len(left)} tensors unfilled, e.g. {left[:3]}")
     # keep the grounding type in the config so saved/printed configs say what this UNet is
