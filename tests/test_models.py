@@ -347,9 +347,9 @@ def _break(kind: str, m: Path) -> str:
     if kind == "corrupt config":
         (m / "image_encoder" / "config.json").write_text("{not json")
         return f"component 'image_encoder' has a broken config ({m / 'image_encoder' / 'config.json'}"
-    if kind == "pickle weights":
+    if kind == "pickle weights":  # a pickle under a name diffusers would not read either
         weights = m / "unet" / "diffusion_pytorch_model.safetensors"
-        weights.rename(m / "unet" / "diffusion_pytorch_model.bin")
+        weights.rename(m / "unet" / "unet.ckpt")
         return "component 'unet' has only pickle weights"
     if kind == "corrupt weights":
         (m / "image_project" / "diffusion_pytorch_model.safetensors").write_bytes(b"\x10\x00")
@@ -588,3 +588,109 @@ def test_a_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         tiny.write_model_folder(tmp_path / "m")
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------- PyTorch .bin weights
+def _to_bin(m: Path, shard: str | None = None) -> dict[str, dict]:
+    """Replace every safetensors weight file of a model folder by the PyTorch .bin diffusers/transformers would write."""
+    from safetensors.torch import load_file
+
+    from iva0.backends.diffusion.checks import BIN_STEM, HAS_WEIGHTS, WEIGHT_STEM
+
+    states = {}
+    for name in HAS_WEIGHTS:
+        st = m / name / f"{WEIGHT_STEM[name]}.safetensors"
+        state = load_file(st)
+        states[name] = state
+        stem = BIN_STEM[name]
+        if name == shard:  # two shards and an index, as large checkpoints ship
+            keys = sorted(state)
+            parts = {f"{stem}-00001-of-00002.bin": keys[: len(keys) // 2], f"{stem}-00002-of-00002.bin": keys[len(keys) // 2:]}
+            for fname, ks in parts.items():
+                torch.save({k: state[k] for k in ks}, m / name / fname)
+            index = {"metadata": {}, "weight_map": {k: f for f, ks in parts.items() for k in ks}}
+            (m / name / f"{stem}.bin.index.json").write_text(json.dumps(index))
+        else:
+            torch.save(state, m / name / f"{stem}.bin")
+        st.unlink()
+    return states
+
+
+def test_bin_weights_load_with_weights_only_and_convert_once(folder, tmp_path, caplog, capsys):
+    import logging
+
+    m = _broken(folder, tmp_path)
+    states = _to_bin(m, shard="vae")
+    bins = sorted(p for p in m.rglob("*.bin*"))
+    before = {p: p.read_bytes() for p in bins}
+    report = check_model(m)
+    assert report.ok and all(c.pytorch_bin for c in report.components if c.name in states)
+    assert cli_main(["models", "check", str(m)]) == 0
+    assert "PyTorch .bin" in capsys.readouterr().out
+    with caplog.at_level(logging.WARNING, logger="iva0"):
+        loaded = load_components(m)
+    notes = [r.getMessage() for r in caplog.records if r.name == "iva0"]
+    assert len(notes) == len(states)  # one note per component, naming the file read
+    assert any(str(m / "unet" / "diffusion_pytorch_model.bin") in n and "weights_only=True" in n for n in notes)
+    assert any(str(m / "text_encoder" / "pytorch_model.bin") in n for n in notes)
+    for name, state in states.items():
+        got = getattr(loaded, name if name != "motion_adapter" else "unet").state_dict()
+        if name == "unet":
+            got = {k: v for k, v in got.items() if ".motion_modules." not in k}
+        if name == "motion_adapter":
+            got = {k: v for k, v in got.items() if ".motion_modules." in k}
+            state = {k: v for k, v in state.items() if ".motion_modules." in k}
+        assert state and all(torch.equal(got[k], v) for k, v in state.items()), name
+
+    # convert: safetensors beside the .bin files, the .bin kept byte for byte
+    assert cli_main(["models", "convert", str(m), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("wrote ") == len(states) + 2  # the vae: two shards and an index
+    assert (m / "text_encoder" / "model.safetensors").is_file()
+    assert (m / "vae" / "diffusion_pytorch_model.safetensors.index.json").is_file()
+    assert {p: p.read_bytes() for p in bins} == before
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="iva0"):
+        again = load_components(m)
+    assert not [r for r in caplog.records if r.name == "iva0"]  # safetensors now: nothing read with torch.load
+    for name, module in loaded.modules().items():
+        want, got = module.state_dict(), getattr(again, name).state_dict()
+        assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want), name
+    assert cli_main(["models", "convert", str(m), "-q"]) == 0  # once: nothing is rewritten
+    assert "wrote" not in capsys.readouterr().out
+
+
+class _Payload:
+    """A pickle that would run code on load: creates a file."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_bin_that_weights_only_refuses_stays_refused(folder, tmp_path, capsys):
+    m = _broken(folder, tmp_path)
+    marker = tmp_path / "ran"
+    (m / "unet" / "diffusion_pytorch_model.safetensors").unlink()
+    torch.save({"conv_in.weight": torch.zeros(1), "x": _Payload(marker)}, m / "unet" / "diffusion_pytorch_model.bin")
+    with pytest.raises(ModelError) as err:
+        load_components(m)
+    assert "component 'unet' could not be loaded" in str(err.value) and "\n" not in str(err.value)
+    assert "refused by torch.load(weights_only=True)" in str(err.value) and "\x1b" not in str(err.value)
+    with pytest.raises(SystemExit) as exit_:
+        cli_main(["models", "convert", str(m / "unet"), "-q"])
+    assert exit_.value.code == 2
+    assert "refused by torch.load(weights_only=True)" in capsys.readouterr().err
+    assert not marker.exists()  # the payload never ran
+    assert not (m / "unet" / "diffusion_pytorch_model.safetensors").exists()
+
+
+def test_convert_refuses_a_folder_without_bin_weights(folder, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_:
+        cli_main(["models", "convert", str(folder)])
+    assert exit_.value.code == 2 and "no PyTorch .bin weights to convert" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli_main(["models", "convert", str(tmp_path / "missing")])
+    assert "no such folder" in capsys.readouterr().err

@@ -1,5 +1,7 @@
 """Errors a user can cause. The CLI turns each into one `error: ...` line and exit 2."""
 
+import re
+
 
 class UserError(Exception):
     """A mistake in the user's input (file, option, layout, model folder)."""
@@ -19,5 +21,5 @@ class ModelError(UserError):
 
 def one_line(e: BaseException) -> str:
     """An exception's first line (at most 300 characters) for an `error: ...` message; its type name if it has none."""
-    text = str(e).strip().splitlines()
-    return (text[0] if text else type(e).__name__)[:300]
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip().splitlines()  # no terminal colour codes
+    return (text[0].strip() if text else type(e).__name__)[:300]

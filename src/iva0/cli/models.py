@@ -1,4 +1,4 @@
-"""`iva0 models check PATH` and `iva0 tiny-models DIR`: model folders on disk."""
+"""`iva0 models check PATH`, `iva0 models convert DIR` and `iva0 tiny-models DIR`: model folders on disk."""
 
 from __future__ import annotations
 
@@ -48,6 +48,8 @@ def run_check(path: str | None, *, base: str | None = None, gligen: str | None =
         shown = c.weights[0] if c.weights else c.folder
         rel = report.folder and shown.is_relative_to(report.folder)
         where = c.problem or (str(shown.relative_to(report.folder)) if rel else str(shown))
+        if c.pytorch_bin and not c.problem:
+            where += " (PyTorch .bin: read with torch.load(weights_only=True); `iva0 models convert` makes safetensors)"
         row = [c.name, status, c.class_name, _millions(c.num_parameters), where]
         table.add_row(*([c.origin] if several else []), *row)
     console = Console(width=max(140, Console().width))
@@ -59,6 +61,25 @@ def run_check(path: str | None, *, base: str | None = None, gligen: str | None =
         more = f" (and {len(report.problems) - 1} more)" if len(report.problems) > 1 else ""
         print(f"error: {where}{report.problems[0]}{more}", file=sys.stderr)
         return 2
+    return 0
+
+
+def run_convert(folder: str, *, quiet: bool = False) -> int:
+    """Rewrite the .bin weights under `folder` as safetensors; one line per file written."""
+    from iva0.backends.diffusion.convert import convert, plan
+    from iva0.cli.progress import progress_bar
+    from iva0.errors import ModelError
+
+    steps = plan(folder)  # checks the folder before torch is imported
+    if not steps:
+        raise ModelError(f"{folder}: no PyTorch .bin weights to convert (diffusion_pytorch_model*.bin, pytorch_model*.bin)")
+    with progress_bar(not quiet) as progress:
+        steps = convert(folder, progress=progress)
+    for s in steps:
+        if s.done:
+            print(f"wrote {s.target} ({s.tensors} tensors, from {s.source.name}; the .bin is kept)")
+        else:
+            print(f"kept {s.target} (already there)")
     return 0
 
 
@@ -92,6 +113,17 @@ def register(app: typer.Typer) -> None:
         code = run_check(path, base=base, gligen=gligen, motion_adapter=motion_adapter)
         if code:
             raise typer.Exit(code)
+
+    @models_app.command("convert")
+    def convert_cmd(
+        folder: str = typer.Argument(..., help="A model folder (or one component's folder) holding PyTorch .bin weights."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    ) -> None:
+        """Rewrite PyTorch .bin weights as safetensors beside them (read with torch.load(weights_only=True)).
+
+        Never deletes or overwrites a file; a pickle that weights_only refuses stays refused.
+        """
+        run_convert(folder, quiet=quiet)
 
     app.add_typer(models_app, name="models")
 

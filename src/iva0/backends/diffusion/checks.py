@@ -20,10 +20,13 @@ from iva0.errors import ModelError, one_line
 
 # the on-disk components of an iva0 model folder, in the order they are listed
 COMPONENTS = ("unet", "motion_adapter", "vae", "text_encoder", "tokenizer", "image_encoder", "image_project", "scheduler")
-# What makes a component present: its config file, and (for models) safetensors weights.
+# What makes a component present: its config file, and (for models) weights: safetensors, or failing
+# that the PyTorch `.bin` file diffusers / transformers name it, read as they do with
+# torch.load(weights_only=True) -- tensors only, no code runs (`iva0 models convert` rewrites it)
 CONFIG_FILE = {"scheduler": "scheduler_config.json", "tokenizer": "vocab.json"}
 TRANSFORMERS_PARTS = ("text_encoder", "image_encoder")
 WEIGHT_STEM = {name: ("model" if name in TRANSFORMERS_PARTS else "diffusion_pytorch_model") for name in COMPONENTS}
+BIN_STEM = {name: ("pytorch_model" if name in TRANSFORMERS_PARTS else "diffusion_pytorch_model") for name in COMPONENTS}
 PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
 HAS_WEIGHTS = tuple(c for c in COMPONENTS if c not in ("tokenizer", "scheduler"))
 
@@ -39,7 +42,8 @@ class ComponentReport:
     class_name: str = ""
     weights: list[Path] = field(default_factory=list)
     variant: str | None = None
-    num_parameters: int | None = None  # from the safetensors headers, no weights read
+    num_parameters: int | None = None  # from the safetensors headers, no weights read (None for .bin)
+    pytorch_bin: bool = False  # weights are PyTorch .bin files (torch.load(weights_only=True)), not safetensors
     origin: str = ""  # which source it came from (model, base, gligen, motion adapter) when several
 
     def error(self, where: str) -> ModelError:
@@ -51,15 +55,19 @@ def config_path(folder: Path, name: str) -> Path:
     return folder / CONFIG_FILE.get(name, "config.json")
 
 
-def weight_files(folder: Path, name: str) -> tuple[list[Path], str | None]:
-    """The safetensors files of a component (single, sharded, or an fp16 variant) and the variant."""
-    stem = WEIGHT_STEM[name]
+def weight_files(folder: Path, name: str, suffix: str = ".safetensors") -> tuple[list[Path], str | None]:
+    """The weight files of a component (single, sharded, or an fp16 variant) and the variant.
+
+    suffix ".safetensors" (preferred) or ".bin" (the PyTorch files diffusers and
+    transformers wrote before safetensors, named `BIN_STEM`).
+    """
+    stem = WEIGHT_STEM[name] if suffix == ".safetensors" else BIN_STEM[name]
     for variant in (None, "fp16", "bf16"):
         infix = f".{variant}" if variant else ""
-        single = folder / f"{stem}{infix}.safetensors"
+        single = folder / f"{stem}{infix}{suffix}"
         if single.is_file():
             return [single], variant
-        index = folder / f"{stem}{infix}.safetensors.index.json"
+        index = folder / f"{stem}{infix}{suffix}.index.json"
         if index.is_file():
             try:
                 shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
@@ -121,10 +129,14 @@ def check_component(folder: str | Path, name: str, *, count: bool = False) -> Co
     if name in HAS_WEIGHTS:
         weights, variant = weight_files(folder, name)
         if not weights:
+            weights, variant = weight_files(folder, name, ".bin")
+            report.pytorch_bin = bool(weights)
+        if not weights:
             pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
             if pickles:
-                report.problem = (f"has only pickle weights ({folder / pickles[0]}); iva0 loads .safetensors only, "
-                                  "never pickles -- convert it or download the safetensors files")
+                report.problem = (f"has only pickle weights ({folder / pickles[0]}); iva0 loads .safetensors, or "
+                                  f"{BIN_STEM[name]}.bin with torch.load(weights_only=True), never other pickles -- "
+                                  "download the safetensors files")
             else:
                 report.problem = f"has no weights (looked for {folder / (WEIGHT_STEM[name] + '.safetensors')})"
             return report
@@ -133,6 +145,9 @@ def check_component(folder: str | Path, name: str, *, count: bool = False) -> Co
             report.problem = f"is missing a weight shard (looked for {missing[0]})"
             return report
         report.weights, report.variant = weights, variant
+        if report.pytorch_bin:  # no header to read without unpickling: counted when loaded
+            report.present = True
+            return report
         try:
             params = count_parameters(weights)
         except (OSError, ValueError, KeyError, TypeError) as e:

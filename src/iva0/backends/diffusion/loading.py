@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -44,6 +45,8 @@ from iva0.backends.diffusion.motion_unet import gligen_feature_type
 from iva0.backends.diffusion.single_file import load_single_file_base
 from iva0.errors import ModelError, one_line
 
+log = logging.getLogger("iva0")
+
 
 @contextlib.contextmanager
 def quiet_libraries():
@@ -69,16 +72,34 @@ def quiet_libraries():
 
 
 def load_model(cls, report: ComponentReport, where: str, dtype: torch.dtype):
-    """from_pretrained on a checked component folder; any failure becomes one ModelError line."""
+    """from_pretrained on a checked component folder; any failure becomes one ModelError line.
+
+    PyTorch `.bin` weights (a component without safetensors) are read by the libraries
+    themselves, which use torch.load(weights_only=True): tensors only, a pickle that
+    asks to run code is refused. Each such file read is logged on the "iva0" logger.
+    """
+    safetensors = not report.pytorch_bin
+    dtype_kw = {"dtype": dtype} if report.name in TRANSFORMERS_PARTS else {"torch_dtype": dtype}
     try:
-        if report.name in TRANSFORMERS_PARTS:
-            return cls.from_pretrained(str(report.folder), dtype=dtype, use_safetensors=True, local_files_only=True,
-                                       variant=report.variant)
-        return cls.from_pretrained(str(report.folder), torch_dtype=dtype, use_safetensors=True, local_files_only=True,
-                                   variant=report.variant)
+        module = cls.from_pretrained(str(report.folder), use_safetensors=safetensors, local_files_only=True,
+                                     variant=report.variant, **dtype_kw)
     except Exception as e:  # noqa: BLE001 - libraries raise anything from OSError to RuntimeError here
+        reason = one_line(e)
+        if report.pytorch_bin:  # diffusers words a refused pickle as "unable to load": say what torch.load said
+            from iva0.backends.diffusion.convert import load_bin
+
+            for weights in report.weights:
+                try:
+                    load_bin(weights)
+                except ModelError as refused:
+                    reason = str(refused)
+                    break
         raise ModelError(f"{where}: component '{report.name}' could not be loaded from {report.folder}: "
-                         f"{one_line(e)}") from None
+                         f"{reason}") from None
+    if report.pytorch_bin:
+        log.warning("note: %s: read %s with torch.load(weights_only=True); `iva0 models convert %s` rewrites it as "
+                    "safetensors", where, ", ".join(str(w) for w in report.weights), report.folder)
+    return module
 
 
 def load_scheduler(folder: Path, where: str) -> DDIMScheduler:
