@@ -290,3 +290,29 @@ def test_paste_keeps_input_outside_regenerated_region():
     assert deep.any() and np.array_equal(out[deep], frames[deep])
     ramp = (alpha > 0) & (alpha < 1)
     assert ramp.any() and (G[ramp] > 0.5).all()
+
+
+def test_context_windows_cover_every_frame_with_weights_summing_to_one():
+    from iva0.backends.diffusion.windows import context_windows, window_weights
+
+    assert context_windows(16, 32) == [(0, 16)]
+    assert context_windows(40, 32) == [(0, 32), (8, 40)]
+    wins = context_windows(256, 32)
+    assert len(wins) == 11 and wins[0] == (0, 32) and wins[-1] == (224, 256)
+    assert all(b - a == 32 for a, b in wins) and all(a2 < b1 for (_, b1), (a2, _) in zip(wins, wins[1:]))
+    for n, length, overlap in ((256, 32, None), (12, 8, 2), (9, 4, 0), (33, 32, 31)):
+        wins = context_windows(n, length, overlap)
+        weights = window_weights(wins, n)
+        total = torch.zeros(n)
+        for (a, b), w in zip(wins, weights):
+            assert b - a <= length and w.shape == (b - a,) and (w > 0).all()
+            total[a:b] += w
+        torch.testing.assert_close(total, torch.ones(n))
+    # one window: weight exactly 1.0, so a short video is denoised bit for bit as without windows
+    (w,) = window_weights(context_windows(16, 32), 16)
+    assert torch.equal(w, torch.ones(16))
+    # two windows cross-fade over their overlap: frame 8 leans to the first window, frame 31 to the second
+    w0, w1 = window_weights([(0, 32), (8, 40)], 40)
+    assert w0[8] > w1[0] and w1[31 - 8] > w0[31]
+    with pytest.raises(ValueError):
+        context_windows(40, 32, 32)
