@@ -142,6 +142,7 @@ def until(page, action, selector: str, pattern: str, tries: int = 3) -> None:
         except Exception:  # noqa: BLE001 - playwright's TimeoutError
             if attempt == tries - 1:
                 raise
+            print(f"until: {selector} did not match {pattern!r} after try {attempt + 1}; again", flush=True)
             page.wait_for_timeout(1000)
 
 
