@@ -64,8 +64,8 @@ class Generator:
         report: Callable[[int, int, str], None],
     ) -> Run:  # fmt: skip
         seed = editor.as_int(seed, -1)
-        if seed < 0:
-            raise UserError("seed: must be a whole number, 0 or more")
+        if not 0 <= seed < 2**32:  # what every random generator takes
+            raise UserError(f"seed: must be a whole number from 0 to {2**32 - 1}")
         be = self.pool.get(backend, steps=steps, guidance=guidance)  # checks the name before any work
         out_w, out_h = self.video_size(pic, side)  # the page's cap; the backend may round further
 
