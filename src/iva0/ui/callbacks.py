@@ -92,11 +92,12 @@ class Callbacks:
         to show (a drag draws one), else "drag" (a drag moves the shown box, the
         natural way to set the next key frame); then "|" and the picture's width/height.
         """
+        if current is not None and not 0 <= current < len(draft):
+            current = None
         annot, shown = canvas.annotator_value(self.work, pic, draft, current, frame, settings)
         tool = "drag" if shown is not None and shown["box"] is not None else "create"
         if pic is not None:
             tool += f"|{pic.size[0] / pic.size[1]:.4f}"  # the canvas is sized to the window by this (app.SELECT_TOOL)
-        current = shown["object"] if shown is not None else (current if current is not None and current < len(draft) else None)
         objects = gr.update(choices=editor.object_choices(draft), value=current)
         return (annot, shown, tool, objects, *self.refresh(pic, draft, current, frame, settings))
 
