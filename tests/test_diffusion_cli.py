@@ -291,3 +291,14 @@ def test_cli_switches_reach_the_pipeline(model_dir, tmp_path, monkeypatch, flags
         assert got == want, (where, got)
     assert calls["invert"] == int(want["inversion"])  # --no-inversion: no DDIM inversion at all
     assert calls["mas_on"] == 2 * int(want["mas"])  # MAS switched on for every denoising step, or never
+
+
+def test_more_frames_than_the_motion_modules_hold(model_dir, tmp_path):
+    """40 frames > motion_max_seq_length (32): denoised in two context windows instead of crashing mid-run."""
+    s = _two_object_sample()
+    out = tmp_path / "long.mp4"
+    argv = ["animate", str(s.image), "--layout", str(s.layout), "--backend", "iva0", "--model", str(model_dir),
+            "--frames", "40", "--width", "64", "--height", "64", "--steps", "1", "-q", "-o", str(out)]
+    assert main(argv) == 0
+    frames, _ = read_video(out)
+    assert frames.shape == (40, 64, 64, 3)

@@ -302,7 +302,8 @@ class IVA0Pipeline(DiffusionPipeline):
         clock = _StageClock(device)
         progress(0, 4, "encoding")
         # every random draw comes from the generator: the plate's seed first, then the forward noise
-        plate_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+        gen_device = generator.device if generator is not None else torch.device("cpu")  # a CUDA generator works too
+        plate_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=gen_device))
 
         # 2. prompts: unconditional = negative prompt (and no grounding, step 8)
         cond_text = self.encode_prompt(prompt, device)  # (1, L, D)
@@ -346,7 +347,7 @@ class IVA0Pipeline(DiffusionPipeline):
                     null_embeds = self._null_text(cond_text, uncond_text, [z[:1] for z in traj], levels, guidance_scale, options, progress)
             else:
                 # one noise for the input and the plate: their backgrounds stay alike
-                noise = torch.randn((1, *z_still.shape[1:]), generator=generator).to(device)  # (1, C, h, w)
+                noise = torch.randn((1, *z_still.shape[1:]), generator=generator, device=gen_device).to(device)  # (1, C, h, w)
                 traj = [z_still] + [
                     levels_alpha.sqrt() * z_still + (1 - levels_alpha).sqrt() * noise
                     for levels_alpha in (torch.tensor(a, dtype=torch.float32) for a in reversed(levels.alpha))
