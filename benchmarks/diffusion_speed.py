@@ -85,7 +85,7 @@ def main(argv=None) -> int:
     from diffusers import AnimateDiffPipeline
     from diffusers.models.attention_processor import AttnProcessor2_0
 
-    from iva0.backends.diffusion.attention import install_mas, motion_attention_modules
+    from iva0.backends.diffusion.attention import motion_attention_modules
     from iva0.backends.diffusion.pipeline import IVA0Options, IVA0Pipeline
     from iva0.backends.diffusion.tiny import build_components
 
@@ -126,7 +126,6 @@ def main(argv=None) -> int:
     opts = IVA0Options(null_text=args.null_text)
 
     def run_iva0(steps):
-        install_mas(iva0.unet, iva0.mas_state)
         return iva0(image, layout, num_inference_steps=steps, guidance_scale=args.guidance,
                     generator=torch.Generator().manual_seed(0), options=opts)
 
@@ -174,7 +173,6 @@ def main(argv=None) -> int:
     lat = torch.randn(2, comps.unet.config.in_channels, args.frames, h, w, device=exec_dev, dtype=dtype)
     txt = torch.randn(2 * args.frames, comps.tokenizer.model_max_length, comps.text_encoder.config.hidden_size,
                       device=exec_dev, dtype=dtype)
-    iva0.mas_state.enabled = False
     flops = unet_call_flops(iva0.unet, lat, txt)
     results["unet_call_tflop"] = flops / 1e12
     results["unet_loop_tflops_per_s"] = flops * args.steps / results["iva0_stages_s"]["denoise"] / 1e12

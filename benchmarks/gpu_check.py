@@ -126,10 +126,7 @@ class Check:
         return iva0, base
 
     def run_iva0(self, iva0, steps, watch: list | None = None, **options):
-        from iva0.backends.diffusion.attention import install_mas
         from iva0.backends.diffusion.pipeline import IVA0Options
-
-        install_mas(iva0.unet, iva0.mas_state)  # the baseline may have put diffusers' processors back
 
         def on_step(pipe, i, t, tensors):
             watch.append((i, finite(tensors["latents"])))
@@ -220,9 +217,7 @@ class Check:
         lat = torch.randn(2, self.comps.unet.config.in_channels, self.frames, h, w, device=self.device, dtype=dtype)
         txt = torch.randn(2 * self.frames, self.comps.tokenizer.model_max_length,
                           self.comps.text_encoder.config.hidden_size, device=self.device, dtype=dtype)
-        iva0.mas_state.enabled = False
-        flops = ds.unet_call_flops(iva0.unet, lat, txt)
-        iva0.mas_state.enabled = True
+        flops = ds.unet_call_flops(iva0.unet, lat, txt)  # the UNet as loaded (MAS only masks the temporal scores)
         r["unet_call_tflop"] = flops / 1e12
         r["unet_tflops_per_s"] = flops * self.steps / r["iva0_stages_s"]["denoise"] / 1e12
         pk = peak_tflops(self.card)
@@ -236,9 +231,6 @@ class Check:
         lat = {}
         for dt in (torch.float16, torch.float32):
             iva0, _ = self.pipelines(dt)
-            from iva0.backends.diffusion.attention import install_mas
-
-            install_mas(iva0.unet, iva0.mas_state)
             out = iva0(image, layout, num_inference_steps=steps, guidance_scale=self.args.guidance,
                        generator=torch.Generator().manual_seed(0))
             lat[dt] = out.latents.float()
