@@ -50,7 +50,12 @@ def animate(
     if width or height:  # an asked size passes every cap: check the budget before loading a backend
         check_frame_memory(layout.num_frames, *fit_size(w, h, width, height, multiple=1))
     be = create_backend(backend, **backend_options) if isinstance(backend, str) else backend
-    out_w, out_h = fit_size(w, h, width, height, max_side=be.max_side, multiple=be.size_multiple)
+    if hasattr(be, "output_size"):  # a backend whose model fixes the size rule (ttm)
+        out_w, out_h = be.output_size(w, h, width, height)
+    else:
+        out_w, out_h = fit_size(w, h, width, height, max_side=be.max_side, multiple=be.size_multiple)
+    if hasattr(be, "model_layout"):  # a backend that makes its model's own frame count and fps (ttm)
+        layout = be.model_layout(layout)
     check_frame_memory(layout.num_frames, out_w, out_h)
     if hasattr(be, "check_size"):  # the sizes the backend's model supports (optional)
         be.check_size(out_w, out_h, layout.num_frames)

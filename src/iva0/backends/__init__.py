@@ -2,6 +2,7 @@
 
 - composite: classical cut-out and paste, no weights, CPU, the default.
 - iva0: the diffusion method (SD1.x + GLIGEN + AnimateDiff), needs model weights.
+- ttm: the composite's cut-and-drag video, then Time-to-Move on Wan 2.x / CogVideoX, needs model weights.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 from iva0.backends.base import Backend, ProgressFn, no_progress
 from iva0.errors import UserError
 
-BACKENDS = ("composite", "iva0")
+BACKENDS = ("composite", "iva0", "ttm")
 
 
 def create_backend(name: str, **options: Any) -> Backend:
@@ -27,6 +28,10 @@ def create_backend(name: str, **options: Any) -> Backend:
         except ImportError as e:  # pragma: no cover - until the diffusion backend lands
             raise UserError(f"backend 'iva0' is not available yet ({e})") from None
         return IVA0Backend(**options)
+    if name == "ttm":
+        from iva0.backends.ttm.backend import TTMBackend
+
+        return TTMBackend(**options)
     raise UserError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
 
 

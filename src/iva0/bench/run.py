@@ -40,7 +40,7 @@ from iva0.io.output_rule import check_output
 from iva0.io.video import write_video
 from iva0.layout import Layout
 
-METHODS = ("composite", "iva0", "static")
+METHODS = ("composite", "iva0", "ttm", "static")
 _VERSION_PACKAGES = ("iva0", "numpy", "opencv-contrib-python-headless", "scikit-image", "torch", "diffusers", "transformers", "av")
 
 
@@ -95,7 +95,7 @@ def package_versions() -> dict[str, str]:
 def machine_info(method: str) -> dict:
     """Where the run was made: CPU, and the GPU for the diffusion method (timings depend on it)."""
     info = {"host": platform.node(), "platform": platform.platform(), "cpu_count": os.cpu_count()}
-    if method == "iva0":
+    if method in ("iva0", "ttm"):
         import torch
 
         if torch.cuda.is_available():
@@ -181,7 +181,7 @@ def run_sample(sample: BenchSample, backend, cfg: RunConfig, out: Path, progress
     t0 = time.perf_counter()
     anim = animate(sample.image, layout, backend, width=cfg.width, height=cfg.height, seed=cfg.seed, progress=progress)
     seconds = time.perf_counter() - t0
-    write_video(anim.frames, out, layout.fps)
+    write_video(anim.frames, out, anim.fps)  # the backend's own fps when it retimes (ttm)
     F, H, W, _ = anim.frames.shape
     return {"status": "ok", "seconds": round(seconds, 3), "width": W, "height": H, "frames": F}
 

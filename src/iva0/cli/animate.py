@@ -19,6 +19,7 @@ DEFAULT_DEMO_OUT = Path("out/demo.mp4")
 class BackendName(str, Enum):
     composite = "composite"
     iva0 = "iva0"
+    ttm = "ttm"
 
 
 def run_animate(
@@ -61,7 +62,7 @@ def register(app: typer.Typer) -> None:
         image: Path = typer.Argument(..., help="The still picture to animate (PNG, JPEG, WebP, ...)."),
         layout: Path = typer.Option(..., "--layout", "-l", help="Layout JSON: objects and their key boxes."),
         out: Path = typer.Option(..., "--out", "-o", help="Output: .mp4, .gif, or a folder name for PNG frames."),
-        backend: BackendName = typer.Option(BackendName.composite, "--backend", "-b", help="composite (no weights, CPU) or iva0 (diffusion)."),
+        backend: BackendName = typer.Option(BackendName.composite, "--backend", "-b", help="composite (no weights, CPU), iva0 (SD1.5 diffusion) or ttm (Time-to-Move on Wan / CogVideoX)."),
         prompt: Optional[str] = typer.Option(None, "--prompt", "-p", help="Scene and in-place motion text; overrides the layout's. The composite backend ignores it."),
         negative_prompt: Optional[str] = typer.Option(None, "--negative-prompt", help="Overrides the layout's negative prompt (iva0 backend)."),
         frames: Optional[int] = typer.Option(None, "--frames", min=2, max=256, help="Number of frames; overrides the layout's."),
@@ -90,12 +91,22 @@ def register(app: typer.Typer) -> None:
         grounding_steps: opts.GroundingSteps = None,
         blend_steps: opts.BlendSteps = None,
         tuned: opts.Tuned = None,
+        # ---- ttm backend (iva0.cli.options) ----
+        guidance_2: opts.Guidance2 = None,
+        flow_shift: opts.FlowShift = None,
+        tweak_index: opts.TweakIndex = None,
+        tstrong_index: opts.TstrongIndex = None,
+        dual_clock: opts.DualClock = None,
+        keep_background: opts.KeepBackground = None,
+        mask_dilate: opts.MaskDilate = None,
+        offload_mode: opts.OffloadMode = None,
+        vae_tiling: opts.VaeTiling = False,
+        vae_slicing: opts.VaeSlicing = False,
     ) -> None:
         """Animate IMAGE: each object in the layout travels along its key boxes."""
         # the command's own parameters, picked by name (their definitions live in cli/options.py)
-        options = opts.from_params(locals())
-        if backend != BackendName.iva0:
-            opts.refuse_diffusion_options(options, "--backend iva0")
+        params = locals()
+        options = opts.backend_options(backend.value, opts.from_params(params), opts.ttm_from_params(params), "--backend")
         written = run_animate(
             image, layout, out, backend=backend.value, prompt=prompt, negative_prompt=negative_prompt, frames=frames,
             fps=fps, width=width, height=height, seed=seed, overlay=overlay, quiet=quiet, backend_options=options,

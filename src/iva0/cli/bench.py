@@ -19,6 +19,7 @@ from iva0.errors import UserError
 class Method(str, Enum):
     composite = "composite"
     iva0 = "iva0"
+    ttm = "ttm"
     static = "static"
 
 
@@ -49,7 +50,7 @@ def register(app: typer.Typer) -> None:
     @bench_app.command("run")
     def run_cmd(
         bench: Path = typer.Argument(..., help="Benchmark folder (with benchmark.json)."),
-        method: Method = typer.Option(..., "--method", "-m", help="composite, iva0 (diffusion) or static (input repeated: the lower bound)."),
+        method: Method = typer.Option(..., "--method", "-m", help="composite, iva0 (SD1.5 diffusion), ttm (Time-to-Move on Wan / CogVideoX) or static (input repeated: the lower bound)."),
         out: Path = typer.Option(..., "--out", "-o", help="Run folder (videos/, records/, run.json). Rerunning resumes it."),
         width: Optional[int] = typer.Option(None, "--width", min=16, max=4096, help="Output width (default: each image's, capped per backend)."),
         height: Optional[int] = typer.Option(None, "--height", min=16, max=4096, help="Output height."),
@@ -76,6 +77,17 @@ def register(app: typer.Typer) -> None:
         grounding_steps: opts.GroundingSteps = None,
         blend_steps: opts.BlendSteps = None,
         tuned: opts.Tuned = None,
+        # ---- ttm method (iva0.cli.options) ----
+        guidance_2: opts.Guidance2 = None,
+        flow_shift: opts.FlowShift = None,
+        tweak_index: opts.TweakIndex = None,
+        tstrong_index: opts.TstrongIndex = None,
+        dual_clock: opts.DualClock = None,
+        keep_background: opts.KeepBackground = None,
+        mask_dilate: opts.MaskDilate = None,
+        offload_mode: opts.OffloadMode = None,
+        vae_tiling: opts.VaeTiling = False,
+        vae_slicing: opts.VaeSlicing = False,
     ) -> None:
         """Animate every sample of BENCH with a method: OUT/videos/<id>.mp4 and OUT/run.json.
 
@@ -88,11 +100,10 @@ def register(app: typer.Typer) -> None:
 
         # only what the user set goes into the record (the backend's defaults stay its own)
         # the command's own parameters, picked by name (their definitions live in cli/options.py)
-        options = opts.from_params(locals())
-        if method != Method.iva0:
-            opts.refuse_diffusion_options(options, "--method iva0")
+        params = locals()
+        options = opts.backend_options(method.value, opts.from_params(params), opts.ttm_from_params(params), "--method")
         rank, world = _parse_shard(shard) if shard else shard_from_env()
-        if method == Method.iva0 and device is None and world > 1 and "LOCAL_RANK" in os.environ:
+        if method in (Method.iva0, Method.ttm) and device is None and world > 1 and "LOCAL_RANK" in os.environ:
             # one GPU per process under accelerate launch / torchrun (when there are GPUs)
             import torch
 

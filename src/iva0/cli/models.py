@@ -15,6 +15,14 @@ class DType(str, Enum):
     bfloat16 = "bfloat16"
 
 
+class TinyFamily(str, Enum):
+    iva0 = "iva0"  # SD1.5 + GLIGEN + AnimateDiff, for --backend iva0
+    wan21 = "wan21"
+    wan22_a14b = "wan22-a14b"
+    wan22_ti2v = "wan22-ti2v"
+    cogvideox = "cogvideox"
+
+
 class AdapterVersion(str, Enum):
     v153 = "v1-5-3"
     v152 = "v1-5-2"
@@ -36,6 +44,13 @@ def run_check(path: str | None, *, base: str | None = None, gligen: str | None =
 
     from iva0.backends.diffusion.checks import check_model
 
+    if path is not None and not (base or gligen or motion_adapter):
+        from iva0.backends.ttm.families import detect_family
+        from iva0.backends.ttm.loading import resolve
+
+        folder = resolve(path)
+        if detect_family(folder) is not None:
+            return run_check_ttm(folder)
     report = check_model(path, base=base, gligen=gligen, motion_adapter=motion_adapter)
     several = any(c.origin for c in report.components)
     title = f"iva0 model {report.folder}" if report.folder else "iva0 model sources"
@@ -83,13 +98,48 @@ def run_convert(folder: str, *, quiet: bool = False) -> int:
     return 0
 
 
+def run_check_ttm(folder: Path) -> int:
+    """The component table of a Wan / CogVideoX folder (the ttm backend's); 0 when complete, 2 otherwise."""
+    import sys
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from iva0.backends.ttm.loading import check_folder, is_random_weights
+
+    family, components = check_folder(folder, count=True)
+    table = Table(title=f"ttm model {folder} ({family.name}: {family.pipeline_class})", title_justify="left")
+    for col in ("component", "status", "class", "parameters"):
+        table.add_column(col, justify="right" if col == "parameters" else "left", no_wrap=True)
+    table.add_column("where / problem", overflow="fold", min_width=40)
+    for c in components:
+        table.add_row(c.name, "present" if c.present else "missing", c.class_name, _millions(c.num_parameters),
+                      c.problem or str(c.folder.relative_to(folder)))
+    console = Console(width=max(140, Console().width))
+    console.print(table)
+    total = sum(c.num_parameters or 0 for c in components)
+    console.print(f"total parameters: {_millions(total)}" + ("  (random weights, from iva0 tiny-models)" if is_random_weights(folder) else ""))
+    bad = [c for c in components if c.problem]
+    if bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        print(f"error: {folder}: component '{bad[0].name}' {bad[0].problem}{more}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def run_tiny_models(folder: Path, *, full_size: bool = False, dtype: str = "float32", seed: int = 0,
-                    adapter: str = "v1-5-3", force: bool = False, quiet: bool = False) -> Path:
+                    adapter: str = "v1-5-3", force: bool = False, quiet: bool = False, family: str = "iva0") -> Path:
     import torch
 
     from iva0.backends.diffusion.tiny import write_model_folder
     from iva0.cli.progress import progress_bar
 
+    if family != "iva0":
+        from iva0.backends.ttm.tiny import write_model_folder as write_ttm_folder
+
+        with progress_bar(not quiet) as progress:
+            return write_ttm_folder(folder, family, full_size, seed=seed, dtype=getattr(torch, dtype), overwrite=force,
+                                    progress=lambda d, t, s: progress(d, t, "writing"))
     with progress_bar(not quiet) as progress:
         out = write_model_folder(folder, full_size, seed=seed, dtype=getattr(torch, dtype), adapter=adapter,
                                  overwrite=force, progress=lambda d, t, s: progress(d, t, "writing"))
@@ -130,14 +180,18 @@ def register(app: typer.Typer) -> None:
     @app.command("tiny-models")
     def tiny_models(
         folder: Path = typer.Argument(..., help="Folder to create (must not exist unless --force)."),
-        full_size: bool = typer.Option(False, "--full-size", help="Real architectures' sizes (~2 B parameters) instead of tiny."),
+        full_size: bool = typer.Option(False, "--full-size", help="Real architectures' sizes (iva0 ~2 B parameters; Wan / CogVideoX 11-34 B) instead of tiny."),
         dtype: DType = typer.Option(DType.float32, "--dtype", help="Weight dtype on disk."),
         seed: int = typer.Option(0, "--seed", help="Random seed for the weights."),
         adapter: AdapterVersion = typer.Option(AdapterVersion.v153, "--adapter", help="AnimateDiff adapter layout: v1-5-3 (no motion mid block) or v1-5-2 (with one)."),
         force: bool = typer.Option(False, "--force", help="Replace FOLDER if it exists (only once the new one is complete)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+        family: TinyFamily = typer.Option(TinyFamily.iva0, "--family", help="iva0 (SD1.5+GLIGEN+AnimateDiff, default) or, for --backend ttm: wan21, wan22-a14b, wan22-ti2v, cogvideox (from the real configs)."),
     ) -> None:
         """Write a random-weight model folder in the real on-disk layout (for tests, smoke and speed runs)."""
+        if family != TinyFamily.iva0 and adapter != AdapterVersion.v153:
+            raise typer.BadParameter("--adapter applies to --family iva0 only", param_hint="--adapter")
         out = run_tiny_models(folder, full_size=full_size, dtype=dtype.value, seed=seed, adapter=adapter.value,
-                              force=force, quiet=quiet)
-        typer.echo(f"wrote {out} ({'full size' if full_size else 'tiny'}, random weights, seed {seed})")
+                              force=force, quiet=quiet, family=family.value)
+        what = "" if family == TinyFamily.iva0 else f" {family.value}"
+        typer.echo(f"wrote {out} ({'full size' if full_size else 'tiny'}{what}, random weights, seed {seed})")

@@ -10,15 +10,15 @@ import typer
 
 from iva0.errors import UserError
 
-Model = Annotated[Optional[Path], typer.Option("--model", help="[iva0] Model folder (diffusers layout) or HF repo id in the local cache.")]
+Model = Annotated[Optional[Path], typer.Option("--model", help="[iva0, ttm] Model folder (diffusers layout) or HF repo id in the local cache.")]
 Base = Annotated[Optional[str], typer.Option("--base", help="[iva0] SD1.x base model (folder, .safetensors file or cached repo id).")]
 Gligen = Annotated[Optional[str], typer.Option("--gligen", help="[iva0] GLIGEN text-image UNet (folder or cached repo id).")]
 MotionAdapter = Annotated[Optional[str], typer.Option("--motion-adapter", help="[iva0] AnimateDiff motion adapter (folder, file or cached repo id).")]
-Steps = Annotated[Optional[int], typer.Option("--steps", min=1, max=1000, help="[iva0] Denoising steps (default 25).")]
-Guidance = Annotated[Optional[float], typer.Option("--guidance", min=0.0, help="[iva0] Classifier-free guidance scale (default 7.5).")]
-Device = Annotated[Optional[str], typer.Option("--device", help="[iva0] cuda, cuda:1, cpu, mps (default: cuda if present; under accelerate launch: cuda:<local rank>).")]
-Dtype = Annotated[Optional[str], typer.Option("--dtype", help="[iva0] float16, bfloat16 or float32 (default: float16 on CUDA).")]
-Offload = Annotated[bool, typer.Option("--offload", help="[iva0] Offload idle models to the CPU (less GPU memory, slower).")]
+Steps = Annotated[Optional[int], typer.Option("--steps", min=1, max=1000, help="[iva0, ttm] Denoising steps (default 25 for iva0, 50 for ttm).")]
+Guidance = Annotated[Optional[float], typer.Option("--guidance", min=0.0, help="[iva0, ttm] Classifier-free guidance scale (default 7.5 for iva0; ttm: the model's, 5.0 Wan, 3.5 Wan 2.2 A14B, 6.0 CogVideoX).")]
+Device = Annotated[Optional[str], typer.Option("--device", help="[iva0, ttm] cuda, cuda:1, cpu, mps (default: cuda if present; under accelerate launch: cuda:<local rank>).")]
+Dtype = Annotated[Optional[str], typer.Option("--dtype", help="[iva0, ttm] float16, bfloat16 or float32 (default on CUDA: float16 for iva0, bfloat16 for ttm).")]
+Offload = Annotated[bool, typer.Option("--offload", help="[iva0, ttm] Offload idle models to the CPU (less GPU memory, slower).")]
 NoMas = Annotated[bool, typer.Option("--no-mas", help="[iva0] Turn off Motion Afterimage Suppression.")]
 NoInversion = Annotated[bool, typer.Option("--no-inversion", help="[iva0] Start from random noise instead of DDIM inversion.")]
 NullText = Annotated[bool, typer.Option("--null-text", help="[iva0] Null-text inversion for closer reconstruction under CFG (slower).")]
@@ -77,3 +77,68 @@ def refuse_diffusion_options(options: dict[str, Any], what: str) -> None:
     if used:
         verb = "applies" if len(used) == 1 else "apply"
         raise UserError(f"{', '.join(used)} only {verb} to {what}")
+
+
+# ---- the ttm backend (Time-to-Move on Wan / CogVideoX); --model, --steps, --guidance, --device, --dtype,
+# --offload and --negative-prompt are shared with iva0 ----
+Guidance2 = Annotated[Optional[float], typer.Option("--guidance-2", min=0.0, help="[ttm] Guidance of Wan 2.2 I2V-A14B's low-noise expert (default: --guidance).")]
+FlowShift = Annotated[Optional[float], typer.Option("--flow-shift", min=0.0, help="[ttm] Wan's flow-matching shift (default: the folder's scheduler config).")]
+TweakIndex = Annotated[Optional[int], typer.Option("--tweak-index", min=0, help="[ttm] Step the whole video starts denoising at (default: TTM's 3 of 50 on Wan, 4 of 50 on CogVideoX, scaled to --steps).")]
+TstrongIndex = Annotated[Optional[int], typer.Option("--tstrong-index", min=0, help="[ttm] Step the objects' region is released at (default: 7 of 50 on Wan, 9 of 50 on CogVideoX, scaled).")]
+DualClock = Annotated[Optional[bool], typer.Option("--dual-clock/--no-dual-clock", help="[ttm] Time-to-Move's dual clock (on); off = the model's plain image-to-video from noise.")]
+KeepBackground = Annotated[Optional[bool], typer.Option("--keep-background/--no-keep-background", help="[ttm] Paste the input's exact pixels outside the objects' boxes (off).")]
+MaskDilate = Annotated[Optional[int], typer.Option("--mask-dilate", min=0, max=256, help="[ttm] Grow the objects' motion mask by this many pixels (default 8).")]
+OffloadMode = Annotated[Optional[str], typer.Option("--offload-mode", help="[ttm] none, model (= --offload), sequential or group: diffusers' offloading.")]
+VaeTiling = Annotated[bool, typer.Option("--vae-tiling", help="[ttm] Decode the video in tiles (less GPU memory).")]
+VaeSlicing = Annotated[bool, typer.Option("--vae-slicing", help="[ttm] Decode one video slice at a time.")]
+
+SHARED_WITH_TTM = ("model", "steps", "guidance", "device", "dtype", "offload")
+_TTM_FLAGS = {"dual_clock": "--dual-clock/--no-dual-clock", "keep_background": "--keep-background/--no-keep-background",
+              "offload": "--offload-mode"}
+
+
+def ttm_options(
+    *,
+    guidance_2: Optional[float] = None,
+    flow_shift: Optional[float] = None,
+    tweak_index: Optional[int] = None,
+    tstrong_index: Optional[int] = None,
+    dual_clock: Optional[bool] = None,
+    keep_background: Optional[bool] = None,
+    mask_dilate: Optional[int] = None,
+    offload_mode: Optional[str] = None,
+    vae_tiling: bool = False,
+    vae_slicing: bool = False,
+) -> dict[str, Any]:
+    """The ttm-only options the user set, JSON-friendly."""
+    raw = dict(guidance_2=guidance_2, flow_shift=flow_shift, tweak_index=tweak_index, tstrong_index=tstrong_index,
+               dual_clock=dual_clock, keep_background=keep_background, mask_dilate=mask_dilate, offload=offload_mode,
+               vae_tiling=vae_tiling or None, vae_slicing=vae_slicing or None)
+    return {k: v for k, v in raw.items() if v is not None}
+
+
+def ttm_from_params(params: dict[str, Any]) -> dict[str, Any]:
+    names = inspect.signature(ttm_options).parameters
+    return ttm_options(**{k: params[k] for k in names})
+
+
+def backend_options(backend: str, diffusion: dict[str, Any], ttm: dict[str, Any], flag: str) -> dict[str, Any]:
+    """The options for `backend`, refusing (one UserError) every flag that belongs to another backend.
+
+    flag: "--backend" (animate) or "--method" (bench run), for the messages.
+    """
+    if backend == "ttm":
+        refuse_diffusion_options({k: v for k, v in diffusion.items() if k not in SHARED_WITH_TTM}, f"{flag} iva0")
+        options = {k: v for k, v in diffusion.items() if k in SHARED_WITH_TTM}
+        if options.pop("offload", None):  # iva0's plain --offload = diffusers' model offload
+            if ttm.get("offload", "model") != "model":
+                raise UserError(f"--offload is --offload-mode model; it contradicts --offload-mode {ttm['offload']}")
+            options["offload"] = "model"
+        return {**options, **ttm}
+    if ttm:
+        used = [_TTM_FLAGS.get(k, "--" + k.replace("_", "-")) for k in ttm]
+        verb = "applies" if len(used) == 1 else "apply"
+        raise UserError(f"{', '.join(used)} only {verb} to {flag} ttm")
+    if backend != "iva0":
+        refuse_diffusion_options(diffusion, f"{flag} iva0")
+    return diffusion

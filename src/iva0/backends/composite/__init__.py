@@ -90,6 +90,14 @@ def paste(canvas: np.ndarray, cut: Cutout, box: np.ndarray) -> None:
     region += a * rgb
 
 
+def placed_alpha(cut: Cutout, box: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The cut-out's alpha moved (and scaled) from its frame-0 box to `box`, as `paste` places it, (H, W) float32."""
+    canvas = np.zeros((height, width, 3), np.float32)
+    white = Cutout(rgb=np.ones_like(cut.rgb), alpha=cut.alpha, mask=cut.mask, box0=cut.box0)
+    paste(canvas, white, box)  # over black, a white cut-out leaves exactly its alpha
+    return canvas[..., 0]
+
+
 class CompositeBackend:
     name = "composite"
     max_side = 1024
@@ -107,6 +115,11 @@ class CompositeBackend:
         self.config = config
 
     def animate(self, image: np.ndarray, layout: Layout, *, seed: int = 0, progress: ProgressFn | None = None) -> np.ndarray:
+        return self.render(image, layout, seed=seed, progress=progress)[0]
+
+    def render(self, image: np.ndarray, layout: Layout, *, seed: int = 0, progress: ProgressFn | None = None,
+               alphas: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """(frames, per-frame union of the objects' cut-out alphas at their place (F, H, W) float32 or None)."""
         progress = progress or no_progress
         H, W = image.shape[:2]
         boxes = layout.boxes_px(W, H)  # (J, F, 4)
@@ -115,15 +128,21 @@ class CompositeBackend:
         plate = background_plate(image, layout, self.config, cutouts).astype(np.float32)
         frames = np.empty((F, H, W, 3), np.uint8)
         frames[0] = image
+        union = np.zeros((F, H, W), np.float32) if alphas else None
         progress(1, F, "compositing")
-        for f in range(1, F):
+        for f in range(F):
+            if union is not None:
+                for j in range(len(cutouts)):
+                    union[f] = np.maximum(union[f], placed_alpha(cutouts[j], boxes[j, f], H, W))
+            if f == 0:
+                continue
             canvas = plate.copy()
             # lower box bottom = nearer the camera = drawn last, in front
             for j in np.argsort(boxes[:, f, 3], kind="stable"):
                 paste(canvas, cutouts[j], boxes[j, f])
             frames[f] = np.clip(canvas + 0.5, 0, 255).astype(np.uint8)
             progress(f + 1, F, "compositing")
-        return frames
+        return frames, union
 
 
-__all__ = ["CompositeBackend", "CompositeConfig", "Cutout", "background_plate", "paste", "segment_objects"]
+__all__ = ["CompositeBackend", "CompositeConfig", "Cutout", "background_plate", "paste", "placed_alpha", "segment_objects"]

@@ -1,0 +1,151 @@
+"""TTMBackend: the ttm pipeline behind the Backend protocol (`iva0 animate --backend ttm`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from iva0.backends.base import ProgressFn, no_progress
+from iva0.errors import UserError
+from iva0.layout import Layout
+
+PASTE_FEATHER = 0.02  # the keep-background ramp inside G(f), as a share of the shorter side (as the iva0 backend)
+
+
+@dataclass
+class TTMSettings:
+    """What the CLI's ttm options become; None = the family's default."""
+
+    model: str | None = None
+    steps: int = 50
+    guidance: float | None = None
+    guidance_2: float | None = None
+    flow_shift: float | None = None
+    negative_prompt: str | None = None
+    tweak_index: int | None = None
+    tstrong_index: int | None = None
+    dual_clock: bool = True
+    keep_background: bool = False
+    mask_dilate: int = 8
+    device: str | None = None
+    dtype: str | None = None
+    offload: str = "none"
+    vae_tiling: bool = False
+    vae_slicing: bool = False
+
+
+def validate(s: TTMSettings) -> None:
+    """The checks that need no model (the rest run in `TTMPipeline.check_inputs`)."""
+    if s.model is None:
+        raise UserError("the ttm backend needs --model DIR (a Wan 2.1/2.2 image-to-video or CogVideoX-5b-I2V folder)")
+    if isinstance(s.steps, bool) or not isinstance(s.steps, int) or not 1 <= s.steps <= 1000:
+        raise UserError(f"--steps must be an integer from 1 to 1000, got {s.steps!r}")
+    for flag, v in (("--guidance", s.guidance), ("--guidance-2", s.guidance_2)):
+        if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and 0 <= v <= 50):
+            raise UserError(f"{flag} must be a number from 0 to 50, got {v!r}")
+    if s.flow_shift is not None and not (math.isfinite(s.flow_shift) and 0 < s.flow_shift <= 100):
+        raise UserError(f"--flow-shift must be a number above 0 (at most 100), got {s.flow_shift!r}")
+    for flag, v in (("--tweak-index", s.tweak_index), ("--tstrong-index", s.tstrong_index)):
+        if v is not None and not 0 <= v < s.steps:
+            raise UserError(f"{flag} {v} must be in 0..{s.steps - 1} (an index into the {s.steps} steps)")
+    if s.tweak_index is not None and s.tstrong_index is not None and s.tweak_index > s.tstrong_index:
+        raise UserError(f"--tweak-index {s.tweak_index} must not exceed --tstrong-index {s.tstrong_index}")
+    if not 0 <= s.mask_dilate <= 256:
+        raise UserError(f"--mask-dilate must be from 0 to 256 px, got {s.mask_dilate}")
+    if not s.dual_clock and (s.tweak_index is not None or s.tstrong_index is not None):
+        raise UserError("--tweak-index/--tstrong-index need the dual clock; drop --no-dual-clock")
+
+
+class TTMBackend:
+    name = "ttm"
+
+    def __init__(self, **options: Any) -> None:
+        known = {f.name for f in fields(TTMSettings)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise UserError(f"unknown ttm backend option(s): {', '.join(unknown)}")
+        options = {k: (str(v) if k == "model" else v) for k, v in options.items() if v is not None}
+        self.settings = s = TTMSettings(**options)
+        validate(s)
+        from iva0.backends.ttm.loading import check_offload, pick_device, pick_dtype, resolve
+        from iva0.backends.ttm.families import require_family
+
+        # everything that can be checked without weights, before loading them
+        dev = pick_device(s.device)
+        pick_dtype(s.dtype, dev)
+        check_offload(s.offload, dev)
+        family = require_family(resolve(s.model))
+        if s.guidance_2 is not None and family.name != "wan22-a14b":
+            raise UserError(f"--guidance-2 sets Wan 2.2 I2V-A14B's second expert; {s.model} is {family.name}")
+        if s.flow_shift is not None and family.kind != "wan":
+            raise UserError(f"--flow-shift applies to Wan's flow-matching scheduler; {s.model} is {family.name}")
+        from iva0.backends.ttm.pipeline import TTMPipeline
+
+        self.pipe = TTMPipeline.from_pretrained(s.model, dtype=s.dtype, device=s.device, offload=s.offload,
+                                                vae_tiling=s.vae_tiling, vae_slicing=s.vae_slicing)
+        if s.flow_shift is not None:
+            sched = self.pipe.pipe.scheduler
+            self.pipe.pipe.scheduler = type(sched).from_config(sched.config, flow_shift=s.flow_shift)
+        self.size_multiple = self.pipe.size_multiple
+        nh, nw = self.pipe.native_size()
+        self.max_side = max(nh, nw)
+        self.last = None  # the last TTMPipelineOutput (reference video, masks, timings) for callers that want it
+
+    # hooks `iva0.animate.animate` asks before it resizes the picture and writes the video
+    def output_size(self, width: int, height: int, target_width: int | None, target_height: int | None) -> tuple[int, int]:
+        """The picture's size for this model: Wan keeps the aspect at the native area, CogVideoX has one size."""
+        if target_width or target_height:
+            from iva0.io.image import fit_size
+
+            w, h = fit_size(width, height, target_width, target_height, multiple=self.size_multiple)
+            if self.pipe.family.kind == "cogvideox" and (h, w) != self.pipe.native_size():
+                nh, nw = self.pipe.native_size()
+                raise UserError(f"CogVideoX-5b-I2V makes {nw}x{nh} videos only; drop --width/--height")
+            return w, h
+        return self.pipe.size_for(width, height)
+
+    def model_layout(self, layout: Layout) -> Layout:
+        """The layout retimed to the model's frames and fps, same duration (refused when longer than the model's)."""
+        from iva0.backends.ttm.reference import model_layout
+
+        return model_layout(layout, self.pipe.family)
+
+    def animate(self, image: np.ndarray, layout: Layout, *, seed: int = 0, progress: ProgressFn | None = None) -> np.ndarray:
+        import torch
+
+        s = self.settings
+        progress = progress or no_progress
+        retimed = self.model_layout(layout)
+        if s.dual_clock:
+            tweak, tstrong = self.pipe.default_indices(s.steps)
+            tweak = tweak if s.tweak_index is None else s.tweak_index
+            tstrong = max(tweak, tstrong) if s.tstrong_index is None else s.tstrong_index
+            if s.tstrong_index is None and s.tweak_index is not None and s.tweak_index > tstrong:
+                tstrong = s.tweak_index
+        else:
+            tweak = tstrong = 0
+        negative = layout.negative_prompt if s.negative_prompt is None else s.negative_prompt
+        kwargs = dict(num_frames=retimed.num_frames, num_inference_steps=s.steps, guidance_scale=s.guidance,
+                      guidance_scale_2=s.guidance_2, tweak_index=tweak, tstrong_index=tstrong,
+                      dual_clock_on=s.dual_clock)
+        try:
+            self.pipe.check_inputs(image, retimed.num_frames, s.steps, tweak, tstrong,
+                                   self.pipe.family.guidance if s.guidance is None else s.guidance, s.guidance_2,
+                                   np.zeros((retimed.num_frames, *image.shape), np.uint8),
+                                   np.zeros((retimed.num_frames, *image.shape[:2]), np.float32), s.dual_clock)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        out = self.pipe(image, retimed if s.dual_clock else None, prompt=layout.prompt, negative_prompt=negative,
+                        mask_dilate=s.mask_dilate, generator=torch.Generator().manual_seed(seed), progress=progress,
+                        **kwargs)
+        frames = out.frames
+        if s.keep_background:
+            from iva0.backends.diffusion.compose import paste_alpha, paste_kept
+
+            H, W = image.shape[:2]
+            frames = paste_kept(frames, image, paste_alpha(retimed, H, W, max(1.0, PASTE_FEATHER * min(H, W))))
+        self.last = out
+        return frames

@@ -1,0 +1,168 @@
+"""Find, check and load a Wan / CogVideoX folder: local, or a repo id already in the HF cache; safetensors only.
+
+Every problem becomes one ModelError line naming the component and the path,
+found before any weights are read.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from iva0.backends.ttm.families import Family, read_model_index, require_family
+from iva0.errors import ModelError, UserError
+
+OFFLOADS = ("none", "model", "sequential", "group")
+PICKLES = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
+# components without weights, and the file each must have
+SIDE_FILES = {"scheduler": "scheduler_config.json", "image_processor": "preprocessor_config.json"}
+
+
+@dataclass
+class Component:
+    name: str
+    class_name: str
+    folder: Path
+    problem: str = ""  # one line; empty when fine
+    num_parameters: int | None = None
+
+    @property
+    def present(self) -> bool:
+        return not self.problem
+
+
+def resolve(source: str | Path) -> Path:
+    """A local folder as is; an HF repo id from the local cache, offline."""
+    from iva0.backends.diffusion.models import resolve_source
+
+    return resolve_source(source, "model")
+
+
+def _check_one(folder: Path, name: str, entry: list, count: bool) -> Component:
+    from iva0.backends.diffusion.models import count_parameters
+
+    c = Component(name=name, class_name=str(entry[1]), folder=folder / name)
+    if not c.folder.is_dir():
+        c.problem = f"missing (looked for {c.folder})"
+        return c
+    if name == "tokenizer":
+        if not any(c.folder.iterdir()):
+            c.problem = f"empty folder {c.folder}"
+        return c
+    if name in SIDE_FILES:
+        if not (c.folder / SIDE_FILES[name]).is_file():
+            c.problem = f"missing (looked for {c.folder / SIDE_FILES[name]})"
+        return c
+    if not (c.folder / "config.json").is_file():
+        c.problem = f"missing (looked for {c.folder / 'config.json'})"
+        return c
+    weights = sorted(c.folder.glob("*.safetensors"))
+    if not weights:
+        pickles = sorted(p.name for p in c.folder.iterdir() if p.suffix in PICKLES)
+        c.problem = (f"has only pickle weights ({c.folder / pickles[0]}); iva0 loads .safetensors only"
+                     if pickles else f"has no .safetensors weights in {c.folder}")
+        return c
+    if count:
+        try:
+            c.num_parameters = count_parameters(weights)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            c.problem = f"has broken weights ({weights[0]}: {str(e).splitlines()[0][:200]})"
+    return c
+
+
+def check_folder(folder: str | Path, *, count: bool = False) -> tuple[Family, list[Component]]:
+    """The family and each component model_index.json lists (null entries are absent on purpose)."""
+    folder = Path(folder)
+    family = require_family(folder)
+    index = read_model_index(folder) or {}
+    components = [_check_one(folder, name, entry, count) for name, entry in index.items()
+                  if not name.startswith("_") and isinstance(entry, list) and len(entry) == 2 and entry[0] is not None]
+    return family, components
+
+
+def pick_device(device: str | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise UserError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {device}: CUDA is not available here")
+    return dev
+
+
+def pick_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
+    """bf16 on CUDA by default, fp32 elsewhere; fp16 on the CPU is refused (too slow and unsupported ops)."""
+    if dtype is None:
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+             "float16": torch.float16, "fp16": torch.float16}
+    if dtype not in names:
+        raise UserError(f"--dtype must be float32, bfloat16 or float16, got {dtype!r}")
+    if names[dtype] == torch.float16 and device.type == "cpu":
+        raise UserError("--dtype float16 is not supported on the CPU; use float32 or bfloat16")
+    return names[dtype]
+
+
+def check_offload(offload: str, device: torch.device) -> None:
+    if offload not in OFFLOADS:
+        raise UserError(f"--offload must be one of {', '.join(OFFLOADS)}, got {offload!r}")
+    if offload != "none" and device.type == "cpu":
+        raise UserError(f"--offload {offload} moves weights between the CPU and an accelerator; it needs --device cuda")
+
+
+def load_pipeline(source: str | Path, *, dtype: str | None = None, device: str | None = None, offload: str = "none",
+                  vae_tiling: bool = False, vae_slicing: bool = False):
+    """(diffusers pipeline, family, folder, device, dtype), checked first, then loaded offline from safetensors."""
+    import diffusers
+
+    from iva0.backends.diffusion.models import _quiet_libraries
+
+    dev = pick_device(device)
+    torch_dtype = pick_dtype(dtype, dev)
+    check_offload(offload, dev)
+    folder = resolve(source)
+    family, components = check_folder(folder)
+    bad = [c for c in components if c.problem]
+    if bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise ModelError(f"{folder}: component '{bad[0].name}' {bad[0].problem}{more}")
+    try:
+        with _quiet_libraries(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # deprecation chatter of the libraries about each other's arguments
+            cls = getattr(diffusers, family.pipeline_class)  # importing it imports transformers' image processors
+            pipe = cls.from_pretrained(str(folder), torch_dtype=torch_dtype, use_safetensors=True, local_files_only=True)
+    except Exception as e:  # noqa: BLE001 - the libraries raise anything here; the user gets one line
+        raise ModelError(f"{folder}: could not be loaded as {family.pipeline_class}: "
+                         f"{(str(e).strip().splitlines() or [type(e).__name__])[0][:300]}") from None
+    if family.kind == "wan":
+        # diffusers' Wan examples keep the VAE (and CLIP image encoder) in float32: bf16 VAEs band and drift
+        for part in (pipe.vae, getattr(pipe, "image_encoder", None)):
+            if part is not None and part.dtype != torch.float32:
+                torch.nn.Module.to(part, torch.float32)  # plain cast: nothing in them must stay in another dtype
+    if vae_tiling:
+        pipe.vae.enable_tiling()
+    if vae_slicing:
+        pipe.vae.enable_slicing()
+    pipe.set_progress_bar_config(disable=True)
+    if offload == "model":
+        pipe.enable_model_cpu_offload(device=dev)
+    elif offload == "sequential":
+        pipe.enable_sequential_cpu_offload(device=dev)
+    elif offload == "group":
+        pipe.enable_group_offload(onload_device=dev, offload_device=torch.device("cpu"), offload_type="leaf_level")
+    else:
+        pipe.to(dev)
+    return pipe, family, folder, dev, torch_dtype
+
+
+def is_random_weights(folder: Path) -> bool:
+    try:
+        return bool(json.loads((folder / "model_index.json").read_text()).get("_iva0", {}).get("random_weights"))
+    except (OSError, ValueError, AttributeError):
+        return False
