@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import cv2
 import numpy as np
 
@@ -39,7 +41,7 @@ def model_frames(layout: Layout, family: Family, max_frames: int | None = None) 
     max_frames = max_frames or family.num_frames
     seconds = (layout.num_frames - 1) / layout.fps
     step = family.frame_step
-    k = max(1, int(round(seconds * family.fps / step)))
+    k = max(1, math.floor(seconds * family.fps / step + 0.5))  # halves up, as in scale_index
     frames = step * k + 1
     if frames > max_frames:
         longest = (max_frames - 1) / family.fps

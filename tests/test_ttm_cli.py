@@ -1,0 +1,93 @@
+"""`iva0 tiny-models --family`, `iva0 models check` and `iva0 animate --backend ttm` end to end, and their refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from iva0.io.video import read_video
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+
+
+def iva0(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "iva0", *map(str, args)], env=ENV, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("ttm-cli")
+    r = iva0("tiny-models", d / "wan", "--family", "wan21", "-q")
+    assert r.returncode == 0, r.stderr
+    assert "wan21" in r.stdout
+    yy, xx = np.mgrid[0:64, 0:96]
+    img = np.full((64, 96, 3), 80, np.uint8)
+    img[((xx - 30) ** 2 + (yy - 32) ** 2) < 200] = (230, 40, 40)
+    Image.fromarray(img).save(d / "img.png")
+    (d / "lay.json").write_text(json.dumps({"num_frames": 3, "fps": 8, "prompt": "a red ball", "objects": [
+        {"name": "ball", "keyframes": [{"frame": 0, "box": [0.2, 0.3, 0.5, 0.7]},
+                                       {"frame": 2, "box": [0.5, 0.3, 0.8, 0.7]}]}]}))
+    return d
+
+
+def test_models_check_and_animate(work, tmp_path):
+    r = iva0("models", "check", work / "wan")
+    assert r.returncode == 0, r.stderr
+    assert "wan21" in r.stdout and "transformer" in r.stdout and "random weights" in r.stdout
+    out = tmp_path / "out.mp4"
+    r = iva0("animate", work / "img.png", "-l", work / "lay.json", "-b", "ttm", "--model", work / "wan", "--width", 48,
+             "--height", 32, "--steps", 4, "--tweak-index", 1, "--tstrong-index", 2, "--mask-dilate", 2, "-q", "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().endswith(str(out))
+    frames, fps = read_video(out)
+    assert frames.shape[1:3] == (32, 48) and frames.shape[0] == 5 and round(fps) == 16  # 0.25 s at Wan's 16 fps
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--tweak-index", 3, "--tstrong-index", 2], "must not exceed"),
+    (["--tweak-index", 4], "must be in 0..3"),
+    (["--tstrong-index", 9], "must be in 0..3"),
+    (["--dtype", "float16"], "float16 is not supported on the CPU"),
+    (["--guidance-2", 2], "second expert"),
+    (["--no-inversion"], "only applies to --backend iva0"),
+    (["--offload-mode", "sequential"], "needs --device cuda"),
+])
+def test_bad_input_is_one_error_line(work, tmp_path, args, message):
+    out = tmp_path / "out.mp4"
+    r = iva0("animate", work / "img.png", "-l", work / "lay.json", "-b", "ttm", "--model", work / "wan", "--steps", 4,
+             "-q", "-o", out, *args)
+    assert r.returncode == 2
+    assert r.stderr.startswith("error:") and r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_wrong_folders_are_refused(work, tmp_path):
+    other = tmp_path / "sd"
+    other.mkdir()
+    (other / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
+    broken = tmp_path / "broken"
+    shutil.copytree(work / "wan", broken)
+    shutil.rmtree(broken / "vae")
+    out = tmp_path / "o" / "out.mp4"
+    out.parent.mkdir()
+    for model, message in ((other, "StableDiffusionPipeline"), (broken, "component 'vae' missing")):
+        r = iva0("animate", work / "img.png", "-l", work / "lay.json", "-b", "ttm", "--model", model, "-q", "-o", out)
+        assert r.returncode == 2 and r.stderr.startswith("error:") and r.stderr.count("\n") == 1, r.stderr
+        assert message in r.stderr
+        assert not out.exists()
+    r = iva0("models", "check", broken)
+    assert r.returncode == 2 and "vae" in r.stderr
+
+
+def test_ttm_options_are_refused_for_other_backends(work, tmp_path):
+    r = iva0("animate", work / "img.png", "-l", work / "lay.json", "--no-dual-clock", "-o", tmp_path / "x.mp4")
+    assert r.returncode == 2 and "only applies to --backend ttm" in r.stderr

@@ -1,0 +1,219 @@
+"""The ttm pipeline on tiny random-weight folders of each family (real diffusers layouts, shrunk widths).
+
+The equivalence tests are the evidence that real weights will work: with the dual
+clock off our loop gives diffusers' own WanImageToVideoPipeline /
+CogVideoXImageToVideoPipeline frames, called the same way.
+"""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from iva0.backends.ttm.pipeline import TTMPipeline
+from iva0.layout import parse_layout
+
+SIZES = {"wan21": (32, 48), "wan22-a14b": (32, 48), "wan22-ti2v": (32, 64), "cogvideox": (32, 48)}
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    from iva0.backends.ttm.tiny import write_model_folder
+
+    root = tmp_path_factory.mktemp("ttm-models")
+    made = {}
+
+    def get(family):
+        if family not in made:
+            made[family] = write_model_folder(root / family, family)
+        return made[family]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def pipes(tiny):
+    loaded = {}
+
+    def get(family):
+        if family not in loaded:
+            loaded[family] = TTMPipeline.from_pretrained(tiny(family))
+        return loaded[family]
+
+    return get
+
+
+def picture(h, w):
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.zeros((h, w, 3), np.uint8)
+    img[..., 0] = (xx * 255 // max(1, w - 1)).astype(np.uint8)
+    img[..., 1] = (yy * 255 // max(1, h - 1)).astype(np.uint8)
+    img[..., 2] = 90
+    img[((xx - w // 4) ** 2 + (yy - h // 2) ** 2) < (h // 4) ** 2] = (240, 30, 30)
+    return img
+
+
+def layout(frames=3, fps=8):
+    return parse_layout({"num_frames": frames, "fps": fps, "prompt": "a red ball", "objects": [
+        {"name": "ball", "keyframes": [{"frame": 0, "box": [0.05, 0.2, 0.45, 0.8]},
+                                       {"frame": frames - 1, "box": [0.5, 0.2, 0.9, 0.8]}]}]})
+
+
+def to_uint8(x):
+    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("family", ["wan21", "wan22-a14b", "wan22-ti2v", "cogvideox"])
+def test_no_dual_clock_is_diffusers_own_pipeline(family, tiny, pipes):
+    import diffusers
+
+    p = pipes(family)
+    h, w = SIZES[family]
+    img = picture(h, w)
+    kw = dict(num_frames=9, guidance_scale=4.0)
+    g2 = {"guidance_scale_2": 2.0} if family == "wan22-a14b" else {}
+    ours = p(img, prompt="a red ball", negative_prompt="blurry", num_inference_steps=4, dual_clock_on=False,
+             generator=torch.Generator().manual_seed(7), **kw, **g2)
+    ref = getattr(diffusers, p.family.pipeline_class).from_pretrained(str(tiny(family)))
+    ref.set_progress_bar_config(disable=True)
+    theirs = ref(image=Image.fromarray(img), prompt="a red ball", negative_prompt="blurry", height=h, width=w,
+                 num_inference_steps=4, generator=torch.Generator().manual_seed(7), output_type="np", **kw,
+                 **g2).frames[0]
+    theirs = to_uint8(theirs)
+    assert ours.frames.shape == theirs.shape == (9, h, w, 3)
+    assert np.array_equal(ours.frames[0], img)  # frame 0 is the input
+    assert theirs[1:].std() > 5  # random weights still make a varied picture: the comparison means something
+    assert np.abs(ours.frames[1:].astype(int) - theirs[1:].astype(int)).max() <= 1
+    # 4 steps, cond + uncond: two calls each (CogVideoX batches both into one)
+    assert ours.info["transformer_calls"] == (4 if family == "cogvideox" else 8)
+
+
+def _hook_calls(module, record):
+    def hook(mod, args, kwargs):
+        record.append(kwargs["timestep"].detach().clone())
+    return module.register_forward_pre_hook(hook, with_kwargs=True)
+
+
+def test_dual_clock_starts_at_tweak_pins_until_tstrong_then_frees(pipes):
+    from diffusers.utils.torch_utils import randn_tensor
+
+    p = pipes("wan21")
+    img = picture(32, 48)
+    steps, tweak, tstrong = 6, 1, 3
+    seen, calls = {}, []
+    handle = _hook_calls(p.pipe.transformer, calls)
+    try:
+        out = p(img, layout(), prompt="a red ball", num_inference_steps=steps, tweak_index=tweak, tstrong_index=tstrong,
+                guidance_scale=4.0, mask_dilate=2, generator=torch.Generator().manual_seed(3),
+                callback_on_step_end=lambda pipe, i, t, kw: seen.__setitem__(i, kw["latents"].clone()) or {})
+    finally:
+        handle.remove()
+    ts = p.pipe.scheduler.timesteps
+    assert len(calls) == 2 * (steps - tweak)  # cond + uncond per step, none before tweak
+    assert float(calls[0][0]) == float(ts[tweak])
+    assert sorted(seen) == list(range(tweak, steps))
+    F = out.frames.shape[0]
+    assert out.latent_mask.shape == ((F - 1) // 4 + 1, 4, 6)  # latent frames follow the VAE's 4x time compression
+    assert out.masks.shape == (F, 32, 48) and out.reference.shape == (F, 32, 48, 3)
+    # the same noise the pipeline drew: diffusers' starting noise first, then TTM's
+    g = torch.Generator().manual_seed(3)
+    shape = seen[tweak].shape
+    randn_tensor(shape, generator=g, dtype=torch.float32)
+    noise = randn_tensor(shape, generator=g, dtype=torch.float32)
+    ref = p.parts.encode_video(out.reference, torch.device("cpu"))
+    m = out.latent_mask.bool()[None, None].expand(shape)
+    assert m.any() and not m.all()
+    sigmas = p.pipe.scheduler.sigmas
+    for i in range(tweak, steps):
+        target = (1 - sigmas[i + 1]) * ref + sigmas[i + 1] * noise  # the reference at the next noise level
+        gap = (seen[i][m] - target[m]).abs().max()
+        if i < tstrong:
+            assert gap < 1e-5, i
+        else:
+            assert gap > 1e-3, i  # released: the model moves it
+    assert (seen[tweak][~m] - ((1 - sigmas[tweak + 1]) * ref + sigmas[tweak + 1] * noise)[~m]).abs().max() > 1e-3
+
+
+def test_seeds_change_the_video_and_keep_background_keeps_pixels(tiny):
+    from iva0.animate import animate
+    from iva0.backends.diffusion.compose import paste_alpha
+    from iva0.backends.ttm.backend import PASTE_FEATHER, TTMBackend
+
+    be = TTMBackend(model=str(tiny("wan21")), steps=4)
+    img = picture(32, 48)
+    a = animate(img, layout(), be, width=48, height=32, seed=1).frames
+    b = animate(img, layout(), be, width=48, height=32, seed=2).frames
+    assert a.shape == b.shape and not np.array_equal(a[1:], b[1:])
+    kb = TTMBackend(model=str(tiny("wan21")), steps=4, keep_background=True)
+    anim = animate(img, layout(), kb, width=48, height=32, seed=1)
+    assert anim.fps == 16 and anim.layout.num_frames == anim.frames.shape[0]
+    alpha = paste_alpha(anim.layout, 32, 48, max(1.0, PASTE_FEATHER * 32))
+    kept = alpha >= 1.0  # outside G(f) and its feather
+    assert kept[1:].any() and (~kept[1:]).any()
+    frames = anim.frames
+    assert np.array_equal(frames[kept], np.broadcast_to(img, frames.shape)[kept])
+    assert not np.array_equal(a[kept], np.broadcast_to(img, a.shape)[kept])  # without it the model repaints them
+
+
+def test_a14b_switches_experts_at_the_boundary(pipes):
+    p = pipes("wan22-a14b")
+    high, low = [], []
+    handles = [_hook_calls(p.pipe.transformer, high), _hook_calls(p.pipe.transformer_2, low)]
+    try:
+        p(picture(32, 48), layout(), num_inference_steps=8, tweak_index=0, tstrong_index=2, guidance_scale=3.0,
+          guidance_scale_2=2.0, generator=torch.Generator().manual_seed(0))
+    finally:
+        for h in handles:
+            h.remove()
+    boundary = p.pipe.config.boundary_ratio * 1000
+    assert high and low and len(high) + len(low) == 16
+    assert all(float(t) >= boundary for t in high) and all(float(t) < boundary for t in low)
+
+
+def test_ti2v_expanded_timesteps_keep_the_first_frame_at_zero(pipes):
+    p = pipes("wan22-ti2v")
+    calls = []
+    handle = _hook_calls(p.pipe.transformer, calls)
+    try:
+        out = p(picture(32, 64), layout(), num_inference_steps=4, tweak_index=1, tstrong_index=2, guidance_scale=1.0,
+                generator=torch.Generator().manual_seed(0))
+    finally:
+        handle.remove()
+    ts = p.pipe.scheduler.timesteps
+    assert len(calls) == 3  # no CFG at guidance 1, three steps from tweak 1
+    F = out.frames.shape[0]
+    tokens_per_frame = (32 // 16 // 2) * (64 // 16 // 2)  # VAE 16x, patch 2x2
+    for k, step in enumerate(calls):
+        assert step.shape == (1, ((F - 1) // 4 + 1) * tokens_per_frame)  # one timestep per token
+        assert torch.all(step[0, :tokens_per_frame] == 0)  # the image's frame is clean
+        assert torch.all(step[0, tokens_per_frame:] == ts[1 + k])
+
+
+def test_cogvideox_dual_clock_pins_on_its_ddim_schedule(pipes):
+    from diffusers.utils.torch_utils import randn_tensor
+
+    p = pipes("cogvideox")
+    seen = {}
+    out = p(picture(32, 48), layout(), num_inference_steps=5, tweak_index=1, tstrong_index=3, guidance_scale=3.0,
+            mask_dilate=2, generator=torch.Generator().manual_seed(5),
+            callback_on_step_end=lambda pipe, i, t, kw: seen.__setitem__(i, kw["latents"].clone()) or {})
+    F = out.frames.shape[0]
+    assert F == 9 and out.latent_mask.shape[0] == 3  # 0.25 s at 8 fps -> 9 frames (8k+1, at least 9) -> 3 latent
+    shape = seen[1].shape  # (B, F', C, h, w)
+    assert shape[1] == 3
+    # the draws of prepare_latents (the image's VAE sample, then the start noise), then TTM's noise
+    g = torch.Generator().manual_seed(5)
+    x = torch.from_numpy(picture(32, 48)).float().permute(2, 0, 1)[None, :, None] / 127.5 - 1
+    p.pipe.vae.encode(x).latent_dist.sample(g)
+    randn_tensor(shape, generator=g)
+    noise = randn_tensor(shape, generator=g)
+    ref = p.parts.encode_video(out.reference, torch.device("cpu"))
+    m = out.latent_mask.bool()[None, :, None].expand(shape)
+    acp = p.pipe.scheduler.alphas_cumprod
+    ts = p.pipe.scheduler.timesteps
+    for i in (1, 2):
+        a = acp[ts[i + 1]]
+        target = a.sqrt() * ref + (1 - a).sqrt() * noise
+        assert (seen[i][m] - target[m]).abs().max() < 1e-4
+    a = acp[ts[4]]
+    assert (seen[3][m] - (a.sqrt() * ref + (1 - a).sqrt() * noise)[m]).abs().max() > 1e-3
