@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from iva0.backends.ttm.families import Family, read_model_index, require_family
-from iva0.errors import ModelError, UserError
+from iva0.errors import ModelError, UserError, one_line
 
 OFFLOADS = ("none", "model", "sequential", "group")
 PICKLES = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
@@ -37,13 +37,13 @@ class Component:
 
 def resolve(source: str | Path) -> Path:
     """A local folder as is; an HF repo id from the local cache, offline."""
-    from iva0.backends.diffusion.models import resolve_source
+    from iva0.backends.diffusion.hub import resolve_source
 
     return resolve_source(source, "model")
 
 
 def _check_one(folder: Path, name: str, entry: list, count: bool) -> Component:
-    from iva0.backends.diffusion.models import count_parameters
+    from iva0.backends.diffusion.checks import count_parameters
 
     c = Component(name=name, class_name=str(entry[1]), folder=folder / name)
     if not c.folder.is_dir():
@@ -70,7 +70,7 @@ def _check_one(folder: Path, name: str, entry: list, count: bool) -> Component:
         try:
             c.num_parameters = count_parameters(weights)
         except (OSError, ValueError, KeyError, TypeError) as e:
-            c.problem = f"has broken weights ({weights[0]}: {str(e).splitlines()[0][:200]})"
+            c.problem = f"has broken weights ({weights[0]}: {one_line(e)})"
     return c
 
 
@@ -121,7 +121,7 @@ def load_pipeline(source: str | Path, *, dtype: str | None = None, device: str |
     """(diffusers pipeline, family, folder, device, dtype), checked first, then loaded offline from safetensors."""
     import diffusers
 
-    from iva0.backends.diffusion.models import _quiet_libraries
+    from iva0.backends.diffusion.loading import quiet_libraries
 
     dev = pick_device(device)
     torch_dtype = pick_dtype(dtype, dev)
@@ -133,13 +133,13 @@ def load_pipeline(source: str | Path, *, dtype: str | None = None, device: str |
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
         raise ModelError(f"{folder}: component '{bad[0].name}' {bad[0].problem}{more}")
     try:
-        with _quiet_libraries(), warnings.catch_warnings():
+        with quiet_libraries(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # deprecation chatter of the libraries about each other's arguments
             cls = getattr(diffusers, family.pipeline_class)  # importing it imports transformers' image processors
             pipe = cls.from_pretrained(str(folder), torch_dtype=torch_dtype, use_safetensors=True, local_files_only=True)
     except Exception as e:  # noqa: BLE001 - the libraries raise anything here; the user gets one line
         raise ModelError(f"{folder}: could not be loaded as {family.pipeline_class}: "
-                         f"{(str(e).strip().splitlines() or [type(e).__name__])[0][:300]}") from None
+                         f"{one_line(e)}") from None
     if family.kind == "wan":
         # diffusers' Wan examples keep the VAE (and CLIP image encoder) in float32: bf16 VAEs band and drift
         for part in (pipe.vae, getattr(pipe, "image_encoder", None)):

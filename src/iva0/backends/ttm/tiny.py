@@ -26,7 +26,7 @@ ProgressFn = Callable[[int, int, str], None]
 
 
 def _configs_dir() -> Path:
-    from iva0.backends.diffusion.tiny import model_configs_dir
+    from iva0.backends.diffusion.configs import model_configs_dir
 
     return model_configs_dir()
 
@@ -116,7 +116,7 @@ def model_index(family: str, full_size: bool, seed: int, dtype: torch.dtype) -> 
 
 
 def _write_side_files(family: str, folder: Path, configs: dict[str, dict]) -> None:
-    from iva0.backends.diffusion.tiny import tokenizer_dir
+    from iva0.backends.diffusion.configs import tokenizer_dir
 
     shutil.copytree(tokenizer_dir(), folder / "tokenizer")
     (folder / "scheduler").mkdir()
@@ -141,7 +141,7 @@ def write_model_folder(
     progress: ProgressFn | None = None,
 ) -> Path:
     """Write a random-weight folder of `family`, atomically; parts are built and saved one at a time."""
-    from iva0.backends.diffusion.models import _quiet_libraries
+    from iva0.backends.diffusion.loading import quiet_libraries
     from iva0.backends.diffusion.tiny import _check_target
     from iva0.io.atomic import atomic_path
 
@@ -161,7 +161,7 @@ def write_model_folder(
             module = build_part(family, name, configs[name], seed=seed)
             if dtype != torch.float32:
                 module = torch.nn.Module.to(module, dtype=dtype)
-            with _quiet_libraries():
+            with quiet_libraries():
                 module.save_pretrained(str(tmp / name), safe_serialization=True)
             del module  # full-size parts are GBs: free before the next
         _write_side_files(family, tmp, configs)
