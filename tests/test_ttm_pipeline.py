@@ -217,3 +217,25 @@ def test_cogvideox_dual_clock_pins_on_its_ddim_schedule(pipes):
         assert (seen[i][m] - target[m]).abs().max() < 1e-4
     a = acp[ts[4]]
     assert (seen[3][m] - (a.sqrt() * ref + (1 - a).sqrt() * noise)[m]).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("family", ["wan22-a14b", "cogvideox"])
+def test_speed_benchmark_smoke(tmp_path, capsys, family):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "ttm_speed.py"
+    spec = importlib.util.spec_from_file_location("ttm_speed", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "speed.json"
+    assert mod.main(["--tiny", "--family", family, "--steps", "4", "--device", "cpu", "--no-warmup",
+                     "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["time_ratio"] == pytest.approx(res["ttm_s"] / res["diffusers_s"])
+    assert set(res["ttm_stages_s"]) == {"reference", "encode", "denoise", "decode"}
+    assert res["frames"] == 9 and res["steps"] == 4 and res["family"] == family
+    per_step = 1 if family == "cogvideox" else 2  # CFG: CogVideoX batches cond + uncond
+    assert res["ttm_transformer_calls"] == per_step * (4 - res["tweak_index"])
+    assert "ratio ttm / diffusers: time" in capsys.readouterr().out

@@ -1,7 +1,8 @@
 """Find, check and load a Wan / CogVideoX folder: local, or a repo id already in the HF cache; safetensors only.
 
 Every problem becomes one ModelError line naming the component and the path,
-found before any weights are read.
+found before any weights are read. No torch import at module level: `iva0
+models check` answers from the files alone.
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from iva0.backends.ttm.families import Family, read_model_index, require_family
 from iva0.errors import ModelError, UserError, one_line
@@ -20,6 +20,9 @@ OFFLOADS = ("none", "model", "sequential", "group")
 PICKLES = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
 # components without weights, and the file each must have
 SIDE_FILES = {"scheduler": "scheduler_config.json", "image_processor": "preprocessor_config.json"}
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -84,7 +87,9 @@ def check_folder(folder: str | Path, *, count: bool = False) -> tuple[Family, li
     return family, components
 
 
-def pick_device(device: str | None) -> torch.device:
+def pick_device(device: str | None) -> "torch.device":
+    import torch
+
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -96,8 +101,10 @@ def pick_device(device: str | None) -> torch.device:
     return dev
 
 
-def pick_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
+def pick_dtype(dtype: str | None, device: "torch.device") -> "torch.dtype":
     """bf16 on CUDA by default, fp32 elsewhere; fp16 on the CPU is refused (too slow and unsupported ops)."""
+    import torch
+
     if dtype is None:
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
@@ -109,7 +116,7 @@ def pick_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
     return names[dtype]
 
 
-def check_offload(offload: str, device: torch.device) -> None:
+def check_offload(offload: str, device: "torch.device") -> None:
     if offload not in OFFLOADS:
         raise UserError(f"--offload must be one of {', '.join(OFFLOADS)}, got {offload!r}")
     if offload != "none" and device.type == "cpu":
@@ -120,6 +127,7 @@ def load_pipeline(source: str | Path, *, dtype: str | None = None, device: str |
                   vae_tiling: bool = False, vae_slicing: bool = False):
     """(diffusers pipeline, family, folder, device, dtype), checked first, then loaded offline from safetensors."""
     import diffusers
+    import torch
 
     from iva0.backends.diffusion.loading import quiet_libraries
 

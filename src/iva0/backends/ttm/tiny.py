@@ -169,3 +169,42 @@ def write_model_folder(
         if progress:
             progress(total, total, "done")
     return folder
+
+
+def build_pipeline(family: str, full_size: bool = False, *, seed: int = 0, dtype: torch.dtype = torch.float32,
+                   device: str | torch.device = "cpu"):
+    """The family's diffusers pipeline with random weights, in memory (no folder): for speed runs.
+
+    Parts are created directly on `device` in `dtype` (a full-size Wan 2.1 transformer is 16 B parameters:
+    building it in float32 first would need 66 GB).
+    """
+    import diffusers
+    from transformers import CLIPImageProcessorPil
+
+    from iva0.backends.diffusion.configs import load_tokenizer
+
+    configs = component_configs(family, full_size)
+    parts = {}
+    previous = torch.get_default_dtype()
+    try:
+        for name in parts_of(family):
+            torch.set_default_dtype(dtype if name not in ("vae", "image_encoder") or family == "cogvideox"
+                                    else torch.float32)  # Wan keeps its VAE and CLIP in float32, as diffusers' examples
+            with torch.device(device):
+                parts[name] = build_part(family, name, configs[name], seed=seed)
+    finally:
+        torch.set_default_dtype(previous)
+    index = _read(family, "model_index.json")
+    scheduler_cls = getattr(diffusers, index["scheduler"][1])
+    extra = {}
+    if "image_encoder" in parts:
+        pre = _read(family, "image_processor", "preprocessor_config.json")
+        size = configs["image_encoder"].get("image_size", 224)
+        pre.update(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+        pre.pop("image_processor_type", None)
+        extra["image_processor"] = CLIPImageProcessorPil(**pre)
+    if FAMILIES[family].kind == "wan":
+        extra.update(boundary_ratio=index.get("boundary_ratio"), expand_timesteps=bool(index.get("expand_timesteps")))
+    cls = getattr(diffusers, FAMILIES[family].pipeline_class)
+    return cls(tokenizer=load_tokenizer(), scheduler=scheduler_cls.from_config(_read(family, "scheduler", "scheduler_config.json")),
+               **parts, **extra)
