@@ -60,6 +60,7 @@ def test_models_check_and_animate(work, tmp_path):
     (["--guidance-2", 2], "second expert"),
     (["--no-inversion"], "only applies to --backend iva0"),
     (["--offload-mode", "sequential"], "needs --device cuda"),
+    (["--frames", 81], "at most 5.00 s"),  # 10 s at 8 fps: longer than Wan's 81 frames at 16 fps
 ])
 def test_bad_input_is_one_error_line(work, tmp_path, args, message):
     out = tmp_path / "out.mp4"
@@ -91,3 +92,22 @@ def test_wrong_folders_are_refused(work, tmp_path):
 def test_ttm_options_are_refused_for_other_backends(work, tmp_path):
     r = iva0("animate", work / "img.png", "-l", work / "lay.json", "--no-dual-clock", "-o", tmp_path / "x.mp4")
     assert r.returncode == 2 and "only applies to --backend ttm" in r.stderr
+
+
+def test_bench_run_method_ttm(work, tmp_path):
+    root = tmp_path / "bench"
+    root.mkdir()
+    shutil.copy(work / "img.png", root / "p0.png")
+    shutil.copy(work / "lay.json", root / "s0.json")
+    (root / "benchmark.json").write_text(json.dumps({"name": "one", "samples": [
+        {"id": "s0", "image": "p0.png", "layout": "s0.json", "caption": "a red ball rolls"}]}))
+    run = tmp_path / "run"
+    r = iva0("bench", "run", root, "-m", "ttm", "--model", work / "wan", "--width", 48, "--height", 32, "--steps", 2,
+             "-o", run, "-q")
+    assert r.returncode == 0, r.stderr
+    frames, fps = read_video(run / "videos" / "s0.mp4")
+    assert frames.shape[0] == 5 and round(fps) == 16  # written at the model's fps
+    config = json.loads((run / "config.json").read_text())
+    assert config["method"] == "ttm" and config["options"]["steps"] == 2
+    r = iva0("bench", "run", root, "-m", "composite", "--tweak-index", 1, "-o", tmp_path / "run2", "-q")
+    assert r.returncode == 2 and "only applies to --method ttm" in r.stderr

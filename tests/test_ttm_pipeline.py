@@ -155,6 +155,27 @@ def test_seeds_change_the_video_and_keep_background_keeps_pixels(tiny):
     assert not np.array_equal(a[kept], np.broadcast_to(img, a.shape)[kept])  # without it the model repaints them
 
 
+def test_backend_checks_everything_before_loading_weights(tiny):
+    from iva0.animate import animate
+    from iva0.backends.ttm.backend import TTMBackend
+    from iva0.errors import UserError
+
+    be = TTMBackend(model=str(tiny("cogvideox")), steps=4)
+    assert be.output_size(640, 480, None, None) == (48, 32)  # tiny CogVideoX: its one size
+    with pytest.raises(UserError, match="at most"):
+        animate(picture(32, 48), layout(frames=60, fps=8), be)  # 7.4 s > CogVideoX's 6 s
+    with pytest.raises(UserError, match="makes 48x32 videos only"):
+        animate(picture(32, 48), layout(), be, width=64, height=32)
+    assert be._pipe is None  # no weights were read
+    with pytest.raises(UserError, match="component 'vae' missing"):
+        import shutil
+
+        broken = tiny("cogvideox").parent / "broken-cog"
+        shutil.copytree(tiny("cogvideox"), broken)
+        shutil.rmtree(broken / "vae")
+        TTMBackend(model=str(broken))
+
+
 def test_a14b_switches_experts_at_the_boundary(pipes):
     p = pipes("wan22-a14b")
     high, low = [], []

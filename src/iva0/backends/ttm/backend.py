@@ -70,61 +70,76 @@ class TTMBackend:
         options = {k: (str(v) if k == "model" else v) for k, v in options.items() if v is not None}
         self.settings = s = TTMSettings(**options)
         validate(s)
-        from iva0.backends.ttm.loading import check_offload, pick_device, pick_dtype, resolve
-        from iva0.backends.ttm.families import require_family
+        from iva0.backends.ttm.loading import check_folder, check_offload, geometry, pick_device, pick_dtype, resolve
 
-        # everything that can be checked without weights, before loading them
+        # everything that can be checked without weights, before loading them (on the first animate)
         dev = pick_device(s.device)
         pick_dtype(s.dtype, dev)
         check_offload(s.offload, dev)
-        family = require_family(resolve(s.model))
+        self.folder = resolve(s.model)
+        self.family, components = check_folder(self.folder)
+        bad = [c for c in components if c.problem]
+        if bad:
+            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            raise UserError(f"{self.folder}: component '{bad[0].name}' {bad[0].problem}{more}")
+        family = self.family
         if s.guidance_2 is not None and family.name != "wan22-a14b":
             raise UserError(f"--guidance-2 sets Wan 2.2 I2V-A14B's second expert; {s.model} is {family.name}")
         if s.flow_shift is not None and family.kind != "wan":
             raise UserError(f"--flow-shift applies to Wan's flow-matching scheduler; {s.model} is {family.name}")
-        from iva0.backends.ttm.pipeline import TTMPipeline
-
-        self.pipe = TTMPipeline.from_pretrained(s.model, dtype=s.dtype, device=s.device, offload=s.offload,
-                                                vae_tiling=s.vae_tiling, vae_slicing=s.vae_slicing)
-        if s.flow_shift is not None:
-            sched = self.pipe.pipe.scheduler
-            self.pipe.pipe.scheduler = type(sched).from_config(sched.config, flow_shift=s.flow_shift)
-        self.size_multiple = self.pipe.size_multiple
-        nh, nw = self.pipe.native_size()
-        self.max_side = max(nh, nw)
+        self.geometry = geometry(self.folder, family)
+        self.size_multiple = self.geometry.multiple
+        self.max_side = max(self.geometry.native)
+        self._pipe = None
         self.last = None  # the last TTMPipelineOutput (reference video, masks, timings) for callers that want it
+
+    @property
+    def pipe(self):
+        """The TTMPipeline, loaded on first use (so every input check runs before the weights are read)."""
+        if self._pipe is None:
+            from iva0.backends.ttm.pipeline import TTMPipeline
+
+            s = self.settings
+            self._pipe = TTMPipeline.from_pretrained(self.folder, dtype=s.dtype, device=s.device, offload=s.offload,
+                                                     vae_tiling=s.vae_tiling, vae_slicing=s.vae_slicing)
+            if s.flow_shift is not None:
+                sched = self._pipe.pipe.scheduler
+                self._pipe.pipe.scheduler = type(sched).from_config(sched.config, flow_shift=s.flow_shift)
+        return self._pipe
 
     # hooks `iva0.animate.animate` asks before it resizes the picture and writes the video
     def output_size(self, width: int, height: int, target_width: int | None, target_height: int | None) -> tuple[int, int]:
         """The picture's size for this model: Wan keeps the aspect at the native area, CogVideoX has one size."""
+        from iva0.backends.ttm.loading import model_size
+
         if target_width or target_height:
             from iva0.io.image import fit_size
 
             w, h = fit_size(width, height, target_width, target_height, multiple=self.size_multiple)
-            if self.pipe.family.kind == "cogvideox" and (h, w) != self.pipe.native_size():
-                nh, nw = self.pipe.native_size()
+            if self.geometry.fixed and (h, w) != self.geometry.native:
+                nh, nw = self.geometry.native
                 raise UserError(f"CogVideoX-5b-I2V makes {nw}x{nh} videos only; drop --width/--height")
             return w, h
-        return self.pipe.size_for(width, height)
+        return model_size(width, height, self.geometry)
 
     def model_layout(self, layout: Layout) -> Layout:
         """The layout retimed to the model's frames and fps, same duration (refused when longer than the model's)."""
         from iva0.backends.ttm.reference import model_layout
 
-        return model_layout(layout, self.pipe.family)
+        return model_layout(layout, self.family)
 
     def animate(self, image: np.ndarray, layout: Layout, *, seed: int = 0, progress: ProgressFn | None = None) -> np.ndarray:
         import torch
+
+        from iva0.backends.ttm.dual_clock import default_indices
 
         s = self.settings
         progress = progress or no_progress
         retimed = self.model_layout(layout)
         if s.dual_clock:
-            tweak, tstrong = self.pipe.default_indices(s.steps)
+            tweak, tstrong = default_indices(self.family.tweak, self.family.tstrong, s.steps)
             tweak = tweak if s.tweak_index is None else s.tweak_index
-            tstrong = max(tweak, tstrong) if s.tstrong_index is None else s.tstrong_index
-            if s.tstrong_index is None and s.tweak_index is not None and s.tweak_index > tstrong:
-                tstrong = s.tweak_index
+            tstrong = max(tweak, tstrong) if s.tstrong_index is None else s.tstrong_index  # a late tweak drags it
         else:
             tweak = tstrong = 0
         negative = layout.negative_prompt if s.negative_prompt is None else s.negative_prompt
@@ -133,7 +148,7 @@ class TTMBackend:
                       dual_clock_on=s.dual_clock)
         try:
             self.pipe.check_inputs(image, retimed.num_frames, s.steps, tweak, tstrong,
-                                   self.pipe.family.guidance if s.guidance is None else s.guidance, s.guidance_2,
+                                   self.family.guidance if s.guidance is None else s.guidance, s.guidance_2,
                                    np.zeros((retimed.num_frames, *image.shape), np.uint8),
                                    np.zeros((retimed.num_frames, *image.shape[:2]), np.float32), s.dual_clock)
         except ValueError as e:

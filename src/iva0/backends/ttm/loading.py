@@ -174,3 +174,44 @@ def is_random_weights(folder: Path) -> bool:
         return bool(json.loads((folder / "model_index.json").read_text()).get("_iva0", {}).get("random_weights"))
     except (OSError, ValueError, AttributeError):
         return False
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """What a folder's configs fix about sizes, read without loading any weights (as the pipelines compute it)."""
+
+    spatial: int  # VAE spatial compression (Wan 2.1/A14B, CogVideoX 8; TI2V-5B 16)
+    temporal: int  # VAE time compression (4)
+    multiple: int  # sides must be multiples of this (spatial x the transformer's patch)
+    native: tuple[int, int]  # (height, width) the model was made for
+    fixed: bool  # CogVideoX's learned positions: the native size only
+
+
+def geometry(folder: str | Path, family: Family) -> Geometry:
+    folder = Path(folder)
+
+    def config(name: str) -> dict:
+        try:
+            return json.loads((folder / name / "config.json").read_text())
+        except (OSError, ValueError) as e:
+            raise ModelError(f"{folder}: component '{name}' has no readable config.json ({one_line(e)})") from None
+
+    vae, transformer = config("vae"), config("transformer")
+    if family.kind == "cogvideox":
+        spatial = 2 ** (len(vae.get("block_out_channels", [0] * 4)) - 1)
+        patch = transformer.get("patch_size", 2)
+        native = (transformer.get("sample_height", 60) * spatial, transformer.get("sample_width", 90) * spatial)
+        return Geometry(spatial, vae.get("temporal_compression_ratio", 4), spatial * patch, native, True)
+    spatial = vae.get("scale_factor_spatial", 8)
+    patch = transformer.get("patch_size", [1, 2, 2])[1]
+    return Geometry(spatial, vae.get("scale_factor_temporal", 4), spatial * patch, (family.height, family.width), False)
+
+
+def model_size(width: int, height: int, g: Geometry) -> tuple[int, int]:
+    """(width, height) for a picture: the fixed size, or the picture's aspect ratio at the native area."""
+    nh, nw = g.native
+    if g.fixed:
+        return nw, nh
+    m = g.multiple
+    scale = (nh * nw / (width * height)) ** 0.5
+    return max(m, int(width * scale) // m * m), max(m, int(height * scale) // m * m)

@@ -89,12 +89,11 @@ class TTMPipeline:
 
     def size_for(self, width: int, height: int) -> tuple[int, int]:
         """(width, height) for a picture: CogVideoX its fixed size; Wan the picture's aspect at the native area."""
-        nh, nw = self.native_size()
-        if self.family.kind == "cogvideox":
-            return nw, nh
-        m = self.size_multiple
-        scale = (nh * nw / (width * height)) ** 0.5
-        return max(m, int(width * scale) // m * m), max(m, int(height * scale) // m * m)
+        from iva0.backends.ttm.loading import Geometry, model_size
+
+        g = Geometry(self.parts.spatial, self.temporal, self.size_multiple, self.native_size(),
+                     self.family.kind == "cogvideox")
+        return model_size(width, height, g)
 
     def default_indices(self, steps: int) -> tuple[int, int]:
         return dual_clock.default_indices(self.family.tweak, self.family.tstrong, steps)
