@@ -74,7 +74,9 @@ def test_no_dual_clock_is_diffusers_own_pipeline(family, tiny, pipes):
     g2 = {"guidance_scale_2": 2.0} if family == "wan22-a14b" else {}
     ours = p(img, prompt="a red ball", negative_prompt="blurry", num_inference_steps=4, dual_clock_on=False,
              generator=torch.Generator().manual_seed(7), **kw, **g2)
-    ref = getattr(diffusers, p.family.pipeline_class).from_pretrained(str(tiny(family)))
+    # float32 everywhere, as ours on the CPU (left alone, transformers would load Wan 2.1's CLIP in the
+    # bfloat16 its config names)
+    ref = getattr(diffusers, p.family.pipeline_class).from_pretrained(str(tiny(family)), torch_dtype=torch.float32)
     ref.set_progress_bar_config(disable=True)
     theirs = ref(image=Image.fromarray(img), prompt="a red ball", negative_prompt="blurry", height=h, width=w,
                  num_inference_steps=4, generator=torch.Generator().manual_seed(7), output_type="np", **kw,
@@ -83,7 +85,7 @@ def test_no_dual_clock_is_diffusers_own_pipeline(family, tiny, pipes):
     assert ours.frames.shape == theirs.shape == (9, h, w, 3)
     assert np.array_equal(ours.frames[0], img)  # frame 0 is the input
     assert theirs[1:].std() > 5  # random weights still make a varied picture: the comparison means something
-    assert np.abs(ours.frames[1:].astype(int) - theirs[1:].astype(int)).max() <= 1
+    assert np.array_equal(ours.frames[1:], theirs[1:])  # the contract is <= 1 uint8 level; on the CPU it is exact
     # 4 steps, cond + uncond: two calls each (CogVideoX batches both into one)
     assert ours.info["transformer_calls"] == (4 if family == "cogvideox" else 8)
 
