@@ -16,7 +16,9 @@ so that a run cut short by its time limit keeps everything it measured:
     fp32_diff     fp16 vs fp32 final latents on one small case (same weights, same seed)
     offload       peak memory of both pipelines with model CPU offload (fp16)
     null_text     time of iva0 with null-text inversion (fp16)
-    ttm           benchmarks/ttm_speed.py on Wan2.2-TI2V-5B at full size, when the ttm backend exists
+    ttm           benchmarks/ttm_speed.py: Wan2.2-TI2V-5B at full size, 704x1280x121, ttm vs diffusers'
+                  WanImageToVideoPipeline (time, peak memory)
+    ttm_offload   the same with model CPU offload and VAE tiling: peak memory (goal: within 24 GB)
 
 A section that would not fit the remaining --budget-s is skipped and says so.
 Nothing here is a hard-coded figure: every number is measured in this run.
@@ -56,7 +58,7 @@ def parse_args(argv=None):
     p.add_argument("--frames", type=int, default=None, help="default 16, 8 with --tiny")
     p.add_argument("--steps", type=int, default=None, help="default 25, 3 with --tiny")
     p.add_argument("--guidance", type=float, default=7.5)
-    p.add_argument("--sections", default="env,build,speed:float16,fp32_diff,speed:bfloat16,offload,null_text,ttm",
+    p.add_argument("--sections", default="env,build,speed:float16,fp32_diff,speed:bfloat16,offload,null_text,ttm,ttm_offload",
                    help="comma-separated, in order")
     p.add_argument("--device", default=None, help="default: cuda if present, else cpu")
     return p.parse_args(argv)
@@ -261,27 +263,43 @@ class Check:
             return {"refused": str(e)}
         return {"iva0_null_text_s": s, "peak_gb": pk, "stages_s": out.info["seconds"], "all_finite": finite(out.frames)}
 
-    def ttm(self):
+    def ttm(self, offload: str = "none"):
+        """benchmarks/ttm_speed.py in its own process (the 5 B video model replaces the SD models in memory)."""
         script = Path(__file__).with_name("ttm_speed.py")
         if not script.exists():
             return {"skipped": "benchmarks/ttm_speed.py is not in this checkout (the ttm backend has not landed)"}
-        self.comps = None  # free the SD models for the 5 B video model
+        self.comps = None  # free the SD models for the video model
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
-        json_path = self.out / "ttm_speed.json"
-        cmd = [sys.executable, str(script), "--json", str(json_path)]
-        cmd += ["--tiny"] if self.args.tiny else ["--family", "wan22-ti2v", "--full-size", "--height", "704",
-                                                  "--width", "1280", "--frames", "121", "--steps", "4"]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=max(30, self.left()))
+        json_path = self.out / f"ttm_speed_{offload}.json"
+        cmd = [sys.executable, str(script), "--json", str(json_path), "--offload", offload, "--device", str(self.device)]
+        if self.args.tiny:
+            cmd += ["--tiny", "--family", "wan22-ti2v"]
+        else:  # Wan2.2-TI2V-5B at its native 704x1280x121, a few steps: the per-step cost is what matters
+            cmd += ["--family", "wan22-ti2v", "--full-size", "--height", "704", "--width", "1280", "--frames", "121",
+                    "--steps", "4" if offload == "none" else "2"]
+            if offload != "none":
+                cmd += ["--skip-baseline", "--no-warmup", "--vae-tiling"]
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=max(30, self.left()))
+        except subprocess.TimeoutExpired as e:
+            return {"command": " ".join(cmd), "error": f"timed out after {e.timeout:.0f} s"}
         r = {"command": " ".join(cmd), "returncode": p.returncode, "output_tail": (p.stdout + p.stderr)[-3000:]}
         if json_path.exists():
             r["figures"] = json.loads(json_path.read_text())
+        if p.returncode:
+            r["error"] = f"ttm_speed.py exited {p.returncode}"
         return r
+
+    def ttm_offload(self):
+        if self.device.type != "cuda":
+            return {"skipped": "offload needs a CUDA device"}
+        return self.ttm("model")
 
 
 # rough seconds each section needs on an H100 (full size) - a section is skipped when less is left
 NEEDS_S = {"env": 1, "build": 60, "speed:float16": 150, "speed:bfloat16": 150, "fp32_diff": 20, "offload": 60,
-           "null_text": 90, "ttm": 120}
+           "null_text": 90, "ttm": 120, "ttm_offload": 150}
 
 
 def main(argv=None) -> int:
@@ -298,7 +316,7 @@ def main(argv=None) -> int:
             print(f"[{name}] skipped (time budget)", flush=True)
             chk.save()
             continue
-        if name not in ("env", "build", "ttm") and chk.comps is None:
+        if name not in ("env", "build", "ttm", "ttm_offload") and chk.comps is None:
             chk.results["sections"][name] = {"skipped": "no models (the build section did not run)"}
             chk.save()
             continue
@@ -308,8 +326,8 @@ def main(argv=None) -> int:
             fn = chk.speed if name.startswith("speed:") else getattr(chk, name)
             r = fn(name.split(":", 1)[1]) if name.startswith("speed:") else fn()
         except Exception as e:  # record and go on: the other sections still tell something
-            failed = True
             r = {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()[-4000:]}
+        failed = failed or "error" in r
         r["section_s"] = round(time.perf_counter() - t, 1)
         chk.results["sections"][name] = r
         chk.save()
@@ -348,6 +366,14 @@ def summarize(results: dict) -> list[str]:
     r = s.get("null_text", {})
     if r:
         lines.append(f"null-text: {r.get('iva0_null_text_s', r.get('refused', r.get('error', r.get('skipped'))))}")
+    for name in ("ttm", "ttm_offload"):
+        f = s.get(name, {}).get("figures")
+        if f:
+            line = (f"{name} {f['family']} {f['width']}x{f['height']}x{f['frames']}, {f['steps']} steps, offload {f['offload']}: "
+                    f"ttm {f['ttm_s']:.2f} s, peak {f['ttm_peak_gb']:.2f} GB")
+            if "time_ratio" in f:
+                line += f"; diffusers {f['diffusers_s']:.2f} s, ratio {f['time_ratio']:.3f} [<= 1.0]"
+            lines.append(line + (" [<= 24 GB]" if name == "ttm_offload" else ""))
     for name, r in s.items():
         if "error" in r:
             lines.append(f"{name}: FAILED {r['error']}")
