@@ -125,3 +125,17 @@ def test_reference_mask_is_the_moved_cutout_not_the_box():
     assert ref.mask[4, 32, 24] == 0 and ref.mask[4, 32, 24 + int(box[4, 0] - box[0, 0])] == 1  # it moved
     grown = dilate(ref.mask, 3)
     assert grown.sum() > ref.mask.sum() and np.all(grown >= ref.mask)
+
+
+def test_full_size_parts_have_the_real_parameter_counts():
+    """--full-size uses the shipped real configs unchanged (counts from their README), built on the meta device."""
+    from iva0.backends.ttm.tiny import build_part, component_configs
+
+    real = {("wan21", "transformer"): 16_394_878_784, ("wan21", "image_encoder"): 632_076_800,
+            ("wan22-a14b", "transformer_2"): 14_288_901_184, ("wan22-ti2v", "transformer"): 4_999_787_712,
+            ("wan22-ti2v", "vae"): 704_688_668, ("cogvideox", "transformer"): 5_570_479_680,
+            ("cogvideox", "text_encoder"): 4_762_310_656}
+    for (family, name), count in real.items():
+        with torch.device("meta"):
+            part = build_part(family, name, component_configs(family, full_size=True)[name])
+        assert sum(p.numel() for p in part.parameters()) == count, (family, name)

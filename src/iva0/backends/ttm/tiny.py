@@ -96,7 +96,9 @@ def build_part(family: str, name: str, config: dict, *, seed: int = 0) -> torch.
             module = cls.from_config(config)
         else:
             config_cls = cls.config_class
-            module = cls(config_cls(**{k: v for k, v in config.items() if k != "architectures"}))
+            # not the config's torch_dtype: transformers would build in it (Wan 2.1's CLIP says bfloat16)
+            skip = ("architectures", "torch_dtype", "dtype")
+            module = cls(config_cls(**{k: v for k, v in config.items() if k not in skip}))
     return module.eval()
 
 
