@@ -262,3 +262,26 @@ def test_speed_benchmark_smoke(tmp_path, capsys, family):
     per_step = 1 if family == "cogvideox" else 2  # CFG: CogVideoX batches cond + uncond
     assert res["ttm_transformer_calls"] == per_step * (4 - res["tweak_index"])
     assert "ratio ttm / diffusers: time" in capsys.readouterr().out
+
+
+def test_repo_id_from_the_local_cache(tiny, tmp_path, monkeypatch):
+    import shutil
+
+    import huggingface_hub.constants as hf_constants
+
+    from iva0.backends.ttm import detect_family
+    from iva0.backends.ttm.backend import TTMBackend
+    from iva0.errors import ModelError
+
+    cache = tmp_path / "hub"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = cache / "models--someone--tiny-ti2v"
+    shutil.copytree(tiny("wan22-ti2v"), repo / "snapshots" / commit)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(cache))
+    be = TTMBackend(model="someone/tiny-ti2v", steps=2)
+    assert be.family.name == "wan22-ti2v" and "snapshots" in str(be.folder) and detect_family(be.folder) == "wan22-ti2v"
+    assert be.geometry.multiple == 32  # TI2V-5B: VAE 16x, patch 2
+    with pytest.raises(ModelError, match="not in the Hugging Face cache"):
+        TTMBackend(model="someone/not-downloaded")
