@@ -16,6 +16,7 @@ from iva0.io.overlay import draw_layout
 from iva0.io.video import check_output_path, write_video
 from iva0.layout import Layout, load_layout
 from iva0.limits import check_frame_memory
+from iva0.segment.mask import check_layout_masks
 
 
 @dataclass
@@ -59,6 +60,10 @@ def animate(
     check_frame_memory(layout.num_frames, out_w, out_h)
     if hasattr(be, "check_size"):  # the sizes the backend's model supports (optional)
         be.check_size(out_w, out_h, layout.num_frames)
+    check_layout_masks(layout, out_w, out_h)  # the layout's own masks: readable, non-empty, the picture's shape
+    check = getattr(be, "check_layout", None)
+    if check is not None:
+        check(layout)
     image = resize_image(image, out_w, out_h)
     frames = be.animate(image, layout, seed=seed, progress=progress)
     return Animation(frames=frames, layout=layout, backend=be.name, info={"width": out_w, "height": out_h, "seed": seed})

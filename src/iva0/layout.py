@@ -5,11 +5,14 @@ Format (DESIGN.md, "Inputs"):
     {"num_frames": 16, "fps": 8, "prompt": "...", "negative_prompt": "",
      "interpolation": "linear",
      "objects": [{"name": "rocket",
-                  "keyframes": [{"frame": 0, "box": [x0, y0, x1, y1]}, ...]}]}
+                  "keyframes": [{"frame": 0, "box": [x0, y0, x1, y1]}, ...],
+                  "mask": "masks/rocket.png"}]}   # optional
 
 Boxes are normalised to the image's width/height. Every object has a key box at
 frame 0 (where it is in the input image); boxes between keys are interpolated
-and held after the last key. Any rule broken raises `LayoutError` with the path
+and held after the last key. An object's optional "mask" is an image (white =
+object) whose path is relative to the layout file; it replaces the computed
+cut-out (iva0.segment.mask checks it against the picture). Any rule broken raises `LayoutError` with the path
 of the offending field, e.g. ``objects[1] ("cat").keyframes[0].box``.
 """
 
@@ -36,7 +39,7 @@ BOX_RANGE = (-1.0, 2.0)  # a box may leave the frame, but not by more than a fra
 INTERPOLATIONS = ("linear", "smooth")
 
 _TOP_KEYS = {"num_frames", "fps", "prompt", "negative_prompt", "interpolation", "objects"}
-_OBJECT_KEYS = {"name", "keyframes"}
+_OBJECT_KEYS = {"name", "keyframes", "mask"}
 _KEYFRAME_KEYS = {"frame", "box"}
 
 
@@ -50,6 +53,7 @@ class Keyframe:
 class LayoutObject:
     name: str
     keyframes: tuple[Keyframe, ...]  # sorted by frame, the first at frame 0
+    mask: str | None = None  # the object's own mask image, an absolute path (or as given, without a layout file)
 
     @property
     def start_box(self) -> Box:
@@ -86,6 +90,7 @@ class Layout:
                 {
                     "name": o.name,
                     "keyframes": [{"frame": k.frame, "box": [round(float(v), 6) for v in k.box]} for k in o.keyframes],
+                    **({"mask": o.mask} if o.mask is not None else {}),
                 }
                 for o in self.objects
             ],
@@ -191,25 +196,25 @@ def load_layout(path: str | os.PathLike) -> Layout:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise LayoutError(f"cannot read layout file {p}: {e}") from None
-    return parse_layout_json(text, source=str(p))
+    return parse_layout_json(text, source=str(p), base_dir=p.parent)
 
 
-def parse_layout_json(text: str, source: str = "layout") -> Layout:
+def parse_layout_json(text: str, source: str = "layout", base_dir: str | os.PathLike | None = None) -> Layout:
     try:
         data = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as e:
         raise LayoutError(f"{source}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
     except ValueError as e:  # NaN / Infinity literals
         raise LayoutError(f"{source}: {e}") from None
-    return parse_layout(data)
+    return parse_layout(data, base_dir=base_dir)
 
 
 def _reject_constant(name: str) -> float:
     raise ValueError(f"non-finite number {name} is not allowed")
 
 
-def parse_layout(data: Any) -> Layout:
-    """Validate a decoded layout (dict) and build a `Layout`."""
+def parse_layout(data: Any, base_dir: str | os.PathLike | None = None) -> Layout:
+    """Validate a decoded layout (dict) and build a `Layout`; mask paths are relative to `base_dir`."""
     if not isinstance(data, dict):
         raise LayoutError(f"layout: must be a JSON object, got {_kind(data)}")
     unknown = sorted(set(data) - _TOP_KEYS)
@@ -229,13 +234,13 @@ def parse_layout(data: Any) -> Layout:
         raise LayoutError(f"objects: must be a list, got {_kind(raw_objects)}")
     if not raw_objects:
         raise LayoutError("objects: empty; a layout needs at least one object with key boxes")
-    objects = tuple(_parse_object(o, i, num_frames) for i, o in enumerate(raw_objects))
+    objects = tuple(_parse_object(o, i, num_frames, base_dir) for i, o in enumerate(raw_objects))
     return Layout(
         objects=objects, num_frames=num_frames, fps=fps, prompt=prompt, negative_prompt=negative, interpolation=interpolation
     )
 
 
-def _parse_object(raw: Any, index: int, num_frames: int) -> LayoutObject:
+def _parse_object(raw: Any, index: int, num_frames: int, base_dir: str | os.PathLike | None = None) -> LayoutObject:
     where = f"objects[{index}]"
     if not isinstance(raw, dict):
         raise LayoutError(f"{where}: must be an object with 'name' and 'keyframes', got {_kind(raw)}")
@@ -245,7 +250,7 @@ def _parse_object(raw: Any, index: int, num_frames: int) -> LayoutObject:
     where = f'{where} ("{name}")'
     unknown = sorted(set(raw) - _OBJECT_KEYS)
     if unknown:
-        raise LayoutError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; allowed: name, keyframes")
+        raise LayoutError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; allowed: name, keyframes, mask")
     kfs = raw.get("keyframes")
     if not isinstance(kfs, list) or not kfs:
         raise LayoutError(f"{where}.keyframes: must be a non-empty list of {{frame, box}}, got {kfs!r}")
@@ -282,7 +287,18 @@ def _parse_object(raw: Any, index: int, num_frames: int) -> LayoutObject:
     inside_h = min(y1, 1.0) - max(y0, 0.0)
     if inside_w < MIN_BOX_SIDE or inside_h < MIN_BOX_SIDE:
         raise LayoutError(f"{where}.keyframes[frame 0].box: must overlap the image (got {list(parsed[0].box)})")
-    return LayoutObject(name=name.strip(), keyframes=tuple(parsed))
+    mask = raw.get("mask")
+    if mask is not None:
+        if not isinstance(mask, str) or not mask.strip():
+            raise LayoutError(f"{where}.mask: must be the path of a mask image (white = object), got {mask!r}")
+        mp = Path(mask)
+        if base_dir is not None and not mp.is_absolute():
+            mp = Path(base_dir) / mp
+        if base_dir is not None or mp.is_absolute():
+            mask = str(mp.resolve())
+            if not mp.is_file():
+                raise LayoutError(f"{where}.mask: mask file not found: {mp}")
+    return LayoutObject(name=name.strip(), keyframes=tuple(parsed), mask=mask)
 
 
 def _parse_box(raw: Any, where: str) -> Box:

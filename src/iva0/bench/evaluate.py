@@ -33,11 +33,11 @@ from iva0.io.video import read_video
 from iva0.layout import MAX_FRAMES
 from iva0.masks import boxes_masks
 from iva0.metrics.consistency import object_scores
-from iva0.metrics.scene import afterimage, background_psnr, background_ssim, warp_error
+from iva0.metrics.scene import afterimage, background_psnr, background_ssim, left_behind, warp_error
 from iva0.metrics.tracking import TRACK_SIDE, viou, viou_at
 
 VIDEO_EXTS = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif")
-OBJECT_KEYS = ("viou", "object_ssim", "object_psnr", "centroid_error")
+OBJECT_KEYS = ("viou", "object_ssim", "object_psnr", "centroid_error", "left_behind")
 VIDEO_KEYS = ("background_psnr", "background_ssim", "afterimage", "warp_error")
 SKIPPED = {
     "fvd": "not computed: give --i3d WEIGHTS.safetensors (I3D, local) and --fvd-reference VIDEOS_DIR (real videos)",
@@ -98,6 +98,7 @@ def evaluate_frames(frames: np.ndarray, image: np.ndarray, layout, opts: EvalOpt
             "object_ssim": ssim,
             "object_psnr": psnr,
             "centroid_error": tr.centroid_error,
+            "left_behind": left_behind(frames, ref, b[0], boxes.transpose(1, 0, 2)),
             "ious": [round(float(v), 4) for v in tr.ious],
         }
 
@@ -164,6 +165,7 @@ def summarise(samples: list[dict], clip: bool = False) -> dict:
         "object_ssim": _mean(o["object_ssim"] for o in tracks),
         "object_psnr": _mean(o["object_psnr"] for o in tracks),
         "centroid_error": _mean(o["centroid_error"] for o in tracks),
+        "left_behind": _mean(o.get("left_behind") for o in tracks),
     }
     for k in VIDEO_KEYS:
         summary[k] = _mean(s[k] for s in ok)

@@ -88,6 +88,9 @@ def register(app: typer.Typer) -> None:
         offload_mode: opts.OffloadMode = None,
         vae_tiling: opts.VaeTiling = False,
         vae_slicing: opts.VaeSlicing = False,
+        # ---- composite method's cut-outs (iva0.cli.options) ----
+        segmenter: opts.SegmenterOpt = None,
+        segmenter_model: opts.SegmenterModel = None,
     ) -> None:
         """Animate every sample of BENCH with a method: OUT/videos/<id>.mp4 and OUT/run.json.
 
@@ -102,6 +105,7 @@ def register(app: typer.Typer) -> None:
         # the command's own parameters, picked by name (their definitions live in cli/options.py)
         params = locals()
         options = opts.backend_options(method.value, opts.from_params(params), opts.ttm_from_params(params), "--method")
+        options.update(opts.segment_options(segmenter, segmenter_model, "--method composite", method.value == "composite"))
         rank, world = _parse_shard(shard) if shard else shard_from_env()
         if method in (Method.iva0, Method.ttm) and device is None and world > 1 and "LOCAL_RANK" in os.environ:
             # one GPU per process under accelerate launch / torchrun (when there are GPUs)
@@ -193,8 +197,8 @@ def _fmt(v) -> str:
 def _summary_line(s: dict) -> str:
     return (
         f"vIoU@0.5 {_fmt(s['viou_at_0.5'])}  mean vIoU {_fmt(s['mean_viou'])}  object SSIM {_fmt(s['object_ssim'])}  "
-        f"background PSNR {_fmt(s['background_psnr'])}  afterimage {_fmt(s['afterimage'])}  warp {_fmt(s['warp_error'])}  "
-        f"({s['num_evaluated']}/{s['num_samples']} videos, {s['num_objects']} tracks"
+        f"background PSNR {_fmt(s['background_psnr'])}  afterimage {_fmt(s['afterimage'])}  left behind {_fmt(s.get('left_behind'))}  "
+        f"warp {_fmt(s['warp_error'])}  ({s['num_evaluated']}/{s['num_samples']} videos, {s['num_objects']} tracks"
         + "".join(f", {s[k]} {k[4:]}" for k in ("num_missing", "num_failed") if s.get(k))
         + ")"
     )

@@ -29,6 +29,24 @@ GroundingSteps = Annotated[Optional[float], typer.Option("--grounding-steps", mi
 BlendSteps = Annotated[Optional[float], typer.Option("--blend-steps", min=0.0, max=1.0, help="[iva0] Share of steps with the background latent blend (lambda, default 0.8).")]
 Tuned = Annotated[Optional[Path], typer.Option("--tuned", help="[iva0] One-shot tuned weights from `iva0 tune`.")]
 
+SegmenterOpt = Annotated[Optional[str], typer.Option("--segmenter", help="[composite] Cut-outs: grabcut (default, no weights), sam2 (needs --segmenter-model or IVA0_SAM2_MODEL) or mask (every object's layout \"mask\").")]
+SegmenterModel = Annotated[Optional[Path], typer.Option("--segmenter-model", help="[composite] SAM 2 model folder (transformers layout, safetensors); picks --segmenter sam2 unless another is named.")]
+
+
+def segment_options(segmenter: Optional[str], segmenter_model: Optional[Path], what: str, applies: bool) -> dict[str, Any]:
+    """The composite backend's cut-out options the user set; a UserError when they do not apply."""
+    raw = {"segmenter": segmenter, "segmenter_model": str(segmenter_model) if segmenter_model else None}
+    raw = {k: v for k, v in raw.items() if v is not None}
+    if raw and not applies:
+        used = ["--" + k.replace("_", "-") for k in raw]
+        raise UserError(f"{', '.join(used)} only {'applies' if len(used) == 1 else 'apply'} to {what}")
+    if raw:
+        from iva0.segment import resolve_segmenter
+
+        resolve_segmenter(raw.get("segmenter"), raw.get("segmenter_model"))  # bad name / missing folder: before any work
+    return raw
+
+
 # the flag behind each option whose name differs from it
 _FLAGS = {"mas": "--no-mas", "inversion": "--no-inversion", "motion_init": "--no-motion-init", "paste": "--no-paste"}
 

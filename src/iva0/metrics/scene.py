@@ -129,3 +129,38 @@ def warp_error(frames: np.ndarray, flow_side: int | None = FLOW_SIDE) -> float |
         diff = cv2.absdiff(warped, small[f + 1])  # (h, w, 3) uint8
         errs.append(float(np.mean(cv2.mean(diff, mask=valid)[:3])) / 255.0)
     return float(np.mean(errs)) if errs else None
+
+
+def left_behind(frames: np.ndarray, reference: np.ndarray, box0: np.ndarray, boxes_f: np.ndarray,
+                object_diff: float = 40.0, same_diff: float = 20.0, min_pixels: int = 16) -> float | None:
+    """Share of an object's frame-0 pixels still showing it where its box has moved away (low is good).
+
+    No human mask is needed: the object's pixels are those of its frame-0 box
+    that differ (max channel > `object_diff`) from an estimate of the background
+    there, the box inpainted from its surroundings (OpenCV Telea, independent
+    of the method scored). At frame f, of those pixels that no box covers any
+    more, the share whose colour is still the input's (max channel <
+    `same_diff`) was left behind; the mean over frames. boxes_f: (F, J, 4) px of
+    every object, box0 (4,) px of this one.
+    """
+    H, W = reference.shape[:2]
+    x0, y0, x1, y1 = (int(v) for v in np.clip(np.round(box0), 0, [W, H, W, H]))
+    if x1 <= x0 or y1 <= y0:
+        return None
+    inbox = np.zeros((H, W), np.uint8)
+    inbox[y0:y1, x0:x1] = 1
+    r = max(3, int(0.02 * max(H, W)))
+    est = cv2.inpaint(reference, cv2.dilate(inbox, np.ones((5, 5), np.uint8)), r, cv2.INPAINT_TELEA)
+    obj = (np.abs(reference.astype(np.int16) - est).max(-1) > object_diff) & (inbox > 0)
+    vals = []
+    for f in range(1, frames.shape[0]):
+        covered = np.zeros((H, W), bool)
+        for b in boxes_f[f]:
+            bx0, by0, bx1, by1 = (int(v) for v in np.clip(np.round(b), 0, [W, H, W, H]))
+            covered[by0:by1, bx0:bx1] = True
+        v = obj & ~covered
+        if v.sum() < min_pixels:
+            continue
+        same = np.abs(frames[f].astype(np.int16) - reference).max(-1) < same_diff
+        vals.append(float((same & v).sum() / v.sum()))
+    return float(np.mean(vals)) if vals else None

@@ -1,6 +1,7 @@
 """The composite backend: classical cut-out and paste, no weights, seconds on a CPU.
 
-Per object, once: segment it inside its frame-0 box (GrabCut), then fill the hole
+Per object, once: cut it out of its frame-0 box (iva0.segment: GrabCut by
+default, SAM 2 with a model folder, or the layout's own mask), then fill the hole
 all objects leave (OpenCV inpainting) to get a background plate. Per frame: warp
 each cut-out from its frame-0 box to its box at that frame (scale + translate)
 and alpha-blend it over the plate with feathered edges, objects whose box bottom
@@ -17,17 +18,18 @@ import numpy as np
 
 from iva0.backends.base import ProgressFn, no_progress
 from iva0.backends.composite.fill import FILLS, fill_hole
-from iva0.backends.composite.segment import grabcut_in_box, soft_alpha
-from iva0.errors import UserError
+from iva0.errors import LayoutError, UserError
 from iva0.layout import Layout
+from iva0.segment import Segmenter, create_segmenter, resolve_segmenter, segment_all
+from iva0.segment.mask import layout_mask, object_field
 
 
 @dataclass(frozen=True)
 class CompositeConfig:
-    feather: float = 0.006  # soft edge of each cut-out, as a share of the shorter image side
     hole_margin: float = 0.012  # the hole to fill grows by this share past the object's mask
-    grabcut_iterations: int = 4
     fill: str = "telea"  # telea | ns | fsr (see fill.py)
+    segmenter: str = "auto"  # auto | grabcut | sam2 | mask (iva0.segment); auto: sam2 when a model folder is known
+    segmenter_model: str | None = None  # SAM 2 model folder (default: $IVA0_SAM2_MODEL)
 
 
 @dataclass
@@ -40,17 +42,34 @@ class Cutout:
     box0: np.ndarray  # (4,) px xyxy, as in the layout (may extend past the frame)
 
 
+def check_segmentation(layout: Layout, config: CompositeConfig) -> None:
+    """Raise a UserError before any compute when the cut-outs cannot be made as asked."""
+    name, _ = resolve_segmenter(config.segmenter, config.segmenter_model)
+    if name == "mask":
+        for j, obj in enumerate(layout.objects):
+            if obj.mask is None:
+                raise LayoutError(f"{object_field(layout, j)}: missing; --segmenter mask needs a mask for every object")
+
+
 def segment_objects(image: np.ndarray, layout: Layout, config: CompositeConfig = CompositeConfig(), seed: int = 0,
-                    progress: ProgressFn = no_progress) -> list[Cutout]:
+                    progress: ProgressFn = no_progress, segmenter: Segmenter | None = None) -> list[Cutout]:
+    """One cut-out per layout object: its own mask when the layout gives one, else the segmenter's."""
     H, W = image.shape[:2]
     boxes = layout.boxes_px(W, H)  # (J, F, 4)
-    feather = max(1.0, config.feather * min(H, W))
+    J = boxes.shape[0]
+    own = [layout_mask(layout, j, W, H) for j in range(J)]
+    todo = [j for j in range(J) if own[j] is None]
+    if todo:
+        check_segmentation(layout, config)
+        segmenter = segmenter or create_segmenter(config.segmenter, config.segmenter_model)
+        for j, alpha in zip(todo, segment_all(segmenter, image, boxes[todo, 0], seed=seed)):
+            own[j] = alpha
     rgb = image.astype(np.float32)
     cutouts = []
-    for j in range(boxes.shape[0]):
-        mask = grabcut_in_box(image, boxes[j, 0], config.grabcut_iterations, seed=seed + j)
-        cutouts.append(Cutout(rgb=rgb, alpha=soft_alpha(mask, feather), mask=mask, box0=boxes[j, 0]))
-        progress(j + 1, boxes.shape[0], "segmenting")
+    for j in range(J):
+        alpha = own[j].astype(np.float32)
+        cutouts.append(Cutout(rgb=rgb, alpha=alpha, mask=(alpha >= 0.5).astype(np.uint8), box0=boxes[j, 0]))
+        progress(j + 1, J, "segmenting")
     return cutouts
 
 
@@ -62,7 +81,7 @@ def background_plate(image: np.ndarray, layout: Layout, config: CompositeConfig 
     H, W = image.shape[:2]
     hole = np.zeros((H, W), np.uint8)
     for c in cutouts:
-        hole |= c.mask
+        hole |= c.mask | (c.alpha > 0.05)  # the soft edge leaves too
     r = max(1, int(round(config.hole_margin * min(H, W))))
     hole = cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     return fill_hole(image, hole, config.fill)
@@ -112,7 +131,19 @@ class CompositeBackend:
             config = CompositeConfig(**options)
         if config.fill not in FILLS:
             raise UserError(f"composite backend: fill must be one of {', '.join(FILLS)}, got {config.fill!r}")
+        resolve_segmenter(config.segmenter, config.segmenter_model)  # a bad name fails here, before any compute
         self.config = config
+        self._segmenter: Segmenter | None = None
+
+    @property
+    def segmenter(self) -> Segmenter:
+        """Built on first use and kept: a SAM 2 model loads once per backend, not once per video."""
+        if self._segmenter is None:
+            self._segmenter = create_segmenter(self.config.segmenter, self.config.segmenter_model)
+        return self._segmenter
+
+    def check_layout(self, layout: Layout) -> None:
+        check_segmentation(layout, self.config)
 
     def animate(self, image: np.ndarray, layout: Layout, *, seed: int = 0, progress: ProgressFn | None = None) -> np.ndarray:
         return self.render(image, layout, seed=seed, progress=progress)[0]
@@ -124,7 +155,9 @@ class CompositeBackend:
         H, W = image.shape[:2]
         boxes = layout.boxes_px(W, H)  # (J, F, 4)
         F = layout.num_frames
-        cutouts = segment_objects(image, layout, self.config, seed, progress)
+        self.check_layout(layout)
+        needs = any(o.mask is None for o in layout.objects)
+        cutouts = segment_objects(image, layout, self.config, seed, progress, self.segmenter if needs else None)
         plate = background_plate(image, layout, self.config, cutouts).astype(np.float32)
         frames = np.empty((F, H, W, 3), np.uint8)
         frames[0] = image
@@ -145,4 +178,5 @@ class CompositeBackend:
         return frames, union
 
 
-__all__ = ["CompositeBackend", "CompositeConfig", "Cutout", "background_plate", "paste", "placed_alpha", "segment_objects"]
+__all__ = ["CompositeBackend", "CompositeConfig", "Cutout", "background_plate", "check_segmentation", "paste", "placed_alpha",
+           "segment_objects"]

@@ -1,0 +1,88 @@
+"""User masks: a layout object may name a mask image (`"mask": "masks/cup.png"`).
+
+The path is relative to the layout file. White (or opaque, for an image with
+an alpha channel) is the object. The mask may have any size with the picture's
+aspect ratio (within MAX_RATIO_ERROR); it is resized to the picture, and its
+grey levels become the soft alpha, so an anti-aliased or matted mask keeps its
+soft edge. Every check runs before any compute (`check_layout_masks`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from iva0.errors import LayoutError
+
+MAX_RATIO_ERROR = 0.02  # |mask w/h - picture w/h| / picture w/h
+MAX_MASK_SIDE = 8192
+
+
+def read_mask(path: str | os.PathLike, field: str = "mask") -> np.ndarray:
+    """Mask (h, w) float32 in [0, 1] from an image file; LayoutError naming `field` if unusable."""
+    p = Path(path)
+    if not p.is_file():
+        raise LayoutError(f"{field}: mask file not found: {p}")
+    try:
+        with Image.open(p) as im:
+            if max(im.size) > MAX_MASK_SIDE:
+                raise LayoutError(f"{field}: mask {p} is {im.size[0]}x{im.size[1]}, larger than {MAX_MASK_SIDE} px a side")
+            im.load()
+            if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
+                a = np.asarray(im.convert("RGBA"))[..., 3]
+                grey = np.asarray(im.convert("L")) if a.min() == 255 else a
+            else:
+                grey = np.asarray(im.convert("L"))
+    except LayoutError:
+        raise
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        raise LayoutError(f"{field}: cannot read mask image {p}: {e}") from None
+    m = grey.astype(np.float32) / 255.0
+    if (m >= 0.5).sum() == 0:
+        raise LayoutError(f"{field}: mask {p} is empty (no white pixels; white marks the object)")
+    return m
+
+
+def fit_mask(mask: np.ndarray, width: int, height: int, field: str = "mask") -> np.ndarray:
+    """`mask` resized to (height, width); LayoutError when its aspect ratio is not the picture's."""
+    h, w = mask.shape[:2]
+    want = width / height
+    if abs(w / h - want) / want > MAX_RATIO_ERROR:
+        raise LayoutError(f"{field}: mask is {w}x{h}, not the picture's aspect ratio ({width}x{height})")
+    if (w, h) == (width, height):
+        return mask.astype(np.float32)
+    interp = cv2.INTER_AREA if w * h > width * height else cv2.INTER_LINEAR
+    return np.clip(cv2.resize(mask, (width, height), interpolation=interp), 0.0, 1.0).astype(np.float32)
+
+
+def object_field(layout, j: int) -> str:
+    return f'objects[{j}] ("{layout.objects[j].name}").mask'
+
+
+def check_layout_masks(layout, width: int, height: int) -> None:
+    """Read every mask the layout names and check it against a (width, height) picture."""
+    for j, obj in enumerate(layout.objects):
+        if obj.mask is not None:
+            fit_mask(read_mask(obj.mask, object_field(layout, j)), width, height, object_field(layout, j))
+
+
+def layout_mask(layout, j: int, width: int, height: int) -> np.ndarray | None:
+    """Alpha (height, width) of object j's own mask, or None when it has none."""
+    obj = layout.objects[j]
+    if obj.mask is None:
+        return None
+    field = object_field(layout, j)
+    return fit_mask(read_mask(obj.mask, field), width, height, field)
+
+
+class MaskOnlySegmenter:
+    """`--segmenter mask`: every object must bring its own mask; none is computed."""
+
+    name = "mask"
+
+    def segment(self, image, box_px, points=None, seed: int = 0):
+        raise LayoutError("--segmenter mask: this object has no \"mask\" in the layout")
