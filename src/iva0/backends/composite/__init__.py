@@ -143,7 +143,10 @@ class CompositeBackend:
         return self._segmenter
 
     def check_layout(self, layout: Layout) -> None:
+        """Before any compute: every object can be cut out as asked (a SAM 2 folder loads here, once)."""
         check_segmentation(layout, self.config)
+        if any(o.mask is None for o in layout.objects):
+            self.segmenter  # noqa: B018 - loads (and so checks) the model folder now
 
     def animate(self, image: np.ndarray, layout: Layout, *, seed: int = 0, progress: ProgressFn | None = None) -> np.ndarray:
         return self.render(image, layout, seed=seed, progress=progress)[0]
