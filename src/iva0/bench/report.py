@@ -32,8 +32,9 @@ COLUMNS = [
     ("afterimage", "afterimage", "{:.3f}", False),
     ("warp_error", "warp error", "{:.4f}", False),
 ]
-# shown only when some run has them (they need local weights)
+# shown only when some run has them (they need local weights; left behind: runs evaluated since issue 11)
 OPTIONAL_COLUMNS = [
+    ("left_behind", "left behind", "{:.3f}", False),
     ("fvd", "FVD", "{:.1f}", False),
     ("clip_text", "CLIP text", "{:.4f}", True),
     ("clip_image", "CLIP image", "{:.4f}", True),

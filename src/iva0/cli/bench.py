@@ -91,6 +91,7 @@ def register(app: typer.Typer) -> None:
         # ---- composite method's cut-outs (iva0.cli.options) ----
         segmenter: opts.SegmenterOpt = None,
         segmenter_model: opts.SegmenterModel = None,
+        fill: opts.FillOpt = None,
     ) -> None:
         """Animate every sample of BENCH with a method: OUT/videos/<id>.mp4 and OUT/run.json.
 
@@ -105,7 +106,7 @@ def register(app: typer.Typer) -> None:
         # the command's own parameters, picked by name (their definitions live in cli/options.py)
         params = locals()
         options = opts.backend_options(method.value, opts.from_params(params), opts.ttm_from_params(params), "--method")
-        options.update(opts.segment_options(segmenter, segmenter_model, "--method composite", method.value == "composite"))
+        options.update(opts.segment_options(segmenter, segmenter_model, "--method composite", method.value == "composite", fill))
         rank, world = _parse_shard(shard) if shard else shard_from_env()
         if method in (Method.iva0, Method.ttm) and device is None and world > 1 and "LOCAL_RANK" in os.environ:
             # one GPU per process under accelerate launch / torchrun (when there are GPUs)

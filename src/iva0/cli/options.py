@@ -30,16 +30,23 @@ BlendSteps = Annotated[Optional[float], typer.Option("--blend-steps", min=0.0, m
 Tuned = Annotated[Optional[Path], typer.Option("--tuned", help="[iva0] One-shot tuned weights from `iva0 tune`.")]
 
 SegmenterOpt = Annotated[Optional[str], typer.Option("--segmenter", help="[composite] Cut-outs: grabcut (default, no weights), sam2 (needs --segmenter-model or IVA0_SAM2_MODEL) or mask (every object's layout \"mask\").")]
+FillOpt = Annotated[Optional[str], typer.Option("--fill", help="[composite] Hole fill: telea (default, fast), ns, or fsr (OpenCV xphoto; less smear, slower).")]
 SegmenterModel = Annotated[Optional[Path], typer.Option("--segmenter-model", help="[composite] SAM 2 model folder (transformers layout, safetensors); picks --segmenter sam2 unless another is named.")]
 
 
-def segment_options(segmenter: Optional[str], segmenter_model: Optional[Path], what: str, applies: bool) -> dict[str, Any]:
-    """The composite backend's cut-out options the user set; a UserError when they do not apply."""
-    raw = {"segmenter": segmenter, "segmenter_model": str(segmenter_model) if segmenter_model else None}
+def segment_options(segmenter: Optional[str], segmenter_model: Optional[Path], what: str, applies: bool,
+                    fill: Optional[str] = None) -> dict[str, Any]:
+    """The composite backend's cut-out and fill options the user set; a UserError when they do not apply."""
+    raw = {"segmenter": segmenter, "segmenter_model": str(segmenter_model) if segmenter_model else None, "fill": fill}
     raw = {k: v for k, v in raw.items() if v is not None}
     if raw and not applies:
         used = ["--" + k.replace("_", "-") for k in raw]
         raise UserError(f"{', '.join(used)} only {'applies' if len(used) == 1 else 'apply'} to {what}")
+    if fill is not None:
+        from iva0.backends.composite.fill import FILLS
+
+        if fill not in FILLS:
+            raise UserError(f"--fill must be one of {', '.join(FILLS)}, got {fill!r}")
     if raw:
         from iva0.segment import resolve_segmenter
 

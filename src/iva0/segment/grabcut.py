@@ -35,17 +35,19 @@ MIN_FOREGROUND, MAX_FOREGROUND = 0.08, 0.97
 
 @dataclass(frozen=True)
 class GrabCutOptions:
-    iterations: int = 8
+    iterations: int = 5
     work_box: int | None = 320  # longer box side GrabCut sees (px); None: the crop's longer side is `work_side`
     work_side: int = 256  # used only when work_box is None (the old fixed working size)
     fill_holes: bool = True  # fill holes enclosed by the object
+    centre: float = 0.3  # a central ellipse of this share of the box's sides is sure object (0: none)
     min_part: float = 0.01  # keep every component at least this share of the box (0 < share); old: 15 % of the largest
     keep_largest_only: bool = False  # old behaviour: components under 15 % of the largest are dropped
     edge: str = "guided"  # guided | feather
     edge_px: float | None = None  # soft edge width in px; None: 1.5 % of the box's shorter side (at least 1.5 px)
 
 
-LEGACY = GrabCutOptions(iterations=4, work_box=None, work_side=256, fill_holes=False, keep_largest_only=True, edge="feather")
+LEGACY = GrabCutOptions(iterations=4, work_box=None, work_side=256, fill_holes=False, centre=0.0, keep_largest_only=True,
+                        edge="feather")
 
 
 class GrabCutSegmenter:
@@ -63,12 +65,14 @@ class GrabCutSegmenter:
         if o.edge == "feather":
             f = self.feather_px if self.feather_px is not None else max(1.0, 0.006 * min(H, W))
             return feather(mask, f)
-        r = o.edge_px if o.edge_px is not None else max(1.5, 0.015 * min(x1 - x0, y1 - y0))
-        alpha = guided_alpha(image, mask, int(round(r)))
-        outside = np.ones((H, W), bool)
-        outside[y0:y1, x0:x1] = False
-        alpha[outside] = 0.0  # never outside the box
-        return alpha
+        r = int(round(o.edge_px if o.edge_px is not None else max(1.5, 0.015 * min(x1 - x0, y1 - y0))))
+        # the filter only changes pixels within 2r of the mask, which lies in the box: filter the box's crop
+        cx0, cy0, cx1, cy1 = max(0, x0 - 2 * r), max(0, y0 - 2 * r), min(W, x1 + 2 * r), min(H, y1 + 2 * r)
+        alpha = np.zeros((H, W), np.float32)
+        alpha[cy0:cy1, cx0:cx1] = guided_alpha(image[cy0:cy1, cx0:cx1], mask[cy0:cy1, cx0:cx1], r)
+        inside = np.zeros((H, W), np.float32)
+        inside[y0:y1, x0:x1] = 1.0
+        return alpha * inside  # never outside the box
 
 
 def ellipse_mask(h: int, w: int) -> np.ndarray:
@@ -115,6 +119,11 @@ def grabcut_mask(image: np.ndarray, box_px: np.ndarray, options: GrabCutOptions 
         size = (max(8, round(cw * scale)), max(8, round(ch * scale)))
         crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
         gc = cv2.resize(gc, size, interpolation=cv2.INTER_NEAREST)
+    if o.centre > 0:
+        sb = [round(v * scale) for v in (bx0, by0, bx1, by1)]
+        c = ((sb[0] + sb[2]) // 2, (sb[1] + sb[3]) // 2)
+        axes = (max(1, int(o.centre * (sb[2] - sb[0]) / 2)), max(1, int(o.centre * (sb[3] - sb[1]) / 2)))
+        cv2.ellipse(gc, c, axes, 0, 0, 360, int(cv2.GC_FGD), -1)
     if points is not None:
         for x, y, label in np.asarray(points, dtype=np.float64).reshape(-1, 3):
             px, py = int((x - cx0) * scale), int((y - cy0) * scale)

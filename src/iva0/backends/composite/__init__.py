@@ -20,13 +20,13 @@ from iva0.backends.base import ProgressFn, no_progress
 from iva0.backends.composite.fill import FILLS, fill_hole
 from iva0.errors import LayoutError, UserError
 from iva0.layout import Layout
-from iva0.segment import Segmenter, create_segmenter, resolve_segmenter, segment_all
+from iva0.segment import Segmenter, box_to_int, create_segmenter, resolve_segmenter, segment_all
 from iva0.segment.mask import layout_mask, object_field
 
 
 @dataclass(frozen=True)
 class CompositeConfig:
-    hole_margin: float = 0.012  # the hole to fill grows by this share past the object's mask
+    hole_margin: float = 0.03  # the hole to fill grows by this share past the object's mask (issue 11: 0.012 left rims behind)
     fill: str = "telea"  # telea | ns | fsr (see fill.py)
     segmenter: str = "auto"  # auto | grabcut | sam2 | mask (iva0.segment); auto: sam2 when a model folder is known
     segmenter_model: str | None = None  # SAM 2 model folder (default: $IVA0_SAM2_MODEL)
@@ -79,11 +79,13 @@ def background_plate(image: np.ndarray, layout: Layout, config: CompositeConfig 
     if cutouts is None:
         cutouts = segment_objects(image, layout, config, seed)
     H, W = image.shape[:2]
+    r = max(1, int(round(config.hole_margin * min(H, W))))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
     hole = np.zeros((H, W), np.uint8)
     for c in cutouts:
-        hole |= c.mask | (c.alpha > 0.05)  # the soft edge leaves too
-    r = max(1, int(round(config.hole_margin * min(H, W))))
-    hole = cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+        grown = cv2.dilate(c.mask | (c.alpha > 0.05).astype(np.uint8), disk)  # the soft edge leaves too
+        x0, y0, x1, y1 = box_to_int(c.box0, W, H)
+        hole[y0:y1, x0:x1] |= grown[y0:y1, x0:x1]  # never past the box: the picture outside every box stays
     return fill_hole(image, hole, config.fill)
 
 
