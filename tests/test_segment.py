@@ -209,6 +209,8 @@ def test_animate_with_sam2_and_bad_folders(tiny_sam2, tmp_path, capsys):
         (["--segmenter-model", tmp_path / "nope"], "neither a folder"),
         (["--segmenter-model", broken], "no .safetensors"),
         (["--segmenter", "grabcut", "--backend", "iva0"], "only applies to --backend composite"),
+        (["--fill", "magic"], "--fill must be one of"),
+        (["--segmenter", "magic"], "segmenter must be one of"),
     ):
         o2 = tmp_path / "o2.mp4"
         code, _, err = run(["animate", tmp_path / "pic.png", "-l", tmp_path / "l.json", "-o", o2, "-q", *extra], capsys)
