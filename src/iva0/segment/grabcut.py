@@ -16,8 +16,10 @@ with it, and what this module does about each:
 - a plain feather eats into the object; the edge is instead refined with a
   guided filter that follows the picture (`refine.py`).
 
-A result outside [MIN_FOREGROUND, MAX_FOREGROUND] of the box is not trusted and
-the box's inscribed ellipse is used, which still moves the object whole.
+A result under MIN_FOREGROUND of the box (or over `max_share`) is not trusted
+and the box's inscribed ellipse is used, which still moves the object whole. A
+result filling the whole box is trusted: a tight box around a square object
+is one (the old rule, over 97 % -> ellipse, cut such an object's corners off).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import numpy as np
 from iva0.segment.base import box_to_int
 from iva0.segment.refine import feather, guided_alpha
 
-MIN_FOREGROUND, MAX_FOREGROUND = 0.08, 0.97
+MIN_FOREGROUND = 0.08
 
 
 @dataclass(frozen=True)
@@ -43,11 +45,12 @@ class GrabCutOptions:
     min_part: float = 0.01  # keep every component at least this share of the box (0 < share); old: 15 % of the largest
     keep_largest_only: bool = False  # old behaviour: components under 15 % of the largest are dropped
     edge: str = "guided"  # guided | feather
+    max_share: float = 1.0  # a mask over this share of the box falls back to the ellipse (old: 0.97)
     edge_px: float | None = None  # soft edge width in px; None: 1.5 % of the box's shorter side (at least 1.5 px)
 
 
 LEGACY = GrabCutOptions(iterations=4, work_box=None, work_side=256, fill_holes=False, centre=0.0, keep_largest_only=True,
-                        edge="feather")
+                        max_share=0.97, edge="feather")
 
 
 class GrabCutSegmenter:
@@ -144,7 +147,7 @@ def grabcut_mask(image: np.ndarray, box_px: np.ndarray, options: GrabCutOptions 
     out[cy0:cy1, cx0:cx1] = fg
     out[:y0], out[y1:], out[:, :x0], out[:, x1:] = 0, 0, 0, 0  # never outside the box
     share = out[y0:y1, x0:x1].sum() / max(bw * bh, 1)
-    if not MIN_FOREGROUND <= share <= MAX_FOREGROUND:
+    if not MIN_FOREGROUND <= share <= o.max_share:
         return fallback
     return out
 
