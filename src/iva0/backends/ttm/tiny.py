@@ -174,11 +174,13 @@ def write_model_folder(
 
 
 def build_pipeline(family: str, full_size: bool = False, *, seed: int = 0, dtype: torch.dtype = torch.float32,
-                   device: str | torch.device = "cpu"):
+                   device: str | torch.device = "cpu", place: str | torch.device | None = None):
     """The family's diffusers pipeline with random weights, in memory (no folder): for speed runs.
 
     Parts are created directly on `device` in `dtype` (a full-size Wan 2.1 transformer is 16 B parameters:
-    building it in float32 first would need 66 GB).
+    building it in float32 first would need 66 GB; initialising 11 B parameters on a GPU takes seconds, on
+    a CPU minutes), then each is moved to `place` (default: `device`) before the next is built, so a GPU
+    build for a CPU-offloaded run holds one part at a time.
     """
     import diffusers
     from transformers import CLIPImageProcessorPil
@@ -193,7 +195,8 @@ def build_pipeline(family: str, full_size: bool = False, *, seed: int = 0, dtype
             torch.set_default_dtype(dtype if name not in ("vae", "image_encoder") or family == "cogvideox"
                                     else torch.float32)  # Wan keeps its VAE and CLIP in float32, as diffusers' examples
             with torch.device(device):
-                parts[name] = build_part(family, name, configs[name], seed=seed)
+                part = build_part(family, name, configs[name], seed=seed)
+            parts[name] = part.to(place) if place is not None and torch.device(place) != torch.device(device) else part
     finally:
         torch.set_default_dtype(previous)
     index = _read(family, "model_index.json")
