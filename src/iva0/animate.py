@@ -15,7 +15,7 @@ from iva0.io.image import fit_size, read_image, resize_image
 from iva0.io.overlay import draw_layout
 from iva0.io.video import check_output_path, write_video
 from iva0.layout import Layout, load_layout
-from iva0.limits import check_frame_memory
+from iva0.limits import check_frame_memory, check_seed
 from iva0.segment.mask import check_layout_masks
 
 
@@ -43,6 +43,7 @@ def animate(
     **backend_options: Any,
 ) -> Animation:
     """Animate `image` along `layout` with a backend (by name or instance)."""
+    check_seed(seed)
     if not isinstance(layout, Layout):
         layout = load_layout(layout)
     if not isinstance(image, np.ndarray):

@@ -29,6 +29,7 @@ import numpy as np
 
 from iva0.errors import LayoutError
 from iva0.io.atomic import atomic_write_text
+from iva0.io.json_input import decode_json, read_json
 
 Box = tuple[float, float, float, float]
 
@@ -172,7 +173,7 @@ def interpolate_keyframes(keyframes: Sequence[Keyframe], num_frames: int, method
         # exact at the keys (PCHIP is, up to float rounding)
         out[frames.astype(int)] = cxcywh
         return cxcywh_to_xyxy(out)
-    raise LayoutError(f"interpolation: must be one of {', '.join(INTERPOLATIONS)} (got {method!r})")
+    raise LayoutError(f"interpolation: must be one of {', '.join(INTERPOLATIONS)} (got {_show(method)})")
 
 
 def xyxy_to_cxcywh(b: np.ndarray) -> np.ndarray:
@@ -188,29 +189,11 @@ def cxcywh_to_xyxy(b: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------
 def load_layout(path: str | os.PathLike) -> Layout:
     p = Path(path)
-    if not p.exists():
-        raise LayoutError(f"layout file not found: {p}")
-    if p.is_dir():
-        raise LayoutError(f"layout path is a folder, not a JSON file: {p}")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise LayoutError(f"cannot read layout file {p}: {e}") from None
-    return parse_layout_json(text, source=str(p), base_dir=p.parent)
+    return parse_layout(read_json(p, LayoutError, what="layout file"), base_dir=p.parent)
 
 
 def parse_layout_json(text: str, source: str = "layout", base_dir: str | os.PathLike | None = None) -> Layout:
-    try:
-        data = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as e:
-        raise LayoutError(f"{source}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
-    except ValueError as e:  # NaN / Infinity literals
-        raise LayoutError(f"{source}: {e}") from None
-    return parse_layout(data, base_dir=base_dir)
-
-
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"non-finite number {name} is not allowed")
+    return parse_layout(decode_json(text, source, LayoutError), base_dir=base_dir)
 
 
 def parse_layout(data: Any, base_dir: str | os.PathLike | None = None) -> Layout:
@@ -226,7 +209,7 @@ def parse_layout(data: Any, base_dir: str | os.PathLike | None = None) -> Layout
     negative = _str_field(data.get("negative_prompt", ""), "negative_prompt")
     interpolation = data.get("interpolation", "linear")
     if interpolation not in INTERPOLATIONS:
-        raise LayoutError(f"interpolation: must be one of {', '.join(INTERPOLATIONS)} (got {interpolation!r})")
+        raise LayoutError(f"interpolation: must be one of {', '.join(INTERPOLATIONS)} (got {_show(interpolation)})")
     if "objects" not in data:
         raise LayoutError("objects: missing; a layout needs at least one object with key boxes")
     raw_objects = data["objects"]
@@ -246,14 +229,14 @@ def _parse_object(raw: Any, index: int, num_frames: int, base_dir: str | os.Path
         raise LayoutError(f"{where}: must be an object with 'name' and 'keyframes', got {_kind(raw)}")
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise LayoutError(f"{where}.name: must be a non-empty string (the object's phrase), got {name!r}")
+        raise LayoutError(f"{where}.name: must be a non-empty string (the object's phrase), got {_show(name)}")
     where = f'{where} ("{name}")'
     unknown = sorted(set(raw) - _OBJECT_KEYS)
     if unknown:
         raise LayoutError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; allowed: name, keyframes, mask")
     kfs = raw.get("keyframes")
     if not isinstance(kfs, list) or not kfs:
-        raise LayoutError(f"{where}.keyframes: must be a non-empty list of {{frame, box}}, got {kfs!r}")
+        raise LayoutError(f"{where}.keyframes: must be a non-empty list of {{frame, box}}, got {_show(kfs)}")
     parsed: list[Keyframe] = []
     seen: dict[int, int] = {}
     for k, kf in enumerate(kfs):
@@ -269,9 +252,9 @@ def _parse_object(raw: Any, index: int, num_frames: int, base_dir: str | os.Path
         if isinstance(frame, float) and frame.is_integer():
             frame = int(frame)
         if isinstance(frame, bool) or not isinstance(frame, int):
-            raise LayoutError(f"{kw}.frame: must be an integer, got {frame!r}")
+            raise LayoutError(f"{kw}.frame: must be an integer, got {_show(frame)}")
         if not 0 <= frame < num_frames:
-            raise LayoutError(f"{kw}.frame: {frame} is out of range 0..{num_frames - 1} (num_frames={num_frames})")
+            raise LayoutError(f"{kw}.frame: {_show(frame)} is out of range 0..{num_frames - 1} (num_frames={num_frames})")
         if frame in seen:
             raise LayoutError(f"{kw}.frame: duplicate key frame {frame} (also keyframes[{seen[frame]}])")
         seen[frame] = k
@@ -290,7 +273,7 @@ def _parse_object(raw: Any, index: int, num_frames: int, base_dir: str | os.Path
     mask = raw.get("mask")
     if mask is not None:
         if not isinstance(mask, str) or not mask.strip():
-            raise LayoutError(f"{where}.mask: must be the path of a mask image (white = object), got {mask!r}")
+            raise LayoutError(f"{where}.mask: must be the path of a mask image (white = object), got {_show(mask)}")
         mp = Path(mask)
         if base_dir is not None and not mp.is_absolute():
             mp = Path(base_dir) / mp
@@ -303,25 +286,27 @@ def _parse_object(raw: Any, index: int, num_frames: int, base_dir: str | os.Path
 
 def _parse_box(raw: Any, where: str) -> Box:
     if not isinstance(raw, (list, tuple)) or len(raw) != 4:
-        raise LayoutError(f"{where}: must be a list of 4 numbers [x0, y0, x1, y1], got {raw!r}")
+        raise LayoutError(f"{where}: must be a list of 4 numbers [x0, y0, x1, y1], got {_show(raw)}")
     vals = []
     for v in raw:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise LayoutError(f"{where}: must be 4 numbers, got {raw!r}")
+            raise LayoutError(f"{where}: must be 4 numbers, got {_show(raw)}")
+        if isinstance(v, int) and abs(v) > 2**53:  # float(v) could overflow; far outside the range checked below anyway
+            v = 1e300 if v > 0 else -1e300
         if not math.isfinite(v):
-            raise LayoutError(f"{where}: non-finite number in {raw!r}")
+            raise LayoutError(f"{where}: non-finite number in {_show(raw)}")
         vals.append(float(v))
     x0, y0, x1, y1 = vals
     lo, hi = BOX_RANGE
     if any(v < lo or v > hi for v in vals):
         hint = " (boxes are normalised to the image size, 0..1; these look like pixels)" if max(map(abs, vals)) > 2 else ""
-        raise LayoutError(f"{where}: values must lie in [{lo:g}, {hi:g}]{hint}, got {raw!r}")
+        raise LayoutError(f"{where}: values must lie in [{lo:g}, {hi:g}]{hint}, got {_show(raw)}")
     if not x0 < x1:
-        raise LayoutError(f"{where}: x0 must be < x1, got {raw!r}")
+        raise LayoutError(f"{where}: x0 must be < x1, got {_show(raw)}")
     if not y0 < y1:
-        raise LayoutError(f"{where}: y0 must be < y1, got {raw!r}")
+        raise LayoutError(f"{where}: y0 must be < y1, got {_show(raw)}")
     if x1 - x0 < MIN_BOX_SIDE or y1 - y0 < MIN_BOX_SIDE:
-        raise LayoutError(f"{where}: degenerate box (a side shorter than {MIN_BOX_SIDE:g}), got {raw!r}")
+        raise LayoutError(f"{where}: degenerate box (a side shorter than {MIN_BOX_SIDE:g}), got {_show(raw)}")
     return (x0, y0, x1, y1)
 
 
@@ -329,9 +314,9 @@ def _int_field(v: Any, name: str, lo: int, hi: int) -> int:
     if isinstance(v, float) and v.is_integer():
         v = int(v)
     if isinstance(v, bool) or not isinstance(v, int):
-        raise LayoutError(f"{name}: must be an integer, got {v!r}")
+        raise LayoutError(f"{name}: must be an integer, got {_show(v)}")
     if not lo <= v <= hi:
-        raise LayoutError(f"{name}: must be between {lo} and {hi}, got {v}")
+        raise LayoutError(f"{name}: must be between {lo} and {hi}, got {_show(v)}")
     return v
 
 
@@ -339,6 +324,15 @@ def _str_field(v: Any, name: str) -> str:
     if not isinstance(v, str):
         raise LayoutError(f"{name}: must be a string, got {_kind(v)}")
     return v
+
+
+def _show(v: Any, limit: int = 60) -> str:
+    """A value as the user wrote it (JSON: true, null, "text"), cut short for a one-line message."""
+    try:
+        text = json.dumps(v, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(v)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _kind(v: Any) -> str:

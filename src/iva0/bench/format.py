@@ -12,13 +12,13 @@ long run never fails half-way on a typo.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from iva0.errors import LayoutError, UserError
+from iva0.io.json_input import read_json
 from iva0.layout import Layout, load_layout
 
 BENCH_FILE = "benchmark.json"
@@ -65,12 +65,7 @@ def load_benchmark(path: str | os.PathLike) -> Benchmark:
     if not p.is_file():
         raise BenchmarkError(f"benchmark file not found: {p} (a benchmark is a folder with {BENCH_FILE})")
     root = p.parent.resolve()
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        raise BenchmarkError(f"cannot read {p}: {e}") from None
-    except json.JSONDecodeError as e:
-        raise BenchmarkError(f"{p}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    data = read_json(p, BenchmarkError, what="benchmark file")
     if not isinstance(data, dict):
         raise BenchmarkError(f"{p}: must be a JSON object with 'name' and 'samples'")
     unknown = sorted(set(data) - _TOP_KEYS)

@@ -18,6 +18,7 @@ import numpy as np
 
 from iva0.errors import UserError
 from iva0.io.atomic import atomic_path, atomic_write_text
+from iva0.io.json_input import read_json
 from iva0.io.output_rule import check_output
 
 # (key, header, format, higher is better?)
@@ -54,22 +55,27 @@ def load_runs(paths) -> list[RunData]:
     from iva0.bench.evaluate import evaluate_path
     from iva0.bench.run import load_run
 
-    runs = []
-    for p in map(Path, paths):
-        run = load_run(p)
-        mpath = p / "metrics.json"
-        if mpath.is_file():
-            metrics = json.loads(mpath.read_text())
-        else:
-            metrics, _ = evaluate_path(p)
-        runs.append(RunData(label="", path=p, run=run, metrics=metrics))
-    if not runs:
+    loaded = [(p, load_run(p)) for p in map(Path, paths)]  # every folder checked before any evaluation
+    if not loaded:
         raise UserError("give at least one run folder")
-    names = {r.metrics.get("benchmark") for r in runs}
+    names = {run.get("benchmark") for _, run in loaded}
     if len(names) > 1:
         raise UserError(f"these runs are on different benchmarks ({', '.join(sorted(map(str, names)))}); a report compares runs on one")
+    runs = [RunData(label="", path=p, run=run, metrics=_read_metrics(p / "metrics.json")) for p, run in loaded]
+    for r in runs:  # the unevaluated ones, once every existing metrics.json was read
+        if r.metrics is None:
+            r.metrics, _ = evaluate_path(r.path)
     _label(runs)
     return runs
+
+
+def _read_metrics(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    metrics = read_json(path)
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("summary"), dict):
+        raise UserError(f"{path}: not the metrics.json of `iva0 bench eval`; remove it to evaluate again")
+    return metrics
 
 
 def _label(runs: list[RunData]) -> None:
@@ -297,8 +303,8 @@ def _wrap(text: str, width: int) -> list[str]:
 # ---------------------------------------------------------------- documents
 def make_report(run_paths, out: str | os.PathLike, strips: int = 4, measure_speed: bool = True) -> Path:
     out = check_output(out, "report", inputs=list(run_paths))
-    out.mkdir(exist_ok=True)
     runs = load_runs(run_paths)
+    out.mkdir(exist_ok=True)  # only once every run folder was read: a refused report leaves nothing behind
     plots = _plots(runs, out)
     strip_files = [(i, p) for i in pick_samples(runs, strips) if (p := strip(runs, i, out)) is not None]
     speed = None

@@ -36,6 +36,7 @@ from iva0.bench.format import Benchmark, BenchSample
 from iva0.bench.retime import retime_layout
 from iva0.errors import UserError
 from iva0.io.atomic import atomic_write_text, is_partial
+from iva0.io.json_input import read_json
 from iva0.io.output_rule import check_output
 from iva0.io.video import write_video
 from iva0.layout import Layout
@@ -254,7 +255,9 @@ def load_run(run_dir: str | os.PathLike) -> dict:
     cfg_path = run_dir / "config.json"
     if not cfg_path.is_file():
         raise UserError(f"{run_dir} is not a benchmark run (no config.json); make one with `iva0 bench run`")
-    config = json.loads(cfg_path.read_text())
+    config = read_json(cfg_path)
+    if not isinstance(config, dict) or not all(k in config for k in ("method", "benchmark")):
+        raise UserError(f"{cfg_path}: not the config.json of an iva0 benchmark run (no 'method' and 'benchmark')")
     samples = []
     rec_dir = run_dir / "records"
     if rec_dir.is_dir():

@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
     code = rv if isinstance(rv, int) else 0
+    if code == 130:  # typer turns Ctrl-C into a returned 130 (no command returns it): say so, like the others
+        print("error: interrupted", file=sys.stderr)
     return code
 
 

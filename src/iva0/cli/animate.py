@@ -11,6 +11,7 @@ import typer
 
 from iva0.cli import options as opts
 from iva0.cli.progress import progress_bar
+from iva0.limits import MAX_SEED
 
 
 DEFAULT_DEMO_OUT = Path("out/demo.mp4")
@@ -69,7 +70,7 @@ def register(app: typer.Typer) -> None:
         fps: Optional[int] = typer.Option(None, "--fps", min=1, max=120, help="Frames per second; overrides the layout's."),
         width: Optional[int] = typer.Option(None, "--width", min=16, max=4096, help="Output width (default: the picture's, capped per backend)."),
         height: Optional[int] = typer.Option(None, "--height", min=16, max=4096, help="Output height."),
-        seed: int = typer.Option(0, "--seed", min=0, help="Random seed."),
+        seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Random seed."),
         overlay: bool = typer.Option(False, "--overlay", help="Also write <out>_overlay.mp4 with the boxes and paths drawn."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
         # ---- iva0 backend (iva0.cli.options) ----

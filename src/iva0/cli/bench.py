@@ -14,6 +14,7 @@ import typer
 from iva0.cli import options as opts
 from iva0.cli.progress import lazy_progress
 from iva0.errors import UserError
+from iva0.limits import MAX_SEED
 
 
 class Method(str, Enum):
@@ -55,7 +56,7 @@ def register(app: typer.Typer) -> None:
         width: Optional[int] = typer.Option(None, "--width", min=16, max=4096, help="Output width (default: each image's, capped per backend)."),
         height: Optional[int] = typer.Option(None, "--height", min=16, max=4096, help="Output height."),
         frames: Optional[int] = typer.Option(None, "--frames", min=2, max=256, help="Retime every layout to this many frames (key frames scale alike)."),
-        seed: int = typer.Option(0, "--seed", min=0, help="Random seed."),
+        seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Random seed."),
         shard: Optional[str] = typer.Option(None, "--shard", help="i/n: run the i-th of n shards (default: RANK/WORLD_SIZE from accelerate launch or torchrun)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
         # ---- iva0 method (iva0.cli.options) ----

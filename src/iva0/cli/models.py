@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from iva0.limits import MAX_SEED
+
 
 class DType(str, Enum):
     float32 = "float32"
@@ -182,7 +184,7 @@ def register(app: typer.Typer) -> None:
         folder: Path = typer.Argument(..., help="Folder to create (must not exist unless --force)."),
         full_size: bool = typer.Option(False, "--full-size", help="Real architectures' sizes (iva0 ~2 B parameters; Wan / CogVideoX 11-34 B) instead of tiny."),
         dtype: DType = typer.Option(DType.float32, "--dtype", help="Weight dtype on disk."),
-        seed: int = typer.Option(0, "--seed", help="Random seed for the weights."),
+        seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Random seed for the weights."),
         adapter: AdapterVersion = typer.Option(AdapterVersion.v153, "--adapter", help="AnimateDiff adapter layout: v1-5-3 (no motion mid block) or v1-5-2 (with one)."),
         force: bool = typer.Option(False, "--force", help="Replace FOLDER if it exists (only once the new one is complete)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from iva0.errors import UserError
+from iva0.limits import MAX_SEED
 
 
 def run_tune(
@@ -64,11 +65,11 @@ def register(app: typer.Typer) -> None:
         gligen: Optional[str] = typer.Option(None, "--gligen", help="GLIGEN text-image UNet."),
         motion_adapter: Optional[str] = typer.Option(None, "--motion-adapter", help="AnimateDiff motion adapter."),
         steps: int = typer.Option(200, "--steps", min=1, max=100000, help="Optimisation steps."),
-        lr: float = typer.Option(2e-5, "--lr", min=0.0, help="Learning rate of the value projections."),
-        embed_lr: float = typer.Option(1e-3, "--embed-lr", min=0.0, help="Learning rate of the object image embeddings."),
+        lr: float = typer.Option(2e-5, "--lr", min=0.0, max=1.0, help="Learning rate of the value projections."),
+        embed_lr: float = typer.Option(1e-3, "--embed-lr", min=0.0, max=1.0, help="Learning rate of the object image embeddings."),
         width: Optional[int] = typer.Option(None, "--width", min=16, max=4096, help="Tuning width (use animate's)."),
         device: Optional[str] = typer.Option(None, "--device", help="cuda, cuda:1, cpu (default: cuda if present)."),
-        seed: int = typer.Option(0, "--seed", min=0, help="Random seed."),
+        seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Random seed."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
         """Experimental one-shot tuning (paper supplement section 2); use the file with `animate --tuned`."""

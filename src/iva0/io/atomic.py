@@ -32,6 +32,7 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator
         tmp = Path(name)
     # mkstemp/mkdtemp make private files (0600/0700); outputs get the usual mode
     tmp.chmod((0o777 if directory else 0o666) & ~_umask())
+    old = None  # where a replaced folder waits until the new one is in place
     try:
         yield tmp
         if directory and (final.exists() or final.is_symlink()):
@@ -48,6 +49,11 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator
         else:
             os.replace(tmp, final)
     except BaseException:
+        if old is not None:
+            if (old / "x").exists() and not final.exists():
+                os.replace(old / "x", final)  # the swap failed half-way: put the previous folder back
+            if not (old / "x").exists():
+                shutil.rmtree(old, ignore_errors=True)
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
         else:

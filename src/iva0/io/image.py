@@ -22,9 +22,11 @@ def read_image(path: str | os.PathLike, max_side: int = MAX_SIDE) -> np.ndarray:
     """
     p = Path(path)
     if not p.exists():
-        raise ImageError(f"image not found: {p}")
+        raise ImageError(f"image not found: {p}" + (" (a broken link)" if p.is_symlink() else ""))
     if p.is_dir():
         raise ImageError(f"image path is a folder, not a file: {p}")
+    if not p.is_file():  # a FIFO or a device: reading would block or never end
+        raise ImageError(f"image is not a regular file: {p}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -99,6 +99,10 @@ def check_output(
     if folder_out:
         if not out.is_dir():
             raise UserError(f"output {out} exists and is a file, not a folder; choose another name")
+        if out.is_symlink() and fmt in ("png", "model"):  # these are replaced whole, and a link is not
+            raise UserError(f"output {shown} is a link to a folder; give the folder's own path or a new name")
+        if not os.access(out, os.W_OK):
+            raise UserError(f"output folder {shown} is not writable")
         why = folder_refusal(out, fmt)
         if why:
             raise UserError(f"output folder {shown} {why}")

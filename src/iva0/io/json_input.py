@@ -1,0 +1,59 @@
+"""Reading the JSON files users write or hand over (layouts, benchmark.json, run folders).
+
+One place for what `json.loads` gets wrong for a user-facing tool: a UTF-8 byte-order
+mark (Windows editors add one) is skipped, NaN/Infinity are refused, and every failure
+(bad UTF-8, bad syntax, nesting deep enough to exhaust Python's stack, an integer with
+thousands of digits) becomes one `error`-class exception with a plain message instead
+of a traceback. Only regular files are read: a FIFO or a device would block forever.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from iva0.errors import UserError
+
+
+class _NonFinite(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> float:
+    raise _NonFinite(f"non-finite number {name} is not allowed")
+
+
+def decode_json(text: str, source: str, error: type[UserError] = UserError) -> Any:
+    """Parse `text` (from `source`, named in messages); raises `error` with one line."""
+    try:
+        return json.loads(text.removeprefix("\ufeff"), parse_constant=_reject_constant)
+    except json.JSONDecodeError as e:
+        raise error(f"{source}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    except _NonFinite as e:
+        raise error(f"{source}: {e}") from None
+    except RecursionError:
+        raise error(f"{source}: JSON nested too deeply") from None
+    except ValueError:  # an integer literal over Python's digit limit
+        raise error(f"{source}: a number with too many digits") from None
+
+
+def read_json(path: str | os.PathLike, error: type[UserError] = UserError, what: str = "file") -> Any:
+    """Read and parse a JSON file; a missing, unreadable or non-UTF-8 file raises `error` with one line."""
+    p = Path(path)
+    if not p.exists():
+        raise error(f"{what} not found: {p}" + (" (a broken link)" if p.is_symlink() else ""))
+    if p.is_dir():
+        raise error(f"{what} is a folder, not a JSON file: {p}")
+    if not p.is_file():
+        raise error(f"{what} is not a regular file: {p}")
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise error(f"cannot read {what} {p}: {e.strerror or e}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise error(f"{p}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); save it as UTF-8") from None
+    return decode_json(text, str(p), error)

@@ -1,0 +1,188 @@
+"""Bad inputs an outside audit found getting past the checks (tracebacks, hangs, files left behind).
+
+Each through the real CLI in a temporary folder: exit status 2, one `error:` line, nothing
+written or changed (see test_output_rule.py for the helpers).
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from iva0.animate import animate
+from iva0.errors import UserError
+from iva0.io.atomic import atomic_path
+from iva0.layout import load_layout, parse_layout_json
+from iva0.limits import MAX_SEED
+from test_bench_run import make_bench
+from test_output_rule import animate_args, refused, run, scene  # noqa: F401 - scene is a fixture
+
+
+def _layout_text(scene: Path) -> str:
+    return (scene / "L.json").read_text()
+
+
+# ---------------------------------------------------------------- layout JSON
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[" * 100000 + "]" * 100000, "JSON nested too deeply"),
+        ('{"objects": ' + "[" * 100000 + "]" * 100000 + "}", "JSON nested too deeply"),
+        ('{"num_frames": 1' + "0" * 5000 + ', "objects": []}', "a number with too many digits"),
+        ('{"objects": [{"name": "a", "keyframes": [{"frame": 0, "box": [0, 0, 1' + "0" * 400 + ", 1]}]}]}",
+         "values must lie in [-1, 2]"),
+    ],
+)
+def test_layout_that_broke_the_parser_is_one_line(scene, capsys, text, message):
+    (scene / "bad.json").write_text(text)
+    line = refused(["animate", "photo.png", "-l", "bad.json", "-o", "out.mp4", "-q"], capsys, scene, message)
+    assert len(line) < 400  # a huge value is cut short, not printed whole
+
+
+def test_layout_with_byte_order_mark_is_read(scene):
+    (scene / "bom.json").write_bytes(b"\xef\xbb\xbf" + _layout_text(scene).encode())
+    assert load_layout(scene / "bom.json").num_frames == 4
+    assert parse_layout_json("\ufeff" + _layout_text(scene)).num_frames == 4
+
+
+def test_layout_not_utf8_says_so_in_plain_words(scene, capsys):
+    (scene / "latin1.json").write_bytes(_layout_text(scene).replace("square", "caf\u00e9").encode("latin-1"))
+    line = refused(["animate", "photo.png", "-l", "latin1.json", "-o", "out.mp4", "-q"], capsys, scene, "not UTF-8 text")
+    assert "codec" not in line
+
+
+@pytest.mark.parametrize(
+    "change, shown",
+    [
+        (lambda d: d.update(fps=True), "got true"),
+        (lambda d: d["objects"][0]["keyframes"][0].update(box=[None, 0, 1, 1]), "got [null, 0, 1, 1]"),
+        (lambda d: d.update(num_frames="16"), 'got "16"'),
+        (lambda d: d["objects"][0].update(name=None), "got null"),
+    ],
+)
+def test_layout_messages_show_values_as_json(scene, capsys, change, shown):
+    data = json.loads(_layout_text(scene))
+    change(data)
+    (scene / "bad.json").write_text(json.dumps(data))
+    refused(["animate", "photo.png", "-l", "bad.json", "-o", "out.mp4", "-q"], capsys, scene, shown)
+
+
+# ---------------------------------------------------------------- inputs that are not regular files
+def test_fifo_as_image_or_layout_is_refused_not_read(scene, capsys):
+    os.mkfifo(scene / "pipe")  # opening it for reading would block for ever
+    refused(["animate", "pipe", "-l", "L.json", "-o", "out.mp4", "-q"], capsys, scene, "image is not a regular file: pipe")
+    refused(["animate", "photo.png", "-l", "pipe", "-o", "out.mp4", "-q"], capsys, scene, "layout file is not a regular file: pipe")
+
+
+def test_link_loop_is_named_a_broken_link(scene, capsys):
+    os.symlink("loop2.png", scene / "loop1.png")
+    os.symlink("loop1.png", scene / "loop2.png")
+    refused(["animate", "loop1.png", "-l", "L.json", "-o", "out.mp4", "-q"], capsys, scene, "(a broken link)")
+
+
+# ---------------------------------------------------------------- seeds
+@pytest.mark.parametrize("seed", [MAX_SEED + 1, 10**23])
+def test_seed_out_of_range_is_refused_by_every_command(scene, capsys, seed):
+    bench = make_bench(scene / "b", n=1, frames=4)
+    for args in (
+        animate_args("photo.png", "out.mp4", "--seed", seed),
+        ["bench", "run", bench, "-m", "static", "-o", "run", "-q", "--seed", seed],
+        ["tune", "photo.png", "-l", "L.json", "-o", "t.safetensors", "--model", "m", "--seed", seed],
+        ["tiny-models", "m", "--seed", seed],
+    ):
+        refused(args, capsys, scene, "--seed")
+    with pytest.raises(UserError, match="seed"):
+        animate(scene / "photo.png", scene / "L.json", seed=seed)
+
+
+def test_tune_refuses_an_infinite_learning_rate(scene, capsys):
+    refused(["tune", "photo.png", "-l", "L.json", "-o", "t.safetensors", "--model", "m", "--lr", "inf"], capsys, scene, "--lr")
+
+
+# ---------------------------------------------------------------- bench report / eval on broken run folders
+def _static_run(scene: Path, capsys, name="run") -> Path:
+    bench = scene / "b" if (scene / "b").exists() else make_bench(scene / "b", n=1, frames=4)
+    code, _, err = run(["bench", "run", bench, "-m", "static", "-o", name, "-q"], capsys)
+    assert code == 0, err
+    return scene / name
+
+
+def test_report_refused_for_a_bad_run_leaves_no_folder(scene, capsys):
+    _static_run(scene, capsys)
+    (scene / "notrun").mkdir()
+    refused(["bench", "report", "run", "notrun", "-o", "rep", "--no-speed"], capsys, scene, "notrun is not a benchmark run")
+    assert not (scene / "rep").exists()
+
+
+def test_report_checks_every_run_before_evaluating_any(scene, capsys, monkeypatch):
+    _static_run(scene, capsys)  # not evaluated yet
+    _static_run(scene, capsys, "run2")
+    (scene / "run2" / "metrics.json").write_text("{oops")
+
+    def no_eval(*a, **k):
+        raise AssertionError("evaluated before every run folder was checked")
+
+    monkeypatch.setattr("iva0.bench.evaluate.evaluate_path", no_eval)
+    refused(["bench", "report", "run", "run2", "-o", "rep", "--no-speed"], capsys, scene, "run2/metrics.json: not valid JSON")
+
+
+@pytest.mark.parametrize("config, message", [("{oops", "not valid JSON"), ("[]", "not the config.json of an iva0 benchmark run")])
+def test_corrupt_run_config_is_one_line(scene, capsys, config, message):
+    _static_run(scene, capsys)
+    (scene / "run" / "config.json").write_text(config)
+    refused(["bench", "eval", "run", "-q"], capsys, scene, message)
+    refused(["bench", "report", "run", "-o", "rep", "--no-speed"], capsys, scene, message)
+
+
+def test_benchmark_json_nested_too_deeply_or_with_bom(scene, capsys):
+    bench = make_bench(scene / "b", n=1, frames=4)
+    text = (bench / "benchmark.json").read_text()
+    (bench / "benchmark.json").write_text('{"samples": ' + "[" * 100000 + "]" * 100000 + "}")
+    refused(["bench", "run", bench, "-m", "static", "-o", "run", "-q"], capsys, scene, "JSON nested too deeply")
+    (bench / "benchmark.json").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    code, _, err = run(["bench", "run", bench, "-m", "static", "-o", "run", "-q"], capsys)
+    assert code == 0, err
+
+
+# ---------------------------------------------------------------- folder outputs
+def test_frames_folder_that_is_a_link_is_refused_before_any_work(scene, capsys, monkeypatch):
+    (scene / "real").mkdir()
+    os.symlink("real", scene / "frames")
+
+    def no_work(*a, **k):
+        raise AssertionError("animated before the output was refused")
+
+    monkeypatch.setattr("iva0.animate.animate", no_work)
+    refused(animate_args("photo.png", "frames"), capsys, scene, "output frames/ is a link to a folder")
+
+
+def test_failed_folder_swap_puts_the_old_folder_back_and_leaves_nothing(tmp_path, monkeypatch):
+    final = tmp_path / "frames"
+    final.mkdir()  # empty: replaceable
+    real_replace = os.replace
+    calls = []
+
+    def replace(src, dst):
+        calls.append((src, dst))
+        if len(calls) == 2:  # the new folder into place: say the disk refused
+            raise PermissionError(13, "Permission denied")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr("iva0.io.atomic.os.replace", replace)
+    with pytest.raises(PermissionError):
+        with atomic_path(final, directory=True) as tmp:
+            (tmp / "000.png").write_bytes(b"x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
+    assert final.is_dir() and not any(final.iterdir())
+
+
+# ---------------------------------------------------------------- Ctrl-C
+def test_interrupt_says_so_in_one_line(scene, capsys, monkeypatch):
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("iva0.animate.animate", interrupted)
+    code, out, err = run(animate_args("photo.png", "out.mp4"), capsys)
+    assert code == 130 and err.strip() == "error: interrupted"
+    assert not (scene / "out.mp4").exists()
