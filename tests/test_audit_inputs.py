@@ -186,3 +186,10 @@ def test_interrupt_says_so_in_one_line(scene, capsys, monkeypatch):
     code, out, err = run(animate_args("photo.png", "out.mp4"), capsys)
     assert code == 130 and err.strip() == "error: interrupted"
     assert not (scene / "out.mp4").exists()
+
+
+# ---------------------------------------------------------------- weights read with torch.load
+def test_convert_i3d_refusal_does_not_advise_weights_only_false(scene, capsys):
+    (scene / "bad.pt").write_bytes(b"garbage\n")
+    line = refused(["bench", "convert-i3d", "bad.pt", "i3d.safetensors"], capsys, scene, "cannot read bad.pt")
+    assert "weights_only=False" not in line and "weights_only` set to `False" not in line and len(line) < 300

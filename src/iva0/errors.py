@@ -23,3 +23,12 @@ def one_line(e: BaseException) -> str:
     """An exception's first line (at most 300 characters) for an `error: ...` message; its type name if it has none."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip().splitlines()  # no terminal colour codes
     return (text[0].strip() if text else type(e).__name__)[:300]
+
+
+def torch_load_reason(e: BaseException) -> str:
+    """Why torch.load(weights_only=True) refused a file, in one line. torch's own text goes on to
+    explain how to bypass the check with weights_only=False, which iva0 never does."""
+    why = one_line(e)
+    if "Weights only load failed" in why:
+        why = "Weights only load failed: the pickle holds more than tensors, e.g. code to run"
+    return why

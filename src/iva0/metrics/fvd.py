@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from iva0.errors import ModelError
+from iva0.errors import ModelError, torch_load_reason
 
 # (in, [b0, b1a, b1b, b2a, b2b, b3b]) of each Inception block, from the I3D paper's Inception-v1
 _MIXED = {
@@ -191,7 +191,7 @@ def convert_state_dict(src: str | Path, dst: str | Path) -> Path:
     try:
         state = torch.load(str(src), map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001
-        raise ModelError(f"cannot read {src} as a PyTorch state dict (weights only): {e}") from None
+        raise ModelError(f"cannot read {src} as a PyTorch state dict (weights only): {torch_load_reason(e)}") from None
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     state = {k.removeprefix("module."): v.contiguous() for k, v in state.items() if hasattr(v, "contiguous")}

@@ -17,7 +17,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from iva0.errors import ModelError, one_line
+from iva0.errors import ModelError, one_line, torch_load_reason
 
 # the names diffusers / transformers give PyTorch weights, and the safetensors name that replaces each
 _SINGLE = re.compile(r"^(diffusion_pytorch_model|pytorch_model)((?:\.fp16|\.bf16)?)\.bin$")
@@ -70,10 +70,7 @@ def load_bin(path: Path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except Exception as e:  # noqa: BLE001 - UnpicklingError for refused pickles, RuntimeError for broken files
-        why = one_line(e)
-        if "Weights only load failed" in why:  # torch goes on to explain how to bypass the check: we never do
-            why = "Weights only load failed: the pickle holds more than tensors, e.g. code to run"
-        raise ModelError(f"{path}: refused by torch.load(weights_only=True) ({why})") from None
+        raise ModelError(f"{path}: refused by torch.load(weights_only=True) ({torch_load_reason(e)})") from None
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         raise ModelError(f"{path}: not a state dict of named tensors")
     return state
