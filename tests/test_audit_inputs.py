@@ -193,3 +193,23 @@ def test_convert_i3d_refusal_does_not_advise_weights_only_false(scene, capsys):
     (scene / "bad.pt").write_bytes(b"garbage\n")
     line = refused(["bench", "convert-i3d", "bad.pt", "i3d.safetensors"], capsys, scene, "cannot read bad.pt")
     assert "weights_only=False" not in line and "weights_only` set to `False" not in line and len(line) < 300
+
+
+def test_largest_seed_runs_the_composite(tmp_path):
+    """OpenCV's RNG seed is a C int; every seed the CLI and the web app accept (up to 2**32 - 1) must run."""
+    import numpy as np
+
+    from iva0.layout import make_layout
+
+    img = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    lay = make_layout([("a", [(0, (0.1, 0.1, 0.4, 0.5)), (3, (0.5, 0.4, 0.8, 0.8))]),
+                       ("b", [(0, (0.6, 0.1, 0.9, 0.4)), (3, (0.2, 0.5, 0.5, 0.9))])], num_frames=4)
+    anim = animate(img, lay, "composite", seed=MAX_SEED)
+    assert anim.frames.shape == (4, 48, 64, 3)
+
+
+def test_fifo_as_mask_is_refused_not_read(tmp_path):
+    os.mkfifo(tmp_path / "m.png")
+    with pytest.raises(UserError, match="mask file is not a regular file"):
+        parse_layout_json(json.dumps({"num_frames": 4, "objects": [
+            {"name": "a", "mask": "m.png", "keyframes": [{"frame": 0, "box": [0.1, 0.1, 0.5, 0.5]}]}]}), base_dir=tmp_path)

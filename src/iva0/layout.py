@@ -29,6 +29,7 @@ import numpy as np
 
 from iva0.errors import LayoutError
 from iva0.io.atomic import atomic_write_text
+from iva0.io.input_file import require_regular_file
 from iva0.io.json_input import decode_json, read_json
 
 Box = tuple[float, float, float, float]
@@ -279,8 +280,7 @@ def _parse_object(raw: Any, index: int, num_frames: int, base_dir: str | os.Path
             mp = Path(base_dir) / mp
         if base_dir is not None or mp.is_absolute():
             mask = str(mp.resolve())
-            if not mp.is_file():
-                raise LayoutError(f"{where}.mask: mask file not found: {mp}")
+            require_regular_file(mp, f"{where}.mask: mask file", LayoutError)
     return LayoutObject(name=name.strip(), keyframes=tuple(parsed), mask=mask)
 
 

@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from iva0.errors import ImageError
+from iva0.io.input_file import require_regular_file
 from iva0.limits import MAX_SIDE
 
 
@@ -20,13 +21,7 @@ def read_image(path: str | os.PathLike, max_side: int = MAX_SIDE) -> np.ndarray:
     Transparent pixels are composited over white; grey and palette images
     become RGB. Unreadable files and sides over `max_side` raise `ImageError`.
     """
-    p = Path(path)
-    if not p.exists():
-        raise ImageError(f"image not found: {p}" + (" (a broken link)" if p.is_symlink() else ""))
-    if p.is_dir():
-        raise ImageError(f"image path is a folder, not a file: {p}")
-    if not p.is_file():  # a FIFO or a device: reading would block or never end
-        raise ImageError(f"image is not a regular file: {p}")
+    p = require_regular_file(path, "image", ImageError)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

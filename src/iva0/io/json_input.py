@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from iva0.errors import UserError
+from iva0.io.input_file import require_regular_file
 
 
 class _NonFinite(ValueError):
@@ -41,13 +42,7 @@ def decode_json(text: str, source: str, error: type[UserError] = UserError) -> A
 
 def read_json(path: str | os.PathLike, error: type[UserError] = UserError, what: str = "file") -> Any:
     """Read and parse a JSON file; a missing, unreadable or non-UTF-8 file raises `error` with one line."""
-    p = Path(path)
-    if not p.exists():
-        raise error(f"{what} not found: {p}" + (" (a broken link)" if p.is_symlink() else ""))
-    if p.is_dir():
-        raise error(f"{what} is a folder, not a JSON file: {p}")
-    if not p.is_file():
-        raise error(f"{what} is not a regular file: {p}")
+    p = require_regular_file(path, what, error)
     try:
         data = p.read_bytes()
     except OSError as e:

@@ -132,7 +132,7 @@ def grabcut_mask(image: np.ndarray, box_px: np.ndarray, options: GrabCutOptions 
             px, py = int((x - cx0) * scale), int((y - cy0) * scale)
             if 0 <= px < gc.shape[1] and 0 <= py < gc.shape[0]:
                 cv2.circle(gc, (px, py), 2, int(cv2.GC_FGD if label > 0 else cv2.GC_BGD), -1)
-    cv2.setRNGSeed(seed)
+    cv2.setRNGSeed(seed % 2**31)  # OpenCV takes a C int; our seeds go to 2**32 - 1
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     try:
         cv2.grabCut(crop, gc, None, bgd, fgd, o.iterations, cv2.GC_INIT_WITH_MASK)

@@ -10,13 +10,13 @@ soft edge. Every check runs before any compute (`check_layout_masks`).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from iva0.errors import LayoutError
+from iva0.io.input_file import require_regular_file
 
 MAX_RATIO_ERROR = 0.02  # |mask w/h - picture w/h| / picture w/h
 MAX_MASK_SIDE = 8192
@@ -24,9 +24,7 @@ MAX_MASK_SIDE = 8192
 
 def read_mask(path: str | os.PathLike, field: str = "mask") -> np.ndarray:
     """Mask (h, w) float32 in [0, 1] from an image file; LayoutError naming `field` if unusable."""
-    p = Path(path)
-    if not p.is_file():
-        raise LayoutError(f"{field}: mask file not found: {p}")
+    p = require_regular_file(path, f"{field}: mask file", LayoutError)
     try:
         with Image.open(p) as im:
             if max(im.size) > MAX_MASK_SIDE:
