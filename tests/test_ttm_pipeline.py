@@ -285,3 +285,20 @@ def test_repo_id_from_the_local_cache(tiny, tmp_path, monkeypatch):
     assert be.geometry.multiple == 32  # TI2V-5B: VAE 16x, patch 2
     with pytest.raises(ModelError, match="not in the Hugging Face cache"):
         TTMBackend(model="someone/not-downloaded")
+
+
+def test_check_inputs_raises_value_errors(pipes):
+    p = pipes("wan21")
+    img = picture(32, 48)
+    ok = dict(num_frames=9, num_inference_steps=4, tweak_index=1, tstrong_index=2, guidance_scale=4.0,
+              guidance_scale_2=None, reference=None, motion_mask=None, dual_clock_on=True, layout=layout())
+    p.check_inputs(img, **ok)
+    for change, message in (({"num_frames": 8}, "4k\\+1"), ({"tweak_index": 3}, "must not exceed"),
+                            ({"tstrong_index": 4}, "0..3"), ({"guidance_scale_2": 2.0}, "A14B"),
+                            ({"layout": None}, "reference video"),
+                            ({"callback_on_step_end_tensor_inputs": ["noise"]}, "latents")):
+        with pytest.raises(ValueError, match=message):
+            p.check_inputs(img, **{**ok, **change})
+    with pytest.raises(ValueError, match="multiples of 16"):
+        p.check_inputs(picture(36, 48), **ok)
+    p.check_inputs(img, **{**ok, "layout": None, "dual_clock_on": False})  # off: no reference needed

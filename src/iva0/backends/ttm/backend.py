@@ -149,8 +149,7 @@ class TTMBackend:
         try:
             self.pipe.check_inputs(image, retimed.num_frames, s.steps, tweak, tstrong,
                                    self.family.guidance if s.guidance is None else s.guidance, s.guidance_2,
-                                   np.zeros((retimed.num_frames, *image.shape), np.uint8),
-                                   np.zeros((retimed.num_frames, *image.shape[:2]), np.float32), s.dual_clock)
+                                   None, None, s.dual_clock, layout=retimed)
         except ValueError as e:
             raise UserError(str(e)) from None
         out = self.pipe(image, retimed if s.dual_clock else None, prompt=layout.prompt, negative_prompt=negative,

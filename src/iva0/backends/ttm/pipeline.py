@@ -102,8 +102,9 @@ class TTMPipeline:
     def check_inputs(self, image: np.ndarray, num_frames: int, num_inference_steps: int, tweak_index: int,
                      tstrong_index: int, guidance_scale: float, guidance_scale_2: float | None,
                      reference: np.ndarray | None, motion_mask: np.ndarray | None, dual_clock_on: bool,
-                     callback_on_step_end_tensor_inputs: list[str] | None = None) -> None:
-        """ValueError for anything the loop cannot run, before any compute."""
+                     callback_on_step_end_tensor_inputs: list[str] | None = None, layout: Layout | None = None) -> None:
+        """ValueError for anything the loop cannot run, before any compute (with a layout, stage 1 makes the
+        reference and mask at the right shapes, so only their absence is checked)."""
         if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8):
             raise ValueError("image must be an RGB uint8 array (H, W, 3)")
         H, W = image.shape[:2]
@@ -126,6 +127,8 @@ class TTMPipeline:
             raise ValueError("callback_on_step_end_tensor_inputs may only hold 'latents'")
         if dual_clock_on:
             dual_clock.check_indices(tweak_index, tstrong_index, num_inference_steps)
+            if layout is not None:
+                return
             if reference is None or motion_mask is None:
                 raise ValueError("the dual clock needs a reference video and its motion mask (or a layout)")
             if reference.shape != (num_frames, H, W, 3) or motion_mask.shape != (num_frames, H, W):
@@ -176,11 +179,9 @@ class TTMPipeline:
             num_frames = retimed.num_frames if retimed is not None else (
                 len(reference) if reference is not None else self.family.num_frames)
 
-        # 2. Check inputs. Raise error if not correct (stage 1 is skipped for the check: it needs no model)
-        self.check_inputs(image, num_frames, steps, tweak, tstrong, guidance, guidance_scale_2,
-                          reference if layout is None else np.zeros((num_frames, *image.shape), np.uint8),
-                          motion_mask if layout is None else np.zeros((num_frames, *image.shape[:2]), np.float32),
-                          dual_clock_on, callback_on_step_end_tensor_inputs)
+        # 2. Check inputs. Raise error if not correct
+        self.check_inputs(image, num_frames, steps, tweak, tstrong, guidance, guidance_scale_2, reference, motion_mask,
+                          dual_clock_on, callback_on_step_end_tensor_inputs, layout=retimed)
 
         # 3. Stage 1: the cut-and-drag reference video and motion mask (composite backend)
         t0 = time.perf_counter()
