@@ -217,3 +217,20 @@ def test_animate_with_sam2_and_bad_folders(tiny_sam2, tmp_path, capsys):
         lines = err.strip().splitlines()
         assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and msg in lines[0], err
         assert not o2.exists()
+
+
+def test_guided_edge_falls_back_to_a_feather_without_contrib(monkeypatch):
+    """A plain opencv-python (as on the GPU machine's image) has no ximgproc: the cut-out still gets a soft edge."""
+    import cv2
+
+    from iva0.segment.refine import feather, guided_alpha
+
+    img = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    mask = np.zeros((40, 40), np.uint8)
+    mask[10:30, 10:30] = 1
+    guided = guided_alpha(img, mask, 4)
+    monkeypatch.delattr(cv2, "ximgproc")
+    with pytest.warns(RuntimeWarning, match="contrib"):
+        plain = guided_alpha(img, mask, 4)
+    assert np.array_equal(plain, feather(mask, 2.0)) and not np.array_equal(plain, guided)
+    assert plain[20, 20] == 1.0 and plain[0, 0] == 0.0 and 0 < plain[10, 20] < 1

@@ -7,6 +7,8 @@ hair, fur and blurred rims get partial alpha instead of a cut or a halo.
 
 from __future__ import annotations
 
+import warnings
+
 import cv2
 import numpy as np
 
@@ -29,6 +31,11 @@ def guided_alpha(image: np.ndarray, mask: np.ndarray, radius: int, eps: float = 
     m = mask.astype(np.float32)
     if not m.any():
         return m
+    if not hasattr(cv2, "ximgproc"):
+        # a plain opencv-python (no contrib modules) shadows ours, as on some GPU images: a feather still works
+        warnings.warn("OpenCV without contrib modules (ximgproc): cut-out edges are feathered, not guided-filtered; "
+                      "install opencv-contrib-python-headless for the guided edge", RuntimeWarning, stacklevel=2)
+        return feather(mask, radius / 2)
     guide = image.astype(np.float32) / 255.0
     soft = cv2.ximgproc.guidedFilter(guide, m, radius, eps)
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
