@@ -391,6 +391,7 @@ def test_backends_offered_follow_the_model_folder(tmp_path):
     from iva0.ui.backend_choice import available_backends
 
     assert [c.name for c in available_backends(None)] == ["composite"]
+    (tmp_path / "unet").mkdir()  # an iva0 / SD folder (tests/test_ui_ttm.py: the ttm folders and the refusals)
     offered = available_backends(tmp_path)
     assert [c.name for c in offered] == ["composite", "iva0"]
     assert "no in-place motion" in offered[0].note.replace("nothing moves in place", "no in-place motion")
@@ -420,6 +421,7 @@ def test_diffusion_backend_is_loaded_once_and_steps_change_per_run(monkeypatch, 
         return Fake(**options) if name == "iva0" else backends.create_backend(name, **options)
 
     monkeypatch.setattr(backends, "create_backend", create)
+    (tmp_path / "unet").mkdir()
     cb = Callbacks(UiConfig(model=tmp_path, backend_options={"device": "cpu"}), tmp_path / "work")
     a = cb.gen.pool.get("iva0", steps=4, guidance=3.0)
     b = cb.gen.pool.get("iva0", steps=9.0, guidance=None)

@@ -19,7 +19,8 @@ def draw_layout(frames: np.ndarray, layout: Layout, path: bool = True) -> np.nda
     """Copy of frames (F, H, W, 3) uint8 with each object's box at that frame,
     its name, and the path of its box centre (the whole path thin, the part
     travelled so far thick)."""
-    out = np.array(frames, dtype=np.uint8, copy=True)
+    # C order: OpenCV draws on contiguous frames only, and a backend may hand back a strided view (ttm)
+    out = np.array(frames, dtype=np.uint8, order="C", copy=True)
     F, H, W = out.shape[:3]
     boxes = layout.boxes_px(W, H)  # (J, F, 4)
     thick = max(1, round(min(H, W) / 256))

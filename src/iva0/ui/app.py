@@ -18,7 +18,7 @@ from gradio_image_annotation import image_annotator
 
 from iva0.errors import UserError
 from iva0.io.overlay import PALETTE
-from iva0.ui.backend_choice import available_backends, backend_note
+from iva0.ui.backend_choice import backend_note
 from iva0.ui.callbacks import Callbacks
 from iva0.ui.config import UiConfig
 from iva0.ui.editor import MAX_OBJECTS, MIN_BOX_PX
@@ -119,7 +119,8 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
     cb = Callbacks(config, work_dir)
     ev = _Events(cb)
     samples = _samples()
-    choices = available_backends(config.model)
+    choices = cb.gen.pool.choices
+    generative = next((c for c in choices if c.steps is not None), None)  # the model folder's backend
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 24 * 3600)) as demo:
         pic = gr.State(None)  # pictures.Picture
         draft = gr.State(())  # editor.Draft
@@ -212,9 +213,15 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
                         )  # fmt: skip
                     interp = gr.Radio(["linear", "smooth"], value="linear", label="Path between key frames", elem_id="interpolation")
                     negative = gr.Textbox(label="Negative prompt", elem_id="negative")
-                    with gr.Group(visible=config.model is not None):
-                        steps = ClampedSlider(1, 100, value=25, step=1, label="Denoising steps", elem_id="steps")
-                        guidance = ClampedSlider(0.0, 20.0, value=7.5, step=0.5, label="Guidance scale", elem_id="guidance")
+                    with gr.Group(visible=generative is not None):  # the chosen backend's own defaults (on_backend)
+                        steps = ClampedSlider(
+                            1, 100, value=generative.steps if generative else 25, step=1, label="Denoising steps",
+                            elem_id="steps",
+                        )  # fmt: skip
+                        guidance = ClampedSlider(
+                            0.0, 20.0, value=generative.guidance if generative else 7.5, step=0.5,
+                            label="Guidance scale", elem_id="guidance",
+                        )  # fmt: skip
                 with gr.Accordion("Layout JSON", open=False, elem_id="layout-accordion"):
                     json_view = gr.Code(language="json", interactive=False, max_lines=18, show_label=False, elem_id="layout-json")
                 with gr.Accordion("Help", open=False, elem_id="help"):
@@ -229,7 +236,7 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         ]  # fmt: skip
         edit_in = [pic, draft, objects, frame, *settings_in]
         fast = dict(trigger_mode="always_last", show_progress="hidden")
-        note_in = [pic, side, frames, fps]
+        note_in = [pic, side, frames, fps, backend]
 
         def then_show(event):
             """After an event that changed the canvas: select the tool that fits it, and say the video's size."""
@@ -257,7 +264,9 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
             c.input(ev.on_text, edit_in, refresh_out, **fast)
         for c in (side, fps):
             c.input(ev.on_video_note, note_in, [video_note], **fast)
-        backend.input(ev.on_backend, [backend], [note], show_progress="hidden")
+        backend.input(ev.on_backend, [backend], [note, steps, guidance, side], show_progress="hidden").then(
+            ev.on_video_note, note_in, [video_note], show_progress="hidden"
+        )
         # output: one generation at a time on this machine (the GPU, or the CPU cores)
         preview.click(ev.on_preview, [pic, draft, *settings_in], [video, gen_status], concurrency_limit=1, concurrency_id="render")
         generate.click(

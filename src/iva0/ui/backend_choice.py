@@ -1,19 +1,23 @@
 """Which backends the page offers, what each one does, and the loaded ones kept between runs.
 
 `available_backends` is the one place that decides the choices: composite
-always, plus what the `--model` folder serves. A new model family (e.g. a ttm
-backend with its own `detect_family(folder)`) is added in `_model_backends`.
+always, plus what the `--model` folder serves (`_model_backends`): a Wan 2.x /
+CogVideoX folder (`iva0.backends.ttm.detect_family`) offers ttm, an SD / iva0
+folder offers iva0, anything else is refused in one line naming what was found.
+Each generative choice carries its own defaults for the page's steps and
+guidance (the backend's own, so the page never overrides them unasked).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from iva0.errors import UserError
+from iva0.errors import ModelError, UserError
 from iva0.ui import editor
 
 
@@ -22,6 +26,9 @@ class BackendChoice:
     name: str  # as `iva0.backends.create_backend` knows it
     label: str  # as the page lists it
     note: str  # one line: what it does, what it needs
+    steps: int | None = None  # the backend's own defaults, shown in the advanced settings when it is chosen
+    guidance: float | None = None
+    family: str | None = None  # ttm: the model family (`iva0.backends.ttm.FAMILIES`)
 
 
 COMPOSITE = BackendChoice(
@@ -35,13 +42,66 @@ IVA0 = BackendChoice(
     "iva0 (diffusion)",
     "**iva0**: generative (SD 1.5 + GLIGEN + AnimateDiff): redraws the objects along their boxes and animates "
     "in place as the prompt says. Needs a GPU and the model weights; minutes per video.",
+    steps=25,  # IVA0Settings' defaults (a test keeps them equal; not imported here: that module imports torch)
+    guidance=7.5,
 )
+TTM_NOTE = (
+    "**ttm ({family})**: generative video model ({model}): Time-to-Move's dual-clock denoising over the composite's "
+    "cut-and-drag video, so the objects follow their boxes and the scene moves as the prompt says. Makes the model's "
+    "own size and frame count. Needs a big GPU and the model weights; minutes per video."
+)
+TTM_MODELS = {"wan21": "Wan 2.1 I2V", "wan22-a14b": "Wan 2.2 I2V-A14B", "wan22-ti2v": "Wan 2.2 TI2V-5B",
+              "cogvideox": "CogVideoX-5b-I2V"}
+
+
+def ttm_choice(family: str) -> BackendChoice:
+    from iva0.backends.ttm import FAMILIES
+    from iva0.backends.ttm.backend import TTMSettings
+
+    return BackendChoice(
+        "ttm", f"ttm ({family})", TTM_NOTE.format(family=family, model=TTM_MODELS.get(family, family)),
+        steps=TTMSettings().steps,  # what `--backend ttm` runs without --steps
+        guidance=FAMILIES[family].guidance,  # the family's (TTMSettings.guidance None means this)
+        family=family,
+    )  # fmt: skip
+
+
+def resolve_model(model: str | Path) -> Path:
+    """The folder `--model` names: a path as is, or a repo id from the local Hugging Face cache (offline)."""
+    from iva0.backends.diffusion.hub import resolve_source
+
+    return resolve_source(model, "--model")
 
 
 def _model_backends(model: Path) -> list[BackendChoice]:
-    """The generative backends a model folder serves. New families go here (detect the
-    folder's family, then offer that backend)."""
-    return [IVA0]
+    """The generative backends a model folder serves, or one ModelError line naming what was found.
+    New families go here (detect the folder's family, then offer that backend)."""
+    from iva0.backends.ttm import detect_family
+
+    folder = resolve_model(model)
+    if not folder.is_dir():
+        raise ModelError(f"--model {model}: not a folder (iva0 ui takes an iva0/SD model folder or a Wan/CogVideoX one)")
+    family = detect_family(folder)
+    if family is not None:
+        return [ttm_choice(family)]
+    found = _model_index_class(folder)
+    if (folder / "unet").is_dir() or found == "IVA0Pipeline":  # an iva0 folder, or SD + GLIGEN parts to load
+        return [IVA0]
+    what = f"its model_index.json names {found}" if found else (
+        "its model_index.json is unreadable" if (folder / "model_index.json").exists()
+        else "it has no model_index.json and no unet/ folder")  # fmt: skip
+    raise ModelError(
+        f"--model {model}: neither an iva0/SD model folder (unet/, vae/, ...) nor a ttm one (Wan 2.1/2.2 "
+        f"image-to-video or CogVideoX-5b-I2V): {what}"
+    )
+
+
+def _model_index_class(folder: Path) -> str | None:
+    try:
+        data = json.loads((folder / "model_index.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return str(data.get("_class_name") or "no _class_name") if isinstance(data, dict) else None
 
 
 def available_backends(model: Path | None) -> list[BackendChoice]:
@@ -49,8 +109,13 @@ def available_backends(model: Path | None) -> list[BackendChoice]:
     return [COMPOSITE] + (_model_backends(Path(model)) if model is not None else [])
 
 
+def find_choice(choices: list[BackendChoice], name: str | None) -> BackendChoice | None:
+    return next((c for c in choices if c.name == name), None)
+
+
 def backend_note(choices: list[BackendChoice], name: str | None) -> str:
-    return next((c.note for c in choices if c.name == name), "")
+    c = find_choice(choices, name)
+    return c.note if c else ""
 
 
 class BackendPool:
@@ -60,7 +125,8 @@ class BackendPool:
     def __init__(self, model: Path | None, options: dict[str, Any]) -> None:
         self.model = model
         self.options = dict(options)
-        self.names = [c.name for c in available_backends(model)]
+        self.choices = available_backends(model)  # the folder is read once, here
+        self.names = [c.name for c in self.choices]
         self._made: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -82,7 +148,7 @@ class BackendPool:
                 steps=be.settings.steps if steps is None else editor.as_int(steps, be.settings.steps),
                 guidance=be.settings.guidance if guidance is None else float(guidance),
             )
-            if not 1 <= new.steps <= 1000 or not 0.0 <= new.guidance <= 50.0:
+            if not 1 <= new.steps <= 1000 or (new.guidance is not None and not 0.0 <= new.guidance <= 50.0):
                 raise UserError(f"steps must be 1..1000 and guidance 0..50, got {new.steps} and {new.guidance}")
             be.settings = new  # safe: generation runs one at a time (concurrency_limit=1)
         return be

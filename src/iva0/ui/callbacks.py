@@ -19,7 +19,7 @@ import gradio as gr
 from iva0.errors import UserError
 from iva0.layout import Layout, parse_layout_json
 from iva0.ui import canvas, editor
-from iva0.ui.backend_choice import available_backends, backend_note
+from iva0.ui.backend_choice import find_choice
 from iva0.ui.config import UiConfig
 from iva0.ui.editor import Draft, Settings
 from iva0.ui.files import WorkDir
@@ -238,12 +238,26 @@ class Callbacks:
     # ------------------------------------------------------------------
     # output
     # ------------------------------------------------------------------
-    def on_backend(self, name: str) -> str:
-        """The note under the backend choice: what it does, what it needs."""
-        return backend_note(available_backends(self.config.model), name)
+    def on_backend(self, name: str) -> tuple:
+        """Another backend chosen: (note, steps, guidance, size slider).
 
-    def on_video_note(self, pic, side, frames, fps) -> str:
-        return self.gen.video_note(pic, side, frames, fps)
+        The note says what it does and needs; the advanced settings show the chosen
+        backend's own steps and guidance (a page default never overrides them); the
+        size slider is off for a backend that makes its model's own size (ttm).
+        """
+        choice = find_choice(self.gen.pool.choices, name)
+        if choice is None:
+            raise UserError(f"backend {name!r} is not available here")
+        keep = gr.skip()
+        return (
+            choice.note,
+            keep if choice.steps is None else choice.steps,
+            keep if choice.guidance is None else choice.guidance,
+            gr.update(interactive=not self.gen.makes_model_size(name)),
+        )
+
+    def on_video_note(self, pic, side, frames, fps, backend: str | None = None) -> str:
+        return self.gen.video_note(pic, side, frames, fps, backend)
 
     def on_preview(self, pic: Picture | None, draft: Draft, *settings_args) -> tuple:
         """(result video, status): the boxes over the still picture, before generating."""
