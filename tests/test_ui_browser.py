@@ -454,3 +454,33 @@ def test_mistakes_never_badge_the_page_and_it_keeps_working(server, page, tmp_pa
     )  # fmt: skip
     wait_text(page, "#status", "Ready: 1 object")
     assert_no_error_badge(page)
+
+
+def test_ttm_model_folder_offers_ttm_with_its_own_defaults(browser, tmp_path):
+    """`iva0 ui --model` on a Wan 2.1 folder: a "ttm (wan21)" choice whose note, steps and guidance (50, 5.0: the
+    backend's own, not the page's 25 / 7.5) and the video's size and frames (the model's) show when it is picked."""
+    from iva0.backends.ttm.tiny import write_model_folder
+    from iva0.ui import UiConfig, launch
+
+    config = UiConfig(port=free_port(), model=write_model_folder(tmp_path / "wan21", "wan21"))
+    demo = launch(config, block=False, quiet=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    context.route("**/*", lambda route: route.continue_() if LOCAL.match(route.request.url) else route.abort())
+    try:
+        page = context.new_page()
+        page.goto(config.url)
+        wait_text(page, "#status", "Ready")
+        page.locator("#advanced").get_by_text("Advanced settings").click()
+        page.locator("#backend").get_by_text("ttm (wan21)").click()
+        wait_text(page, "#backend-note", r"ttm \(wan21\).*Time-to-Move")
+        wait_text(page, "#video-note", r"Video: \d+×\d+ px, 33 frames at 16 fps .*ttm \(wan21\)")  # 16 frames at 8 fps
+        assert page.locator("#steps input[type=number]").input_value() == "50"
+        assert float(page.locator("#guidance input[type=number]").input_value()) == 5.0
+        assert page.locator("#side input[type=number]").is_disabled()
+        page.locator("#backend").get_by_text("composite").click()
+        wait_text(page, "#video-note", r"^Video: \d+×\d+ px, 16 frames at 8 fps")
+        assert page.locator("#side input[type=number]").is_enabled()
+        assert_no_error_badge(page)
+    finally:
+        context.close()
+        demo.close()
