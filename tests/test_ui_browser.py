@@ -455,6 +455,26 @@ def test_mistakes_never_badge_the_page_and_it_keeps_working(server, page, tmp_pa
     wait_text(page, "#status", "Ready: 1 object")
     assert_no_error_badge(page)
 
+    print("step: masks: a bad one is one warning and changes nothing; a good one is kept and downloaded", flush=True)
+    upload(page, "upload-mask", bad)
+    text = toast(page, "cannot read mask image")
+    assert "notimage.png" in text and "/tmp" not in text
+    assert_no_error_badge(page)
+    assert "mask" not in page.locator("#objects").inner_text()
+    mask = np.zeros((full_h, full_w), np.uint8)
+    mask[int(0.1 * full_h) : int(0.3 * full_h), int(0.1 * full_w) : int(0.3 * full_w)] = 255
+    from PIL import Image
+
+    Image.fromarray(mask).save(tmp_path / "moon-mask.png")
+    upload(page, "upload-mask", tmp_path / "moon-mask.png")
+    wait_text(page, "#status", "Its own mask cuts it out")
+    assert "moon · keys 0 · mask" in page.locator("#objects").inner_text()
+    import zipfile
+
+    with zipfile.ZipFile(download(page, "download-layout", tmp_path / "masked.zip")) as z:
+        assert sorted(z.namelist()) == ["layout.json", "masks/0-moon.png"]
+    assert_no_error_badge(page)
+
 
 def test_ttm_model_folder_offers_ttm_with_its_own_defaults(browser, tmp_path):
     """`iva0 ui --model` on a Wan 2.1 folder: a "ttm (wan21)" choice whose note, steps and guidance (50, 5.0: the

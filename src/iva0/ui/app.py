@@ -38,8 +38,12 @@ HELP = """\
 - **Objects.** The name is the object's phrase (the iva0 backend grounds it). Rename or delete the selected object.
   Its colour on the picture is the colour of its entry in the list; the other objects are drawn dimmed.
 - **Frames.** Fewer frames move an object's last key to the new last frame and drop keys between.
-- **Layout JSON.** The download is exactly the file `iva0 animate --layout` reads; a layout written for the CLI
-  can be uploaded here and edited.
+- **Masks.** By default the backend cuts each object out of its frame-0 box itself. To give it the object's exact
+  shape, select the object and upload a mask: a picture of the same aspect ratio, white (or opaque) where the object
+  is, black elsewhere. "· mask" in the list marks it; Remove mask goes back to the automatic cut-out.
+- **Layout.** The download is exactly the file `iva0 animate --layout` reads: `layout.json`, or with masks
+  `layout.zip` (layout.json and its masks/ folder; unzip it and pass layout.json). Either can be uploaded here and
+  edited.
 """
 
 # After each canvas update: select the annotator tool that fits what it shows (a drag draws a
@@ -148,7 +152,7 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
                         elem_id="upload-picture",
                     )  # fmt: skip
                     upload_layout = gr.UploadButton(
-                        "Upload layout JSON", file_types=[".json"], type="filepath", size="sm", scale=1, min_width=150,
+                        "Upload layout", file_types=[".json", ".zip"], type="filepath", size="sm", scale=1, min_width=130,
                         elem_id="upload-layout",
                     )  # fmt: skip
                 annot = image_annotator(
@@ -179,6 +183,12 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
                     add = gr.Button("Add", size="sm", scale=1, min_width=50, elem_id="add-object")
                     rename = gr.Button("Rename", size="sm", scale=1, min_width=70, elem_id="rename-object")
                     remove = gr.Button("Delete", size="sm", scale=1, min_width=60, elem_id="remove-object")
+                with gr.Row(equal_height=True):
+                    upload_mask = gr.UploadButton(
+                        "Upload mask (white = object)", file_types=["image"], type="filepath", size="sm", scale=3,
+                        elem_id="upload-mask",
+                    )  # fmt: skip
+                    remove_mask = gr.Button("Remove mask", size="sm", scale=1, min_width=100, elem_id="remove-mask")
                 prompt = gr.Textbox(
                     show_label=False, placeholder="prompt: the scene and its in-place motion", lines=1, max_lines=3,
                     container=False, elem_id="prompt",
@@ -203,7 +213,7 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
                 with gr.Row():
                     dl_mp4 = gr.DownloadButton("MP4", value=None, size="sm", elem_id="download-mp4")
                     dl_overlay = gr.DownloadButton("MP4 with boxes", value=None, size="sm", elem_id="download-overlay")
-                    dl_layout = gr.DownloadButton("Layout JSON", value=None, size="sm", elem_id="download-layout")
+                    dl_layout = gr.DownloadButton("Layout", value=None, size="sm", elem_id="download-layout")
                 with gr.Accordion("Advanced settings", open=False, elem_id="advanced"):
                     with gr.Row():
                         seed = gr.Number(value=0, precision=0, label="Seed", elem_id="seed")
@@ -255,6 +265,8 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         then_show(name.submit(ev.on_add_object, [name, pic, draft, *settings_in], add_out))
         then_show(rename.click(ev.on_rename_object, [name, *edit_in], [draft, name, *show_out]))
         then_show(remove.click(ev.on_remove_object, edit_in, [draft, *show_out]))
+        then_show(upload_mask.upload(ev.on_upload_mask, [upload_mask, *edit_in], [draft, *show_out]))
+        then_show(remove_mask.click(ev.on_remove_mask, edit_in, [draft, *show_out]))
         then_show(objects.input(ev.on_select, edit_in, show_out, **fast))
         then_show(frame.input(ev.on_select, edit_in, show_out, **fast))
         then_show(annot.change(ev.on_boxes, [annot, pic, draft, shown, *settings_in], [draft, *show_out], **fast))

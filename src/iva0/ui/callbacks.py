@@ -17,8 +17,8 @@ from typing import Any
 import gradio as gr
 
 from iva0.errors import UserError
-from iva0.layout import Layout, parse_layout_json
-from iva0.ui import canvas, editor
+from iva0.layout import Layout, parse_layout, parse_layout_json
+from iva0.ui import canvas, editor, masks
 from iva0.ui.backend_choice import find_choice
 from iva0.ui.config import UiConfig
 from iva0.ui.editor import Draft, Settings
@@ -70,16 +70,27 @@ class Callbacks:
             min_view_side=c.min_view_side, name=name,
         )  # fmt: skip
 
-    def parse_layout_file(self, path: str | os.PathLike) -> Layout:
+    def parse_layout_file(self, path: str | os.PathLike, pic: Picture | None = None) -> Layout:
+        """An uploaded layout: layout.json, or the .zip the page downloads (layout.json + masks/)."""
         p = Path(path)
         size = p.stat().st_size
-        if size > self.config.max_layout_bytes:
-            raise UserError(f"layout file {p.name} is too large: {size} bytes (at most {self.config.max_layout_bytes})")
-        try:
-            text = p.read_bytes().decode("utf-8")
-        except UnicodeDecodeError:
-            raise UserError(f"layout file {p.name}: not UTF-8 text (a layout is a JSON file)") from None
-        layout = parse_layout_json(text, source=p.name)
+        if p.suffix.lower() == ".zip":
+            limit = 4 * self.config.max_upload_mb * 2**20
+            data = masks.read_layout_zip(p, self.work, pic, max_json_bytes=self.config.max_layout_bytes,
+                                         max_total_bytes=limit)
+            layout = parse_layout(data)  # mask paths: the work folder's copies, absolute
+        else:
+            if size > self.config.max_layout_bytes:
+                raise UserError(f"layout file {p.name} is too large: {size} bytes (at most {self.config.max_layout_bytes})")
+            try:
+                text = p.read_bytes().decode("utf-8")
+            except UnicodeDecodeError:
+                raise UserError(f"layout file {p.name}: not UTF-8 text (a layout is a JSON file)") from None
+            if masks.json_has_masks(text):  # its mask files did not come with it (and a page never reads server paths)
+                raise UserError(f"layout file {p.name} names object masks, which a .json alone does not bring: upload "
+                                f"the .zip the page's Layout download gives (layout.json and masks/), or upload each "
+                                f"mask with Upload mask")
+            layout = parse_layout_json(text, source=p.name)
         canvas.check_frames(layout.num_frames, self.config.max_frames)
         if len(layout.objects) > editor.MAX_OBJECTS:
             raise UserError(f"objects: {len(layout.objects)} objects; this page handles at most {editor.MAX_OBJECTS}")
@@ -123,7 +134,7 @@ class Callbacks:
         """The uploaded layout replaces the draft and the settings; the picture stays."""
         if not path:
             raise UserError("no layout file received")
-        draft, settings = editor.draft_from_layout(self.parse_layout_file(path))
+        draft, settings = editor.draft_from_layout(self.parse_layout_file(path, pic))
         return self._loaded(pic, draft, settings, source="layout", sample=gr.skip())
 
     def on_upload_picture(self, path: str | None, draft: Draft, source: str | None, *settings_args) -> tuple:
@@ -169,6 +180,30 @@ class Callbacks:
         """(draft, *show)."""
         draft = editor.remove_object(draft, _index(current))
         current = 0 if draft else None
+        return (draft, *self.show(pic, draft, current, editor.as_int(frame), self.settings(*settings_args)))
+
+    def on_upload_mask(self, path: str | None, pic, draft: Draft, current, frame, *settings_args) -> tuple:
+        """The selected object's own mask (white = object), checked against the picture: (draft, *show).
+        A file that is not an image, an empty mask or another aspect ratio changes nothing (a warning)."""
+        current = _index(current)
+        if pic is None:
+            raise UserError("upload a picture or pick a sample first, then the mask of an object in it")
+        if current is None or not 0 <= current < len(draft):
+            raise UserError("no object selected: add an object (or pick one), then upload its mask")
+        if not path:
+            raise UserError("no mask received")
+        mask = masks.mask_from_upload(self.work, path, pic, draft[current].name)
+        draft = editor.set_mask(draft, current, mask)
+        return (draft, *self.show(pic, draft, current, editor.as_int(frame), self.settings(*settings_args)))
+
+    def on_remove_mask(self, pic, draft: Draft, current, frame, *settings_args) -> tuple:
+        """The selected object goes back to being cut out by the backend: (draft, *show)."""
+        current = _index(current)
+        if current is None or not 0 <= current < len(draft):
+            raise UserError("no object selected: pick the object whose mask to remove")
+        if not draft[current].mask:
+            raise UserError(f'"{draft[current].name}" has no mask of its own')
+        draft = editor.set_mask(draft, current, None)
         return (draft, *self.show(pic, draft, current, editor.as_int(frame), self.settings(*settings_args)))
 
     def on_select(self, pic, draft: Draft, current, frame, *settings_args) -> tuple:

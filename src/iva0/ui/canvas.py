@@ -18,7 +18,7 @@ from iva0.io.overlay import color
 from iva0.layout import Layout
 from iva0.ui import editor
 from iva0.ui.editor import Draft, Settings
-from iva0.ui.files import WorkDir
+from iva0.ui.files import WorkDir, portable
 from iva0.ui.pictures import Picture
 from iva0.ui.render import draw_draft
 
@@ -67,9 +67,14 @@ def status(
     try:
         layout = checked_layout(draft, settings, max_frames)
     except UserError as e:
-        return f"{head} **Not ready:** {e}", json.dumps(editor.draft_to_dict(draft, settings), indent=2), None
+        return f"{head} **Not ready:** {e}", _json(editor.draft_to_dict(draft, settings)), None
     n = len(layout.objects)
     line = f"{head} **Ready:** {n} object{'s' * (n != 1)}, {layout.num_frames} frames at {layout.fps} fps."
     if pic is None:
         line += " Upload a picture or pick a sample to animate it."
-    return line, layout.to_json(), work.layout_file(layout)
+    return line, _json(layout.to_dict()), work.layout_file(layout)
+
+
+def _json(data: dict) -> str:
+    """The layout as the download has it: masks named masks/<n>-<object>.png, never by a server path."""
+    return json.dumps(portable(data)[0], indent=2)

@@ -31,6 +31,7 @@ MIN_BOX_PX = 4
 class DraftObject:
     name: str
     keys: dict[int, Box] = field(default_factory=dict)  # frame -> normalised xyxy
+    mask: str | None = None  # the object's own mask (white = object): a PNG in the page's work folder (files.WorkDir)
 
     def key_frames(self) -> list[int]:
         return sorted(self.keys)
@@ -106,6 +107,12 @@ def fit_frames(draft: Draft, num_frames: int) -> tuple[Draft, list[str]]:
             notes.append(f"{o.name}: key frame(s) {', '.join(map(str, late))} dropped")
         out.append(replace(o, keys=keys))
     return tuple(out), notes
+
+
+def set_mask(draft: Draft, index: int | None, mask: str | None) -> Draft:
+    """The object's own mask file (None: none; the backend cuts the object out itself)."""
+    _check_index(draft, index)
+    return draft[:index] + (replace(draft[index], mask=mask),) + draft[index + 1 :]
 
 
 def set_key(draft: Draft, index: int, frame: int, box: Box) -> Draft:
@@ -196,6 +203,7 @@ def draft_to_dict(draft: Draft, settings: Settings) -> dict:
             {
                 "name": o.name,
                 "keyframes": [{"frame": f, "box": [round(float(v), 6) for v in o.keys[f]]} for f in o.key_frames()],
+                **({"mask": o.mask} if o.mask else {}),
             }
             for o in draft
         ],
@@ -213,7 +221,9 @@ def build_layout(draft: Draft, settings: Settings) -> Layout:
 
 
 def draft_from_layout(layout: Layout) -> tuple[Draft, Settings]:
-    draft = tuple(DraftObject(name=o.name, keys={k.frame: tuple(k.box) for k in o.keyframes}) for o in layout.objects)
+    draft = tuple(
+        DraftObject(name=o.name, keys={k.frame: tuple(k.box) for k in o.keyframes}, mask=o.mask) for o in layout.objects
+    )
     settings = Settings(
         num_frames=layout.num_frames,
         fps=layout.fps,
@@ -233,12 +243,16 @@ def describe_keys(draft: Draft, index: int | None) -> str:
         return f"**{obj.name}**: no key boxes yet; draw its box at frame 0."
     frames = ", ".join(str(f) for f in obj.key_frames())
     hint = "" if 0 in obj.keys else " Draw its box at frame 0 too."
-    return f"**{obj.name}**: key boxes at frame(s) {frames}.{hint}"
+    mask = " Its own mask cuts it out." if obj.mask else ""
+    return f"**{obj.name}**: key boxes at frame(s) {frames}.{hint}{mask}"
 
 
 def object_choices(draft: Sequence[DraftObject]) -> list[tuple[str, int]]:
     """The objects list: name and key frames, one entry per object (the page colours entry i as object i)."""
-    return [(f"{o.name} · keys {', '.join(map(str, o.key_frames())) or 'none yet'}", i) for i, o in enumerate(draft)]
+    return [
+        (f"{o.name} · keys {', '.join(map(str, o.key_frames())) or 'none yet'}{' · mask' if o.mask else ''}", i)
+        for i, o in enumerate(draft)
+    ]
 
 
 def as_int(value: Any, default: int = 0) -> int:

@@ -1,16 +1,25 @@
-"""The page's own work folder: drawings, layout files and run folders, pruned after an hour.
+"""The page's own work folder: drawings, masks, layout files and run folders, pruned after a while.
 
 Everything here lives under a folder the app made for itself (`launch` makes a
 fresh temporary one), so it never writes where a user pointed it.
+
+Masks: an object's uploaded mask is kept here as a grey PNG and the draft names
+it by its path. The layout the page offers for download names it as
+`masks/<n>-<object>.png` instead, relative to the layout file, as `iva0 animate
+--layout` resolves it; with masks the download is `layout.zip` (layout.json and
+its masks/ folder), without them plain `layout.json`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import os
 import shutil
 import time
 import uuid
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -44,14 +53,41 @@ class WorkDir:
             self.prune()
         return str(path)
 
-    def layout_file(self, layout: Layout) -> str:
-        """The layout as `layout.json` for download; one folder per content, so the name stays `layout.json`."""
-        text = layout.to_json() + "\n"
-        folder = self.root / "layouts" / hashlib.sha256(text.encode()).hexdigest()[:16]
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "layout.json"
+    def mask_file(self, mask: np.ndarray) -> str:
+        """An object's mask (h, w) float in [0, 1] as a grey PNG named by its content, written once."""
+        import cv2
+
+        ok, data = cv2.imencode(".png", np.round(np.clip(mask, 0.0, 1.0) * 255).astype(np.uint8))
+        if not ok:  # pragma: no cover - OpenCV always encodes uint8 grey
+            raise RuntimeError("cannot encode mask")
+        data = data.tobytes()
+        path = self.root / "masks" / f"{hashlib.sha256(data).hexdigest()[:20]}.png"
         if not path.exists():
-            atomic_write_text(path, text)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, data)
+        return str(path)
+
+    def layout_file(self, layout: Layout) -> str:
+        """The layout for download: `layout.json`, or `layout.zip` (layout.json + masks/) when an object has
+        its own mask. One folder per content, so the name stays the same."""
+        data, masks = portable(layout.to_dict())
+        text = json.dumps(data, indent=2) + "\n"
+        digest = hashlib.sha256(text.encode())
+        for _, src in masks:
+            digest.update(Path(src).read_bytes())
+        folder = self.root / "layouts" / digest.hexdigest()[:16]
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / ("layout.zip" if masks else "layout.json")
+        if not path.exists():
+            if masks:
+                buf = io.BytesIO()
+                with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+                    z.writestr("layout.json", text)
+                    for name, src in masks:
+                        z.write(src, name)
+                atomic_write_bytes(path, buf.getvalue())
+            else:
+                atomic_write_text(path, text)
         return str(path)
 
     def run_dir(self) -> Path:
@@ -70,11 +106,33 @@ class WorkDir:
             return
         self._last_prune = now
         found = (*self.root.glob("images/*.jpg"), *self.root.glob("layouts/*"), *self.root.glob("runs/*"))
-        for p in [p for p in found if _age(p, now) > max_age_s]:
+        old = [p for p in found if _age(p, now) > max_age_s]
+        # masks are named by drafts that may live on in a page for long: kept a day, as Gradio keeps its files
+        old += [p for p in self.root.glob("masks/*.png") if _age(p, now) > 24 * max_age_s]
+        for p in old:
             if p.is_dir():
                 shutil.rmtree(p, ignore_errors=True)
             else:
                 p.unlink(missing_ok=True)
+
+
+def mask_name(index: int, name: str) -> str:
+    """The mask's name inside a downloaded layout: `masks/<n>-<object>.png`, relative to layout.json."""
+    slug = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:40] or "object"
+    return f"masks/{index}-{slug}.png"
+
+
+def portable(data: dict) -> tuple[dict, list[tuple[str, str]]]:
+    """A layout dict whose masks are named as in the download (never by a server path), and the
+    (name in the download, file here) pairs."""
+    objects, masks = [], []
+    for i, o in enumerate(data.get("objects") or []):
+        if isinstance(o, dict) and o.get("mask"):
+            name = mask_name(i, str(o.get("name", "")))
+            masks.append((name, str(o["mask"])))
+            o = {**o, "mask": name}
+        objects.append(o)
+    return {**data, "objects": objects}, masks
 
 
 def _age(path: Path, now: float) -> float:

@@ -8,6 +8,8 @@ same palette.
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -48,9 +50,29 @@ def draw_draft(
         for j in others:
             _draw_object(img, draft[j], j, frame, num_frames, interpolation, thick, scale, box=j != skip)
     if selected is not None and 0 <= selected < len(draft):
+        if draft[selected].mask and int(frame) == 0:  # the mask is the object's shape in the picture, at frame 0
+            img = tint_mask(img, draft[selected].mask, color(selected))
         _draw_object(img, draft[selected], selected, frame, num_frames, interpolation, thick + 1, scale, box=selected != skip)
     _label(img, f"frame {int(frame)} / {num_frames - 1}", 4, H - 4, scale, (255, 255, 255), (0, 0, 0), anchor="bottom")
     return img
+
+
+def tint_mask(img: np.ndarray, mask_path: str, colour, opacity: float = 0.45) -> np.ndarray:
+    """`img` with the mask's white part tinted in `colour` (a mask that cannot be read is left out)."""
+    inside = _mask_at(mask_path, img.shape[1], img.shape[0])
+    if inside is None:
+        return img
+    out = img.copy()
+    out[inside] = (img[inside] * (1 - opacity) + np.array(colour, np.float32) * opacity).astype(np.uint8)
+    return out
+
+
+@functools.lru_cache(maxsize=16)  # every timeline move redraws the canvas; the mask file never changes (named by content)
+def _mask_at(path: str, width: int, height: int) -> np.ndarray | None:
+    grey = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    if grey is None:
+        return None
+    return cv2.resize(grey, (width, height), interpolation=cv2.INTER_AREA) >= 128  # (H, W) bool
 
 
 def _draw_object(img, obj: DraftObject, j: int, frame, num_frames, interpolation, thick: int, scale: float, box: bool) -> None:
