@@ -323,9 +323,10 @@ def test_draw_generate_download_and_cli_round_trip(server, page, tmp_path):
     toast(page, r"12 frames: rocket: key frame 15 moved to 11")
     wait_text(page, "#status", "Ready: 2 objects, 12 frames")
     wait_text(page, "#objects", r"rocket · keys 0, 5, 11")
+    # the frames change's own size line first: arriving late under load, it would overwrite the one for 320 px
+    wait_text(page, "#video-note", r"Video: \d+×\d+ px, 12 frames")
     page.locator("#advanced").get_by_text("Advanced settings").click()
-    set_slider(page, "side", 320)
-    wait_text(page, "#video-note", r"Video: 320×\d+ px, 12 frames")
+    until(page, lambda: set_slider(page, "side", 320), "#video-note", r"Video: 320×\d+ px, 12 frames")
     page.locator("#generate").click()
     wait_text(page, "#gen-status", "Done: 12 frames", timeout=120_000)
     src = page.locator("#result video").get_attribute("src")
