@@ -131,6 +131,8 @@ def test_layout_uploads_with_masks_are_checked(cb, picture, tmp_path):
     bare = tmp_path / "layout.json"
     bare.write_text(json.dumps(data))
     assert "upload the .zip" in page_warning(cb.on_upload_layout, str(bare), pic)  # its mask did not come with it
+    bare.write_text("\ufeff" + json.dumps(data), encoding="utf-8")  # a BOM (Windows editors) changes nothing
+    assert "upload the .zip" in page_warning(cb.on_upload_layout, str(bare), pic)
 
     def zipped(name, members):
         path = tmp_path / name

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from iva0.errors import UserError
+from iva0.errors import LayoutError, UserError
+from iva0.io.json_input import decode_json
 from iva0.ui.files import WorkDir
 from iva0.ui.messages import page_message
 from iva0.ui.pictures import Picture
@@ -48,7 +49,7 @@ def mask_from_upload(work: WorkDir, path: str | Path, pic: Picture, name: str) -
 def json_has_masks(text: str) -> bool:
     """Whether a layout's JSON names a mask for any object (without judging the rest; parse_layout does)."""
     try:
-        data = json.loads(text)
+        data = json.loads(text.removeprefix("\ufeff"))  # a BOM, as decode_json allows
     except ValueError:
         return False
     objects = data.get("objects") if isinstance(data, dict) else None
@@ -72,9 +73,10 @@ def read_layout_zip(path: str | Path, work: WorkDir, pic: Picture | None, *, max
             if infos[name].file_size > max_json_bytes:
                 raise UserError(f"layout file {p.name}: {name} is too large (at most {max_json_bytes} bytes)")
             try:
-                data = json.loads(z.read(name).decode("utf-8"))
-            except (UnicodeDecodeError, ValueError) as e:
-                raise UserError(f"layout file {p.name}: {name} is not valid JSON ({e})") from None
+                text = z.read(name).decode("utf-8")
+            except UnicodeDecodeError:
+                raise UserError(f"layout file {p.name}: {name} is not UTF-8 text") from None
+            data = decode_json(text, f"layout file {p.name}: {name}", LayoutError)  # the CLI's JSON rules
             objects = data.get("objects") if isinstance(data, dict) else None
             if isinstance(objects, list):
                 data = {**data, "objects": [_unzip_mask(z, infos, name, o, i, work, pic, p.name)
