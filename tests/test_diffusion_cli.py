@@ -81,6 +81,7 @@ BAD = [
     (["--grounding-steps", "1.5"], "--grounding-steps"),
     (["--blend-steps", "-0.1"], "--blend-steps"),
     (["--tuned", "missing.safetensors"], "--tuned"),
+    (["--width", "2048", "--height", "1024"], "at most 1024 px"),  # SD 1.x's supported size, before any compute
 ]
 
 

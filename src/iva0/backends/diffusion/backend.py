@@ -107,6 +107,9 @@ def validate_settings(s: IVA0Settings):
 class IVA0Backend:
     name = "iva0"
     max_side = 512
+    # SD 1.x was trained at 512 px: past twice that it repeats objects, and the UNet's
+    # memory and time grow with the square of the side, so larger sizes are refused up front
+    max_supported_side = 1024
 
     def __init__(self, **options: Any) -> None:
         known = set(IVA0Settings.__dataclass_fields__)
@@ -125,6 +128,14 @@ class IVA0Backend:
 
             self.tuned = load_tuned(self.settings.tuned)
             apply_tuned(self.pipe.unet, self.tuned)
+
+    def check_size(self, width: int, height: int, num_frames: int) -> None:
+        """Refuse, before any compute, a size the SD 1.x models cannot serve."""
+        if max(width, height) > self.max_supported_side:
+            raise UserError(
+                f"output too large for the iva0 backend: {width}x{height} px (SD 1.x models serve at most "
+                f"{self.max_supported_side} px per side; ask a smaller --width/--height)"
+            )
 
     def _load(self):
         from iva0.backends.diffusion.pipeline import IVA0Pipeline
