@@ -25,6 +25,8 @@ import time
 
 import torch
 
+from iva0.bench.device_clock import peak_gb, reset_peak, sync
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -40,21 +42,6 @@ def parse_args(argv=None):
     p.add_argument("--skip-baseline", action="store_true")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
     return p.parse_args(argv)
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def reset_peak(device):
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
-
-
-def peak_gb(device):
-    return torch.cuda.max_memory_allocated(device) / 1e9 if device.type == "cuda" else float("nan")
 
 
 def scene(size: int, frames: int):

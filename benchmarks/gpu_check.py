@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import statistics
@@ -41,7 +40,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import diffusion_speed as ds  # noqa: E402  (scene, FLOP counting, peak-memory helpers)
+import diffusion_speed as ds  # noqa: E402  (the scene and FLOP counting)
+
+from iva0.bench import device_clock  # noqa: E402
 
 # dense (no sparsity) fp16/bf16 tensor-core peaks, TFLOP/s, from NVIDIA's data sheets
 PEAK_TFLOPS = {"H200": 989.4, "H100 SXM": 989.4, "H100 80GB HBM3": 989.4, "H100 PCIe": 756.0, "H100 NVL": 835.0,
@@ -110,7 +111,7 @@ class Check:
         atomic_write_text(self.out / "gpu_check.json", json.dumps(self.results, indent=2, default=str) + "\n")
 
     def sync(self):
-        ds.sync(self.device)
+        device_clock.sync(self.device)
 
     # ---------------------------------------------------------------- pipelines
     def pipelines(self, dtype):
@@ -151,12 +152,12 @@ class Check:
 
     def timed(self, fn):
         """(result, seconds, peak GPU GB or None on a CPU)."""
-        ds.reset_peak(self.device)
+        device_clock.reset_peak(self.device)
         self.sync()
         t = time.perf_counter()
         out = fn()
         self.sync()
-        return out, time.perf_counter() - t, ds.peak_gb(self.device) if self.device.type == "cuda" else None
+        return out, time.perf_counter() - t, device_clock.peak_gb(self.device) if self.device.type == "cuda" else None
 
     # ---------------------------------------------------------------- sections
     def env(self):

@@ -29,6 +29,8 @@ import time
 import numpy as np
 import torch
 
+from iva0.bench.device_clock import peak_gb, reset_peak, sync
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -52,25 +54,6 @@ def parse_args(argv=None):
     p.add_argument("--skip-baseline", action="store_true")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
     return p.parse_args(argv)
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def reset_peak(device):
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
-
-
-def peak_gb(device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 1e9
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
 
 
 def scene(height: int, width: int, frames: int, fps: int):
@@ -183,7 +166,7 @@ def main(argv=None) -> int:
     # the loop's start: the end of the encode stage (stage 1 and the encoders come before it)
     loop_start = t + out.timings["reference"] + out.timings["encode"]
     results["ttm_step_s"] = per_step(loop_start)
-    results["ttm_peak_gb"] = peak_gb(device)
+    results["ttm_peak_gb"] = peak_gb(device, cpu_rss=True)
     results["ttm_stages_s"] = {k: round(v, 3) for k, v in out.timings.items()}
     results["ttm_transformer_calls"] = out.info["transformer_calls"]
     if not args.skip_baseline:
@@ -199,7 +182,7 @@ def main(argv=None) -> int:
         if len(stamps) > 1:  # diffusers does not say when its loop starts: steps 2.. only
             results["diffusers_step_s"] = per_step(0.0)
             results["step_ratio"] = results["ttm_step_s"] / results["diffusers_step_s"]
-        results["diffusers_peak_gb"] = peak_gb(device)
+        results["diffusers_peak_gb"] = peak_gb(device, cpu_rss=True)
         results["time_ratio"] = results["ttm_s"] / results["diffusers_s"]
         results["peak_ratio"] = results["ttm_peak_gb"] / results["diffusers_peak_gb"]
     mem = "peak GPU" if device.type == "cuda" else "process peak RSS"
