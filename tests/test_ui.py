@@ -116,12 +116,13 @@ def test_drawn_boxes_build_the_expected_layout_json(cb, picture):
     obj = show[SHOW["objects"]]
     assert obj["value"] == 0 and obj["choices"] == [("red square · keys none yet", 0)] and name_box == "" and frame == 0
     assert source == "drawn"
-    shown = show[SHOW["shown"]]
-    assert shown == {"object": 0, "frame": 0, "box": None} and show[SHOW["tool"]] == "create|2.0000"
+    annot, shown = show[SHOW["annotator"]], show[SHOW["shown"]]
+    assert shown == {"object": 0, "frame": 0, "box": None, "canvas": Path(annot["image"]).stem}
+    assert show[SHOW["tool"]] == f"create|2.0000|{shown['canvas']}"
     assert "draw its box at frame 0" in show[SHOW["status"]] and show[SHOW["layout_file"]] is None
 
     # the user draws the square's box at frame 0 (view px: the picture is shown at 2x)
-    value = {"image": "shown.jpg", "boxes": [drawn(40, 60, 120, 140)]}
+    value = {"image": annot["image"], "boxes": [drawn(40, 60, 120, 140)]}
     draft, *show = cb.on_boxes(value, pic, draft, shown, *SETTINGS)
     assert draft[0].keys == {0: (0.1, 0.3, 0.3, 0.7)}
     assert "**Ready:** 1 object, 16 frames" in show[SHOW["status"]]
@@ -132,7 +133,8 @@ def test_drawn_boxes_build_the_expected_layout_json(cb, picture):
     annot, shown = show[SHOW["annotator"]], show[SHOW["shown"]]
     box = annot["boxes"][0]
     assert (box["xmin"], box["ymin"], box["xmax"], box["ymax"], box["label"]) == (40, 60, 120, 140, "red square")
-    assert shown == {"object": 0, "frame": 12, "box": (0.1, 0.3, 0.3, 0.7)} and show[SHOW["tool"]] == "drag|2.0000"
+    assert shown == {"object": 0, "frame": 12, "box": (0.1, 0.3, 0.3, 0.7), "canvas": Path(annot["image"]).stem}
+    assert show[SHOW["tool"]] == f"drag|2.0000|{shown['canvas']}"
     echoed = {"image": annot["image"], "boxes": [drawn(41, 60, 120, 141)]}  # the component's own rounding
     assert cb.on_boxes(echoed, pic, draft, shown, *SETTINGS) == gr.skip()
 
@@ -165,7 +167,7 @@ def test_drawn_boxes_build_the_expected_layout_json(cb, picture):
     assert canvas[100, 200, 0] > 180 and canvas[100, 200, 2] < 90
 
     # removing the frame-12 box in the annotator removes that key, and the canvas forgets its path (defect 5)
-    shown = show[SHOW["shown"]]
+    annot, shown = show[SHOW["annotator"]], show[SHOW["shown"]]
     draft, *show = cb.on_boxes({"image": annot["image"], "boxes": []}, pic, draft, shown, *SETTINGS)
     assert draft[0].keys == {0: (0.1, 0.3, 0.3, 0.7)}
     annot = show[SHOW["annotator"]]
@@ -178,10 +180,40 @@ def test_box_lands_on_the_object_and_frame_that_were_shown(cb, picture):
     """The browser may send a newer list/timeline value than the picture the user drew on."""
     pic = cb.load_picture(picture)
     draft = (DraftObject("a", {0: (0.1, 0.1, 0.2, 0.2)}), DraftObject("b", {0: (0.5, 0.5, 0.6, 0.6)}))
-    shown = {"object": 1, "frame": 3, "box": (0.5, 0.5, 0.6, 0.6)}
-    draft, *_ = cb.on_boxes({"image": "x", "boxes": [drawn(200, 40, 280, 80)]}, pic, draft, shown, *SETTINGS)
+    shown = {"object": 1, "frame": 3, "box": (0.5, 0.5, 0.6, 0.6), "canvas": "canvas-x"}
+    draft, *_ = cb.on_boxes({"image": "/cache/canvas-x.jpeg", "boxes": [drawn(200, 40, 280, 80)]}, pic, draft, shown, *SETTINGS)
     assert draft[0].keys == {0: (0.1, 0.1, 0.2, 0.2)}
     assert draft[1].keys == {0: (0.5, 0.5, 0.6, 0.6), 3: (0.5, 0.2, 0.7, 0.4)}
+
+
+def test_a_late_canvas_event_after_add_never_lands_on_the_new_object(cb, picture):
+    """The race the browser showed: the user draws the rocket's box and presses Add; the annotator's
+    echo of the rocket's canvas (its box) reaches the server after Add selected the new object. Taken
+    for the new object's frame-0 box, it gave "star" the rocket's box. It is stale and changes nothing."""
+    pic = cb.load_picture(picture)
+    draft, _, _, _, *show = cb.on_add_object("rocket", pic, (), *SETTINGS)
+    first = show[SHOW["annotator"]]
+    draft, *show = cb.on_boxes({"image": first["image"], "boxes": [drawn(40, 60, 120, 140)]}, pic, draft,
+                               show[SHOW["shown"]], *SETTINGS)  # fmt: skip
+    rocket_canvas = show[SHOW["annotator"]]  # what the server sent back: the rocket's canvas with its box
+    assert draft[0].keys == {0: (0.1, 0.3, 0.3, 0.7)}
+    draft, _, _, _, *show = cb.on_add_object("star", pic, draft, *SETTINGS)
+    shown = show[SHOW["shown"]]
+    assert shown["object"] == 1 and shown["box"] is None
+    # the late echo of the rocket's canvas, as Gradio hands it over (a cache copy under the same file name)
+    late = {"image": f"/tmp/gradio/abc123/{Path(rocket_canvas['image']).stem}.jpeg", "boxes": rocket_canvas["boxes"]}
+    assert cb.on_boxes(late, pic, draft, shown, *SETTINGS) == gr.skip()
+    # ... and a box drawn before Add, arriving after it, neither
+    drawn_before = {"image": rocket_canvas["image"], "boxes": [drawn(200, 40, 280, 80)]}
+    assert cb.on_boxes(drawn_before, pic, draft, shown, *SETTINGS) == gr.skip()
+    assert draft[1].keys == {} and draft[0].keys == {0: (0.1, 0.3, 0.3, 0.7)}
+    # two showings that look the same (an object without boxes, then another) are still told apart
+    _, _, _, _, *again = cb.on_add_object("moon", pic, draft, *SETTINGS)
+    assert again[SHOW["shown"]]["canvas"] != shown["canvas"]
+    # the star's own canvas still takes its box
+    mine = {"image": show[SHOW["annotator"]]["image"], "boxes": [drawn(200, 40, 280, 80)]}
+    draft, *_ = cb.on_boxes(mine, pic, draft, shown, *SETTINGS)
+    assert draft[1].keys == {0: (0.5, 0.2, 0.7, 0.4)} and draft[0].keys == {0: (0.1, 0.3, 0.3, 0.7)}
 
 
 def test_a_box_still_being_drawn_changes_nothing(cb, picture):
@@ -189,16 +221,16 @@ def test_a_box_still_being_drawn_changes_nothing(cb, picture):
     canvas under the user's mouse) would lose the box being drawn."""
     pic = cb.load_picture(picture)
     draft = (DraftObject("a"),)
-    shown = {"object": 0, "frame": 0, "box": None}
-    assert cb.on_boxes({"image": "x", "boxes": [drawn(66, 40, 66, 40)]}, pic, draft, shown, *SETTINGS) == gr.skip()
+    shown = {"object": 0, "frame": 0, "box": None, "canvas": "canvas-x"}
+    assert cb.on_boxes({"image": "canvas-x.jpg", "boxes": [drawn(66, 40, 66, 40)]}, pic, draft, shown, *SETTINGS) == gr.skip()
 
 
 def test_a_box_drawn_before_add_object_warns_once_and_goes(cb, picture):
     """Defect 6: the stray box is taken off the canvas, with one warning."""
     pic = cb.load_picture(picture)
-    shown = {"object": None, "frame": 0, "box": None}
+    shown = {"object": None, "frame": 0, "box": None, "canvas": "canvas-x"}
     with pytest.warns(UserWarning, match="add an object first") as caught:
-        draft, *show = cb.on_boxes({"image": "x", "boxes": [drawn(10, 10, 50, 50)]}, pic, (), shown, *SETTINGS)
+        draft, *show = cb.on_boxes({"image": "canvas-x.jpg", "boxes": [drawn(10, 10, 50, 50)]}, pic, (), shown, *SETTINGS)
     assert len(caught) == 1 and draft == ()
     assert show[SHOW["annotator"]]["boxes"] == []  # the canvas no longer shows the stray box
     # ... and the canvas's echo of that (no boxes) says nothing more
@@ -209,8 +241,8 @@ def test_a_rotated_canvas_never_writes_a_box(cb, picture):
     """Defect 2: a box read off a rotated canvas would land in the wrong place; nothing is saved."""
     pic = cb.load_picture(picture)
     draft = (DraftObject("a", {0: (0.1, 0.1, 0.2, 0.2)}),)
-    shown = {"object": 0, "frame": 5, "box": (0.1, 0.1, 0.2, 0.2)}
-    value = {"image": "x", "boxes": [drawn(200, 40, 280, 80)], "orientation": 1}
+    shown = {"object": 0, "frame": 5, "box": (0.1, 0.1, 0.2, 0.2), "canvas": "canvas-x"}
+    value = {"image": "canvas-x.jpg", "boxes": [drawn(200, 40, 280, 80)], "orientation": 1}
     with pytest.warns(UserWarning, match="cannot be rotated"):
         out, *show = cb.on_boxes(value, pic, draft, shown, *SETTINGS)
     assert out == draft and show[SHOW["annotator"]]["boxes"][0]["xmin"] == 40  # 0.1 of the 400 px view
@@ -567,9 +599,9 @@ def test_page_wires_guarded_events_and_one_generation_at_a_time(tmp_path):
 
 def test_typed_slider_values_are_clamped_not_refused():
     """Gradio's own slider answers a typed 1000 with an error that badges the event's outputs (defect 3)."""
-    from iva0.ui.app import ClampedSlider
+    from iva0.ui.app import clamped_slider
 
-    s = ClampedSlider(2, 64, value=16, step=1)
+    s = clamped_slider(2, 64, value=16, step=1)
     assert (s.preprocess(1000), s.preprocess(0), s.preprocess(-5), s.preprocess(12)) == (64, 2, 2, 12)
     assert s.get_block_name() == "slider"
 

@@ -12,6 +12,7 @@ import atexit
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 from gradio_image_annotation import image_annotator
@@ -50,9 +51,11 @@ HELP = """\
 # box when there is none and moves it otherwise), and size the canvas to the window. The
 # annotator fits the picture to its width only and stretches it to any height set on it, which
 # would distort the picture and the boxes drawn on it; so the canvas gets the width at which the
-# picture's height fits the window (`tool` is "create|1.5": the tool, then the picture's w/h).
+# picture's height fits the window (`tool` is "create|1.5|canvas-…": the tool, the picture's w/h,
+# then the canvas's name, kept as window.iva0Canvas so a test can wait for that picture to load).
 SELECT_TOOL = """(tool) => {
-  const [name, aspect] = (tool || "create").split("|");
+  const [name, aspect, canvas] = (tool || "create").split("|");
+  window.iva0Canvas = canvas || null;
   const label = name === "create" ? "Create box" : "Drag boxes";
   const button = document.querySelector(`#annotator button[aria-label="${label}"]`);
   if (button) button.click();
@@ -85,19 +88,25 @@ CSS = f"""
 """
 
 
-class ClampedSlider(gr.Slider):
+def clamped_slider(*args: Any, **kwargs: Any) -> gr.Slider:
     """A slider whose typed-in value is clamped to its range (Gradio's own slider answers an
-    out-of-range number with an error that badges every output of the event)."""
+    out-of-range number with an error that badges every output of the event).
 
-    is_template = True  # the browser shows it as a plain slider
+    A plain `gr.Slider` with its own `preprocess`, not a subclass: Gradio writes a `.pyi` stub next
+    to the source of every component class defined (here: into the installed package) on import.
+    """
+    slider = gr.Slider(*args, **kwargs)
 
-    def preprocess(self, payload: float) -> float:
+    def preprocess(payload: float) -> float:
         try:
             v = float(payload)
         except (TypeError, ValueError):
-            v = float(self.minimum)
-        v = min(max(v, float(self.minimum)), float(self.maximum))
-        return gr.Number.round_to_precision(v, self.precision)
+            v = float(slider.minimum)
+        v = min(max(v, float(slider.minimum)), float(slider.maximum))
+        return gr.Number.round_to_precision(v, slider.precision)
+
+    slider.preprocess = preprocess  # Gradio looks the method up on the instance (Blocks.preprocess_data)
+    return slider
 
 
 def _samples() -> list:
@@ -166,9 +175,10 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
                     show_download_button=False,
                     boxes_alpha=0.15,
                     box_min_size=MIN_BOX_PX,
+                    image_type="filepath",  # the picture's file name says which showing a box was drawn on (on_boxes)
                     elem_id="annotator",
                 )
-                frame = ClampedSlider(
+                frame = clamped_slider(
                     0, 15, value=0, step=1, label="Timeline: frame shown on the picture", elem_id="frame"
                 )
                 status = gr.Markdown(elem_id="status")
@@ -194,8 +204,8 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
                     container=False, elem_id="prompt",
                 )  # fmt: skip
                 with gr.Row(equal_height=True):
-                    frames = ClampedSlider(2, config.max_frames, value=16, step=1, label="Frames", elem_id="frames")
-                    fps = ClampedSlider(1, 60, value=8, step=1, label="fps", elem_id="fps")
+                    frames = clamped_slider(2, config.max_frames, value=16, step=1, label="Frames", elem_id="frames")
+                    fps = clamped_slider(1, 60, value=8, step=1, label="fps", elem_id="fps")
                 backend = gr.Radio(
                     [(c.label, c.name) for c in choices], value=choices[0].name, show_label=False, container=False,
                     elem_id="backend",
@@ -217,18 +227,18 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
                 with gr.Accordion("Advanced settings", open=False, elem_id="advanced"):
                     with gr.Row():
                         seed = gr.Number(value=0, precision=0, label="Seed", elem_id="seed")
-                        side = ClampedSlider(
+                        side = clamped_slider(
                             64, config.max_output_side, value=config.default_output_side, step=16,
                             label="Video size (longer side, px)", elem_id="side",
                         )  # fmt: skip
                     interp = gr.Radio(["linear", "smooth"], value="linear", label="Path between key frames", elem_id="interpolation")
                     negative = gr.Textbox(label="Negative prompt", elem_id="negative")
                     with gr.Group(visible=generative is not None):  # the chosen backend's own defaults (on_backend)
-                        steps = ClampedSlider(
+                        steps = clamped_slider(
                             1, 100, value=generative.steps if generative else 25, step=1, label="Denoising steps",
                             elem_id="steps",
                         )  # fmt: skip
-                        guidance = ClampedSlider(
+                        guidance = clamped_slider(
                             0.0, 20.0, value=generative.guidance if generative else 7.5, step=0.5,
                             label="Guidance scale", elem_id="guidance",
                         )  # fmt: skip
@@ -245,28 +255,34 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
             result, video, gen_status, dl_mp4, dl_overlay, *show_out,
         ]  # fmt: skip
         edit_in = [pic, draft, objects, frame, *settings_in]
-        fast = dict(trigger_mode="always_last", show_progress="hidden")
+        # Every event that reads or writes the draft runs in one line, in the order the page sent them
+        # (limit 1): each reads the draft the previous one wrote, so two quick edits (a box drag, then Add)
+        # never lose one another. What a late canvas event may still carry is checked in on_boxes.
+        edit = dict(concurrency_id="edit", concurrency_limit=1)
+        fast = dict(trigger_mode="always_last", show_progress="hidden", **edit)
+        # the size line likewise: answered in the order asked, so a late one never overwrites a newer one
+        noted = dict(show_progress="hidden", concurrency_id="note", concurrency_limit=1)
         note_in = [pic, side, frames, fps, backend]
 
         def then_show(event):
             """After an event that changed the canvas: select the tool that fits it, and say the video's size."""
             event.then(None, [tool], None, js=SELECT_TOOL, show_progress="hidden")
-            event.then(ev.on_video_note, note_in, [video_note], show_progress="hidden")
+            event.then(ev.on_video_note, note_in, [video_note], **noted)
 
         # loading
         if samples:
-            then_show(demo.load(ev.on_sample, [sample], loaded_out, show_progress="minimal"))
-        then_show(sample.input(ev.on_sample, [sample], loaded_out))
-        then_show(upload_picture.upload(ev.on_upload_picture, [upload_picture, draft, source, *settings_in], loaded_out))
-        then_show(upload_layout.upload(ev.on_upload_layout, [upload_layout, pic], loaded_out))
+            then_show(demo.load(ev.on_sample, [sample], loaded_out, show_progress="minimal", **edit))
+        then_show(sample.input(ev.on_sample, [sample], loaded_out, **edit))
+        then_show(upload_picture.upload(ev.on_upload_picture, [upload_picture, draft, source, *settings_in], loaded_out, **edit))
+        then_show(upload_layout.upload(ev.on_upload_layout, [upload_layout, pic], loaded_out, **edit))
         # editing
         add_out = [draft, source, name, frame, *show_out]
-        then_show(add.click(ev.on_add_object, [name, pic, draft, *settings_in], add_out))
-        then_show(name.submit(ev.on_add_object, [name, pic, draft, *settings_in], add_out))
-        then_show(rename.click(ev.on_rename_object, [name, *edit_in], [draft, name, *show_out]))
-        then_show(remove.click(ev.on_remove_object, edit_in, [draft, *show_out]))
-        then_show(upload_mask.upload(ev.on_upload_mask, [upload_mask, *edit_in], [draft, *show_out]))
-        then_show(remove_mask.click(ev.on_remove_mask, edit_in, [draft, *show_out]))
+        then_show(add.click(ev.on_add_object, [name, pic, draft, *settings_in], add_out, **edit))
+        then_show(name.submit(ev.on_add_object, [name, pic, draft, *settings_in], add_out, **edit))
+        then_show(rename.click(ev.on_rename_object, [name, *edit_in], [draft, name, *show_out], **edit))
+        then_show(remove.click(ev.on_remove_object, edit_in, [draft, *show_out], **edit))
+        then_show(upload_mask.upload(ev.on_upload_mask, [upload_mask, *edit_in], [draft, *show_out], **edit))
+        then_show(remove_mask.click(ev.on_remove_mask, edit_in, [draft, *show_out], **edit))
         then_show(objects.input(ev.on_select, edit_in, show_out, **fast))
         then_show(frame.input(ev.on_select, edit_in, show_out, **fast))
         then_show(annot.change(ev.on_boxes, [annot, pic, draft, shown, *settings_in], [draft, *show_out], **fast))
@@ -275,9 +291,9 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         for c in (fps, prompt, negative):
             c.input(ev.on_text, edit_in, refresh_out, **fast)
         for c in (side, fps):
-            c.input(ev.on_video_note, note_in, [video_note], **fast)
+            c.input(ev.on_video_note, note_in, [video_note], trigger_mode="always_last", **noted)
         backend.input(ev.on_backend, [backend], [note, steps, guidance, side], show_progress="hidden").then(
-            ev.on_video_note, note_in, [video_note], show_progress="hidden"
+            ev.on_video_note, note_in, [video_note], **noted
         )
         # output: one generation at a time on this machine (the GPU, or the CPU cores)
         preview.click(ev.on_preview, [pic, draft, *settings_in], [video, gen_status], concurrency_limit=1, concurrency_id="render")

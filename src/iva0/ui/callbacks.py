@@ -101,7 +101,8 @@ class Callbacks:
 
         `tool` is the annotator's tool to select: "create" when the object has no box
         to show (a drag draws one), else "drag" (a drag moves the shown box, the
-        natural way to set the next key frame); then "|" and the picture's width/height.
+        natural way to set the next key frame); then "|" and the picture's width/height, and
+        "|" and the showing's canvas name (`shown["canvas"]`).
         """
         if current is not None and not 0 <= current < len(draft):
             current = None
@@ -109,6 +110,7 @@ class Callbacks:
         tool = "drag" if shown is not None and shown["box"] is not None else "create"
         if pic is not None:
             tool += f"|{pic.size[0] / pic.size[1]:.4f}"  # the canvas is sized to the window by this (app.SELECT_TOOL)
+            tool += f"|{shown['canvas']}"  # which showing the canvas is (window.iva0Canvas: the browser test waits on it)
         objects = gr.update(choices=editor.object_choices(draft), value=current)
         return (annot, shown, tool, objects, *self.refresh(pic, draft, current, frame, settings))
 
@@ -239,9 +241,14 @@ class Callbacks:
 
         The annotator also reports the boxes the page itself just showed; those
         (equal to `shown` up to pixel rounding) change nothing, so moving the
-        timeline never creates a key by itself.
+        timeline never creates a key by itself. A value drawn on another canvas
+        than the one `shown` names (an event that arrives after Add, a new frame or
+        object replaced the canvas) is stale and changes nothing: its boxes belong
+        to a showing that is gone, never to what is selected now.
         """
         if pic is None or value is None or shown is None:
+            return gr.skip()
+        if canvas.canvas_of(value) != shown.get("canvas"):
             return gr.skip()
         settings = self.settings(*settings_args)
         current, frame = shown["object"], shown["frame"]

@@ -4,12 +4,17 @@ The annotator's value is the picture with every object's path, keys and box
 drawn in (the selected object bold, the others dimmed) and the selected
 object's box at this frame as the one editable box. `shown` records what the
 canvas shows, so a drawn box always lands on the object and frame the user saw
-while drawing it, whatever the browser's sliders say by then.
+while drawing it, whatever the browser's sliders say by then. Each showing has a
+picture file of its own, named in `shown["canvas"]`: the annotator sends that
+name back with its boxes, and `canvas_of` reads it, so an event from a canvas the
+page has since replaced (a late echo after Add, a drag during a refresh) is
+recognised as stale instead of being saved to whatever is selected now.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -26,7 +31,7 @@ from iva0.ui.render import draw_draft
 def annotator_value(
     work: WorkDir, pic: Picture | None, draft: Draft, current: int | None, frame: int, settings: Settings
 ) -> tuple[dict | None, dict | None]:
-    """(the annotator's value, what it shows: {"object", "frame", "box"})."""
+    """(the annotator's value, what it shows: {"object", "frame", "box", "canvas"})."""
     if pic is None:
         return None, None
     frame = int(np.clip(frame, 0, settings.num_frames - 1))
@@ -41,7 +46,18 @@ def annotator_value(
         if box is not None:
             w, h = pic.size
             boxes.append({**editor.box_to_pixels(box, w, h), "label": obj.name, "color": color(current)})
-    return {"image": work.image_file(bg), "boxes": boxes}, {"object": current, "frame": frame, "box": box}
+    image = work.canvas_file(bg)
+    shown = {"object": current, "frame": frame, "box": box, "canvas": canvas_of({"image": image})}
+    return {"image": image, "boxes": boxes}, shown
+
+
+def canvas_of(value: dict | None) -> str | None:
+    """Which showing an annotator value was drawn on: its picture's file stem ("canvas-<token>"), which
+    survives Gradio's cache copies (the annotator hands back the file under its own name)."""
+    image = (value or {}).get("image")
+    if not isinstance(image, (str, Path)) or not str(image):
+        return None
+    return Path(str(image)).stem
 
 
 def checked_layout(draft: Draft, settings: Settings, max_frames: int) -> Layout:

@@ -53,6 +53,22 @@ class WorkDir:
             self.prune()
         return str(path)
 
+    def canvas_file(self, image: np.ndarray) -> str:
+        """The canvas picture under a name of its own for this one showing: `images/canvas-<token>.jpg`.
+
+        The annotator sends back the name of the picture a box was drawn on with every change
+        (the picture's file stem survives Gradio's caching), so the name says which showing (object,
+        frame, draft) the box belongs to: an event for a canvas the page no longer shows is stale.
+        A content name would not do: two showings can look the same (two objects without boxes).
+        """
+        src = Path(self.image_file(image))
+        path = src.parent / f"canvas-{uuid.uuid4().hex[:16]}.jpg"
+        try:
+            os.link(src, path)  # the same bytes; no second copy on disk
+        except OSError:
+            shutil.copyfile(src, path)
+        return str(path)
+
     def mask_file(self, mask: np.ndarray) -> str:
         """An object's mask (h, w) float in [0, 1] as a grey PNG named by its content, written once."""
         import cv2
