@@ -599,9 +599,9 @@ def test_page_wires_guarded_events_and_one_generation_at_a_time(tmp_path):
 
 def test_typed_slider_values_are_clamped_not_refused():
     """Gradio's own slider answers a typed 1000 with an error that badges the event's outputs (defect 3)."""
-    from iva0.ui.app import clamped_slider
+    from iva0.ui.app import ClampedSlider
 
-    s = clamped_slider(2, 64, value=16, step=1)
+    s = ClampedSlider(2, 64, value=16, step=1)
     assert (s.preprocess(1000), s.preprocess(0), s.preprocess(-5), s.preprocess(12)) == (64, 2, 2, 12)
     assert s.get_block_name() == "slider"
 

@@ -12,7 +12,6 @@ import atexit
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import gradio as gr
 from gradio_image_annotation import image_annotator
@@ -88,25 +87,25 @@ CSS = f"""
 """
 
 
-def clamped_slider(*args: Any, **kwargs: Any) -> gr.Slider:
+class ClampedSlider(gr.Slider):
     """A slider whose typed-in value is clamped to its range (Gradio's own slider answers an
     out-of-range number with an error that badges every output of the event).
 
-    A plain `gr.Slider` with its own `preprocess`, not a subclass: Gradio writes a `.pyi` stub next
-    to the source of every component class defined (here: into the installed package) on import.
+    A subclass, not an instance with its own `preprocess`: an event that updates a slider
+    (gr.update(maximum=...)) makes the session a new instance of the slider's class. Gradio
+    writes a stub `app.pyi` next to this file for it on import (any component class); that
+    generated file is ignored (.gitignore here), nothing reads it.
     """
-    slider = gr.Slider(*args, **kwargs)
 
-    def preprocess(payload: float) -> float:
+    is_template = True  # the browser shows it as a plain slider
+
+    def preprocess(self, payload: float) -> float:
         try:
             v = float(payload)
         except (TypeError, ValueError):
-            v = float(slider.minimum)
-        v = min(max(v, float(slider.minimum)), float(slider.maximum))
-        return gr.Number.round_to_precision(v, slider.precision)
-
-    slider.preprocess = preprocess  # Gradio looks the method up on the instance (Blocks.preprocess_data)
-    return slider
+            v = float(self.minimum)
+        v = min(max(v, float(self.minimum)), float(self.maximum))
+        return gr.Number.round_to_precision(v, self.precision)
 
 
 def _samples() -> list:
@@ -178,7 +177,7 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
                     image_type="filepath",  # the picture's file name says which showing a box was drawn on (on_boxes)
                     elem_id="annotator",
                 )
-                frame = clamped_slider(
+                frame = ClampedSlider(
                     0, 15, value=0, step=1, label="Timeline: frame shown on the picture", elem_id="frame"
                 )
                 status = gr.Markdown(elem_id="status")
@@ -204,8 +203,8 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
                     container=False, elem_id="prompt",
                 )  # fmt: skip
                 with gr.Row(equal_height=True):
-                    frames = clamped_slider(2, config.max_frames, value=16, step=1, label="Frames", elem_id="frames")
-                    fps = clamped_slider(1, 60, value=8, step=1, label="fps", elem_id="fps")
+                    frames = ClampedSlider(2, config.max_frames, value=16, step=1, label="Frames", elem_id="frames")
+                    fps = ClampedSlider(1, 60, value=8, step=1, label="fps", elem_id="fps")
                 backend = gr.Radio(
                     [(c.label, c.name) for c in choices], value=choices[0].name, show_label=False, container=False,
                     elem_id="backend",
@@ -227,18 +226,18 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
                 with gr.Accordion("Advanced settings", open=False, elem_id="advanced"):
                     with gr.Row():
                         seed = gr.Number(value=0, precision=0, label="Seed", elem_id="seed")
-                        side = clamped_slider(
+                        side = ClampedSlider(
                             64, config.max_output_side, value=config.default_output_side, step=16,
                             label="Video size (longer side, px)", elem_id="side",
                         )  # fmt: skip
                     interp = gr.Radio(["linear", "smooth"], value="linear", label="Path between key frames", elem_id="interpolation")
                     negative = gr.Textbox(label="Negative prompt", elem_id="negative")
                     with gr.Group(visible=generative is not None):  # the chosen backend's own defaults (on_backend)
-                        steps = clamped_slider(
+                        steps = ClampedSlider(
                             1, 100, value=generative.steps if generative else 25, step=1, label="Denoising steps",
                             elem_id="steps",
                         )  # fmt: skip
-                        guidance = clamped_slider(
+                        guidance = ClampedSlider(
                             0.0, 20.0, value=generative.guidance if generative else 7.5, step=0.5,
                             label="Guidance scale", elem_id="guidance",
                         )  # fmt: skip
