@@ -97,3 +97,15 @@ def encode_grounding(
         phrases_embeddings=phrases_embeddings.to(**cast),
         image_embeddings=image_embeddings.to(**cast),
     )
+
+
+def run_cli(args, capsys):
+    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
+    from iva0.cli import main
+
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err

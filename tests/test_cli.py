@@ -10,20 +10,13 @@ from PIL import Image
 
 from iva0 import __version__
 from iva0.cli import main
+from iva0_test_helpers import run_cli as run
 from iva0.io.video import read_video
 from iva0.samples import list_samples
 
 SAMPLE = list_samples()[0]
 
 
-def run(args, capsys):
-    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def files(d: Path):

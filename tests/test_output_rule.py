@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from iva0.cli import main
+from iva0_test_helpers import run_cli as run
 from iva0.errors import UserError
 from iva0.io.atomic import atomic_path
 from iva0.io.output_rule import FRAMES_MANIFEST, check_output
@@ -21,13 +22,6 @@ from iva0.io.video import write_video
 from iva0.metrics.synthetic import texture
 
 
-def run(args, capsys):
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def snapshot(root: Path) -> dict:

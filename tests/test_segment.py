@@ -6,6 +6,7 @@ from PIL import Image
 
 from iva0.backends.composite import CompositeBackend
 from iva0.cli import main
+from iva0_test_helpers import run_cli as run
 from iva0.errors import LayoutError, UserError
 from iva0.layout import load_layout, make_layout
 from iva0.metrics.scene import left_behind
@@ -23,13 +24,6 @@ def disc_scene(H=96, W=128):
     return np.clip(img, 0, 255).astype(np.uint8), disc, np.array([20.0, 28.0, 60.0, 68.0])
 
 
-def run(args, capsys):
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize("options", [GrabCutOptions(), LEGACY])

@@ -23,8 +23,8 @@ def _video_tensor(frames: np.ndarray) -> torch.Tensor:
     return rearrange(x, "f h w c -> 1 c f h w")  # (B, C, F, H, W)
 
 
-class WanParts:
-    """WanImageToVideoPipeline (Wan 2.1 I2V, Wan 2.2 I2V-A14B, Wan 2.2 TI2V-5B). Latents (B, C, F', h, w)."""
+class _VideoParts:
+    """What both families share: the loaded diffusers pipeline and its VAE's compression factors."""
 
     def __init__(self, pipe) -> None:
         self.pipe = pipe
@@ -36,6 +36,10 @@ class WanParts:
     @property
     def spatial(self) -> int:
         return self.pipe.vae_scale_factor_spatial
+
+
+class WanParts(_VideoParts):
+    """WanImageToVideoPipeline (Wan 2.1 I2V, Wan 2.2 I2V-A14B, Wan 2.2 TI2V-5B). Latents (B, C, F', h, w)."""
 
     @property
     def size_multiple(self) -> int:
@@ -136,24 +140,16 @@ class WanParts:
         return pipe.video_processor.postprocess_video(video, output_type="np")[0]
 
 
-class CogVideoXParts:
+class CogVideoXParts(_VideoParts):
     """CogVideoXImageToVideoPipeline (CogVideoX-5b-I2V). Latents (B, F', C, h, w)."""
 
     def __init__(self, pipe) -> None:
-        self.pipe = pipe
+        super().__init__(pipe)
         if pipe.transformer.config.patch_size_t is not None:
             from iva0.errors import ModelError
 
             raise ModelError("this is a CogVideoX 1.5 transformer (patch_size_t set); the ttm backend runs "
                              "CogVideoX-5b-I2V")
-
-    @property
-    def temporal(self) -> int:
-        return self.pipe.vae_scale_factor_temporal
-
-    @property
-    def spatial(self) -> int:
-        return self.pipe.vae_scale_factor_spatial
 
     @property
     def size_multiple(self) -> int:
