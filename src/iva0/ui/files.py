@@ -45,11 +45,8 @@ class WorkDir:
         ok, data = cv2.imencode(".jpg", np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 92])
         if not ok:  # pragma: no cover - OpenCV always encodes uint8 RGB
             raise RuntimeError("cannot encode image")
-        data = data.tobytes()
-        path = self.root / "images" / f"{hashlib.sha256(data).hexdigest()[:20]}.jpg"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(path, data)
+        path, written = self._content_file("images", ".jpg", data.tobytes())
+        if written:
             self.prune()
         return str(path)
 
@@ -76,12 +73,16 @@ class WorkDir:
         ok, data = cv2.imencode(".png", np.round(np.clip(mask, 0.0, 1.0) * 255).astype(np.uint8))
         if not ok:  # pragma: no cover - OpenCV always encodes uint8 grey
             raise RuntimeError("cannot encode mask")
-        data = data.tobytes()
-        path = self.root / "masks" / f"{hashlib.sha256(data).hexdigest()[:20]}.png"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(path, data)
-        return str(path)
+        return str(self._content_file("masks", ".png", data.tobytes())[0])
+
+    def _content_file(self, folder: str, suffix: str, data: bytes) -> tuple[Path, bool]:
+        """`data` under `<root>/<folder>/<content hash><suffix>`, written once; (path, whether written now)."""
+        path = self.root / folder / f"{hashlib.sha256(data).hexdigest()[:20]}{suffix}"
+        if path.exists():
+            return path, False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, data)
+        return path, True
 
     def layout_file(self, layout: Layout) -> str:
         """The layout for download: `layout.json`, or `layout.zip` (layout.json + masks/) when an object has

@@ -144,7 +144,7 @@ def write_model_folder(
 ) -> Path:
     """Write a random-weight folder of `family`, atomically; parts are built and saved one at a time."""
     from iva0.backends.diffusion.loading import quiet_libraries
-    from iva0.backends.diffusion.tiny import _check_target
+    from iva0.backends.diffusion.tiny import _cast, _check_target
     from iva0.io.atomic import atomic_path
 
     if family not in FAMILIES:
@@ -160,9 +160,7 @@ def write_model_folder(
         for i, name in enumerate(names):
             if progress:
                 progress(i, total, f"building {name}")
-            module = build_part(family, name, configs[name], seed=seed)
-            if dtype != torch.float32:
-                module = torch.nn.Module.to(module, dtype=dtype)
+            module = _cast(build_part(family, name, configs[name], seed=seed), dtype)
             with quiet_libraries():
                 module.save_pretrained(str(tmp / name), safe_serialization=True)
             del module  # full-size parts are GBs: free before the next
