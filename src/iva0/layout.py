@@ -6,14 +6,18 @@ Format (DESIGN.md, "Inputs"):
      "interpolation": "linear",
      "objects": [{"name": "rocket",
                   "keyframes": [{"frame": 0, "box": [x0, y0, x1, y1]}, ...],
-                  "mask": "masks/rocket.png"}]}   # optional
+                  "mask": "masks/rocket.png",       # optional
+                  "points": [[x, y, 1], [x, y, 0]]}]}  # optional
 
 Boxes are normalised to the image's width/height. Every object has a key box at
 frame 0 (where it is in the input image); boxes between keys are interpolated
 and held after the last key. An object's optional "mask" is an image (white =
 object) whose path is relative to the layout file; it replaces the computed
-cut-out (iva0.segment.mask checks it against the picture). Any rule broken raises `LayoutError` with the path
-of the offending field, e.g. ``objects[1] ("cat").keyframes[0].box``.
+cut-out (iva0.segment.mask checks it against the picture). An object's optional
+"points" are clicks on the picture at frame 0 that guide its cut-out: [x, y,
+label], x/y normalised like the boxes, label 1 = part of the object (must lie
+in its frame-0 box), 0 = not part of it. Any rule broken raises `LayoutError`
+with the path of the offending field, e.g. ``objects[1] ("cat").keyframes[0].box``.
 """
 
 from __future__ import annotations
@@ -33,15 +37,17 @@ from iva0.io.input_file import require_regular_file
 from iva0.io.json_input import decode_json, read_json
 
 Box = tuple[float, float, float, float]
+Point = tuple[float, float, int]  # x, y normalised; label 1 = object, 0 = background
 
 MAX_FRAMES = 256
 MAX_FPS = 120
+MAX_POINTS = 64  # per object; a prompt, not a scribble
 MIN_BOX_SIDE = 1e-3  # smaller than this is a degenerate box (less than a pixel at 1024 px)
 BOX_RANGE = (-1.0, 2.0)  # a box may leave the frame, but not by more than a frame
 INTERPOLATIONS = ("linear", "smooth")
 
 _TOP_KEYS = {"num_frames", "fps", "prompt", "negative_prompt", "interpolation", "objects"}
-_OBJECT_KEYS = {"name", "keyframes", "mask"}
+_OBJECT_KEYS = {"name", "keyframes", "mask", "points"}
 _KEYFRAME_KEYS = {"frame", "box"}
 
 
@@ -56,6 +62,7 @@ class LayoutObject:
     name: str
     keyframes: tuple[Keyframe, ...]  # sorted by frame, the first at frame 0
     mask: str | None = None  # the object's own mask image, an absolute path (or as given, without a layout file)
+    points: tuple[Point, ...] = ()  # clicks at frame 0 that guide the cut-out (segmenters' `points`)
 
     @property
     def start_box(self) -> Box:
@@ -93,6 +100,7 @@ class Layout:
                     "name": o.name,
                     "keyframes": [{"frame": k.frame, "box": [round(float(v), 6) for v in k.box]} for k in o.keyframes],
                     **({"mask": o.mask} if o.mask is not None else {}),
+                    **({"points": [[round(x, 6), round(y, 6), lab] for x, y, lab in o.points]} if o.points else {}),
                 }
                 for o in self.objects
             ],
@@ -144,6 +152,11 @@ class Layout:
     def boxes_px(self, width: int, height: int) -> np.ndarray:
         """Per-frame boxes in pixels of a (width, height) image, shape (J, F, 4)."""
         return self.boxes() * np.array([width, height, width, height], dtype=np.float64)
+
+    def points_px(self, width: int, height: int) -> list[np.ndarray | None]:
+        """Per object its points in pixels of a (width, height) image, (N, 3): x, y, label; None without points."""
+        scale = np.array([width, height, 1], dtype=np.float64)
+        return [np.array(o.points, dtype=np.float64) * scale if o.points else None for o in self.objects]
 
 
 # ---------------------------------------------------------------------------
@@ -234,7 +247,7 @@ def _parse_object(raw: Any, index: int, num_frames: int, base_dir: str | os.Path
     where = f'{where} ("{name}")'
     unknown = sorted(set(raw) - _OBJECT_KEYS)
     if unknown:
-        raise LayoutError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; allowed: name, keyframes, mask")
+        raise LayoutError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; allowed: name, keyframes, mask, points")
     kfs = raw.get("keyframes")
     if not isinstance(kfs, list) or not kfs:
         raise LayoutError(f"{where}.keyframes: must be a non-empty list of {{frame, box}}, got {_show(kfs)}")
@@ -271,6 +284,7 @@ def _parse_object(raw: Any, index: int, num_frames: int, base_dir: str | os.Path
     inside_h = min(y1, 1.0) - max(y0, 0.0)
     if inside_w < MIN_BOX_SIDE or inside_h < MIN_BOX_SIDE:
         raise LayoutError(f"{where}.keyframes[frame 0].box: must overlap the image (got {list(parsed[0].box)})")
+    points = _parse_points(raw.get("points"), f"{where}.points", parsed[0].box)
     mask = raw.get("mask")
     if mask is not None:
         if not isinstance(mask, str) or not mask.strip():
@@ -281,7 +295,41 @@ def _parse_object(raw: Any, index: int, num_frames: int, base_dir: str | os.Path
         if base_dir is not None or mp.is_absolute():
             mask = str(mp.resolve())
             require_regular_file(mp, f"{where}.mask: mask file", LayoutError)
-    return LayoutObject(name=name.strip(), keyframes=tuple(parsed), mask=mask)
+    return LayoutObject(name=name.strip(), keyframes=tuple(parsed), mask=mask, points=points)
+
+
+def _parse_points(raw: Any, where: str, box0: Box) -> tuple[Point, ...]:
+    """[[x, y, label], ...] at frame 0: x, y normalised inside the picture, label 1 (object, inside `box0`) or 0."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise LayoutError(f"{where}: must be a list of [x, y, label] (label 1 = object, 0 = background), got {_kind(raw)}")
+    if len(raw) > MAX_POINTS:
+        raise LayoutError(f"{where}: at most {MAX_POINTS} points per object, got {len(raw)}")
+    out = []
+    for k, p in enumerate(raw):
+        pw = f"{where}[{k}]"
+        if not isinstance(p, (list, tuple)) or len(p) != 3:
+            raise LayoutError(f"{pw}: must be [x, y, label] (label 1 = object, 0 = background), got {_show(p)}")
+        x, y, label = p
+        for v in (x, y):
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise LayoutError(f"{pw}: x and y must be numbers, got {_show(p)}")
+            if not math.isfinite(v):
+                raise LayoutError(f"{pw}: non-finite number in {_show(p)}")
+        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+            hint = " (points are normalised to the image size, 0..1; these look like pixels)" if max(abs(x), abs(y)) > 2 else ""
+            raise LayoutError(f"{pw}: x and y must lie in [0, 1] (on the picture){hint}, got {_show(p)}")
+        if isinstance(label, float) and label.is_integer():
+            label = int(label)
+        if isinstance(label, bool) or label not in (0, 1):
+            raise LayoutError(f"{pw}: label must be 1 (part of the object) or 0 (not part of it), got {_show(label)}")
+        x0, y0, x1, y1 = box0
+        if label == 1 and not (x0 <= x <= x1 and y0 <= y <= y1):
+            raise LayoutError(f"{pw}: an object point (label 1) must lie in the object's frame-0 box {_show(list(box0))}, "
+                              f"got {_show(p)}")
+        out.append((float(x), float(y), int(label)))
+    return tuple(out)
 
 
 def _parse_box(raw: Any, where: str) -> Box:
@@ -369,6 +417,7 @@ __all__ = [
     "Keyframe",
     "Layout",
     "LayoutObject",
+    "Point",
     "interpolate_keyframes",
     "load_layout",
     "make_layout",

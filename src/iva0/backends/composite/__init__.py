@@ -62,7 +62,8 @@ def segment_objects(image: np.ndarray, layout: Layout, config: CompositeConfig =
     if todo:
         check_segmentation(layout, config)
         segmenter = segmenter or create_segmenter(config.segmenter, config.segmenter_model)
-        for j, alpha in zip(todo, segment_all(segmenter, image, boxes[todo, 0], seed=seed)):
+        points = layout.points_px(W, H)  # the layout's clicks guide the cut-out (None: box only)
+        for j, alpha in zip(todo, segment_all(segmenter, image, boxes[todo, 0], [points[j] for j in todo], seed=seed)):
             own[j] = alpha
     rgb = image.astype(np.float32)
     cutouts = []
