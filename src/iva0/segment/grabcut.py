@@ -127,11 +127,16 @@ def grabcut_mask(image: np.ndarray, box_px: np.ndarray, options: GrabCutOptions 
         c = ((sb[0] + sb[2]) // 2, (sb[1] + sb[3]) // 2)
         axes = (max(1, int(o.centre * (sb[2] - sb[0]) / 2)), max(1, int(o.centre * (sb[3] - sb[1]) / 2)))
         cv2.ellipse(gc, c, axes, 0, 0, 360, int(cv2.GC_FGD), -1)
+    clicks = []  # the points inside the crop, in its working pixels: (x, y, label)
     if points is not None:
         for x, y, label in np.asarray(points, dtype=np.float64).reshape(-1, 3):
             px, py = int((x - cx0) * scale), int((y - cy0) * scale)
             if 0 <= px < gc.shape[1] and 0 <= py < gc.shape[0]:
-                cv2.circle(gc, (px, py), 2, int(cv2.GC_FGD if label > 0 else cv2.GC_BGD), -1)
+                clicks.append((px, py, int(label > 0)))
+        if any(not lab and gc[py, px] == cv2.GC_FGD for px, py, lab in clicks):
+            gc[gc == cv2.GC_FGD] = cv2.GC_PR_FGD  # a background click in the central sure-object guess: the click wins
+        for px, py, lab in clicks:
+            cv2.circle(gc, (px, py), 2, int(cv2.GC_FGD if lab else cv2.GC_BGD), -1)
     cv2.setRNGSeed(seed % 2**31)  # OpenCV takes a C int; our seeds go to 2**32 - 1
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     try:
@@ -140,7 +145,7 @@ def grabcut_mask(image: np.ndarray, box_px: np.ndarray, options: GrabCutOptions 
         return fallback
     fg = ((gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)).astype(np.uint8)
     box_small = (round(bx0 * scale), round(by0 * scale), round(bx1 * scale), round(by1 * scale))
-    fg = clean_mask(fg, box_small, o)
+    fg = honour_clicks(clean_mask(fg, box_small, o), fg, clicks) if clicks else clean_mask(fg, box_small, o)
     if scale < 1.0:
         fg = (cv2.resize(fg.astype(np.float32), (cw, ch), interpolation=cv2.INTER_LINEAR) >= 0.5).astype(np.uint8)
     out = np.zeros((H, W), np.uint8)
@@ -180,6 +185,20 @@ def clean_mask(fg: np.ndarray, box: tuple[int, int, int, int], o: GrabCutOptions
     if o.fill_holes:
         fg = fill_enclosed(fg)
     return fg
+
+
+def honour_clicks(fg: np.ndarray, raw: np.ndarray, clicks: list[tuple[int, int, int]]) -> np.ndarray:
+    """The user's points overrule the cleaning: a hole with a background point in it stays open (a mug
+    handle's opening), a part with an object point in it stays, however small. `raw`: GrabCut's own mask."""
+    out = fg.copy()
+    for label in (1, 0):
+        region = (raw > 0) if label else (raw == 0)
+        seeds = [(x, y) for x, y, lab in clicks if lab == label and region[y, x]]
+        if not seeds:
+            continue
+        _, parts = cv2.connectedComponents(region.astype(np.uint8), connectivity=8 if label else 4)
+        out[np.isin(parts, [parts[y, x] for x, y in seeds])] = label
+    return out
 
 
 def fill_enclosed(fg: np.ndarray) -> np.ndarray:
