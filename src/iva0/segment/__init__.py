@@ -7,6 +7,7 @@
 `create_segmenter(name, model)` builds one; name "auto" is sam2 when a model
 folder is given (or IVA0_SAM2_MODEL is set), else grabcut. An object with its
 own mask in the layout always uses that mask, whatever the segmenter.
+IVA0_SAM2_DTYPE=bfloat16 runs SAM 2 in bfloat16 (default float32).
 """
 
 from __future__ import annotations
@@ -19,6 +20,16 @@ from iva0.segment.grabcut import GrabCutOptions, GrabCutSegmenter
 
 SEGMENTERS = ("auto", "grabcut", "sam2", "mask")
 SAM2_ENV = "IVA0_SAM2_MODEL"
+SAM2_DTYPE_ENV = "IVA0_SAM2_DTYPE"
+SAM2_DTYPES = ("float32", "bfloat16")  # as iva0.segment.sam2.DTYPES (not imported here: it pulls in no torch)
+
+
+def sam2_dtype() -> str:
+    """SAM 2's compute dtype from IVA0_SAM2_DTYPE (default float32); a bad value is the user's to fix."""
+    value = (os.environ.get(SAM2_DTYPE_ENV) or "float32").strip()
+    if value not in SAM2_DTYPES:
+        raise UserError(f"{SAM2_DTYPE_ENV} must be one of {', '.join(SAM2_DTYPES)}, got {value!r}")
+    return value
 
 
 def resolve_segmenter(name: str | None, model: str | os.PathLike | None = None) -> tuple[str, str | None]:
@@ -31,6 +42,8 @@ def resolve_segmenter(name: str | None, model: str | os.PathLike | None = None) 
         name = "sam2" if model else "grabcut"
     if name == "sam2" and not model:
         raise UserError(f"--segmenter sam2 needs a model folder: give --segmenter-model DIR or set {SAM2_ENV}")
+    if name == "sam2":
+        sam2_dtype()  # a bad IVA0_SAM2_DTYPE fails here, before any compute
     if name != "sam2" and model and name != "auto":
         model = None  # a folder from the environment does not bind other segmenters
     return name, model if name == "sam2" else None
@@ -41,7 +54,7 @@ def create_segmenter(name: str | None = "auto", model: str | os.PathLike | None 
     if name == "sam2":
         from iva0.segment.sam2 import Sam2Segmenter
 
-        return Sam2Segmenter.from_pretrained(model, **options)
+        return Sam2Segmenter.from_pretrained(model, **{"dtype": sam2_dtype(), **options})
     if name == "mask":
         from iva0.segment.mask import MaskOnlySegmenter
 
@@ -49,5 +62,5 @@ def create_segmenter(name: str | None = "auto", model: str | os.PathLike | None 
     return GrabCutSegmenter(**options)
 
 
-__all__ = ["GrabCutOptions", "GrabCutSegmenter", "SAM2_ENV", "SEGMENTERS", "Segmenter", "box_to_int", "create_segmenter",
-           "hard_mask", "resolve_segmenter", "segment_all"]
+__all__ = ["GrabCutOptions", "GrabCutSegmenter", "SAM2_DTYPE_ENV", "SAM2_ENV", "SEGMENTERS", "Segmenter", "box_to_int", "create_segmenter",
+           "hard_mask", "resolve_segmenter", "sam2_dtype", "segment_all"]
