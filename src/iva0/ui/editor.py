@@ -32,6 +32,9 @@ class DraftObject:
     name: str
     keys: dict[int, Box] = field(default_factory=dict)  # frame -> normalised xyxy
     mask: str | None = None  # the object's own mask (white = object): a PNG in the page's work folder (files.WorkDir)
+    # the layout's clicks at frame 0 ([x, y, label], normalised) that guide the cut-out: the page cannot place
+    # them, but keeps those of a loaded layout
+    points: tuple[tuple[float, float, int], ...] = ()
 
     def key_frames(self) -> list[int]:
         return sorted(self.keys)
@@ -120,7 +123,11 @@ def set_key(draft: Draft, index: int, frame: int, box: Box) -> Draft:
     obj = draft[index]
     keys = dict(obj.keys)
     keys[int(frame)] = tuple(float(v) for v in box)
-    return draft[:index] + (replace(obj, keys=keys),) + draft[index + 1 :]
+    points = obj.points
+    if int(frame) == 0:  # an object point must stay in the frame-0 box (the layout's rule): those left outside go
+        x0, y0, x1, y1 = keys[0]
+        points = tuple(p for p in points if not p[2] or (x0 <= p[0] <= x1 and y0 <= p[1] <= y1))
+    return draft[:index] + (replace(obj, keys=keys, points=points),) + draft[index + 1 :]
 
 
 def remove_key(draft: Draft, index: int, frame: int) -> Draft:
@@ -204,6 +211,7 @@ def draft_to_dict(draft: Draft, settings: Settings) -> dict:
                 "name": o.name,
                 "keyframes": [{"frame": f, "box": [round(float(v), 6) for v in o.keys[f]]} for f in o.key_frames()],
                 **({"mask": o.mask} if o.mask else {}),
+                **({"points": [list(p) for p in o.points]} if o.points else {}),
             }
             for o in draft
         ],
@@ -222,7 +230,8 @@ def build_layout(draft: Draft, settings: Settings) -> Layout:
 
 def draft_from_layout(layout: Layout) -> tuple[Draft, Settings]:
     draft = tuple(
-        DraftObject(name=o.name, keys={k.frame: tuple(k.box) for k in o.keyframes}, mask=o.mask) for o in layout.objects
+        DraftObject(name=o.name, keys={k.frame: tuple(k.box) for k in o.keyframes}, mask=o.mask, points=o.points)
+        for o in layout.objects
     )
     settings = Settings(
         num_frames=layout.num_frames,
@@ -244,7 +253,8 @@ def describe_keys(draft: Draft, index: int | None) -> str:
     frames = ", ".join(str(f) for f in obj.key_frames())
     hint = "" if 0 in obj.keys else " Draw its box at frame 0 too."
     mask = " Its own mask cuts it out." if obj.mask else ""
-    return f"**{obj.name}**: key boxes at frame(s) {frames}.{hint}{mask}"
+    points = f" {len(obj.points)} point(s) from the layout guide its cut-out." if obj.points and not obj.mask else ""
+    return f"**{obj.name}**: key boxes at frame(s) {frames}.{hint}{mask}{points}"
 
 
 def object_choices(draft: Sequence[DraftObject]) -> list[tuple[str, int]]:
