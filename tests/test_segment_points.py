@@ -254,7 +254,7 @@ def test_sam2_points_change_the_mask(lively_sam2):
 
 
 def test_sam2_bfloat16_runs_and_matches_float32(lively_sam2, monkeypatch):
-    """Measured on this tiny model: logits within ~1.2 % of their largest magnitude, alphas within 6e-4."""
+    """Measured on this tiny model: logits within 1.3 % of their largest magnitude, alphas within 6.2e-4."""
     import torch
 
     monkeypatch.setenv("IVA0_SAM2_DTYPE", "bfloat16")
