@@ -304,3 +304,11 @@ def test_cli_bad_sam2_dtype_is_one_error_line(lively_sam2, tmp_path, capsys, mon
                             "--segmenter-model", lively_sam2], capsys)
     assert code == 0 and out.exists(), err
 
+
+
+def test_report_strip_layout_drops_points_of_a_moved_frame_0():
+    from iva0.bench.report import _pick_frames
+
+    lay = parse_layout(layout_dict([[0.25, 0.5, 1]]))  # inside the frame-0 box, outside frame 3's (x from 0.3)
+    picked = _pick_frames(lay, [3, 0])
+    assert picked.objects[0].points == () and picked.num_frames == 2

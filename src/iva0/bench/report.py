@@ -286,6 +286,7 @@ def _pick_frames(layout, idx):
     data["interpolation"] = "linear"
     for j, obj in enumerate(data["objects"]):
         obj["keyframes"] = [{"frame": k, "box": [float(v) for v in boxes[j, f]]} for k, f in enumerate(idx)]
+        obj.pop("points", None)  # clicks belong to the picture's frame 0, which tile 0 need not show
     return parse_layout(data)
 
 
