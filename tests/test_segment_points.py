@@ -47,6 +47,7 @@ def test_points_parse_round_trip_and_scale_to_pixels(tmp_path):
         ([[0.4, 0.5, 1], [float("nan"), 0.5, 0]], "points[1]: non-finite"),
         ([[1.2, 0.5, 0]], "points[0]: x and y must lie in [0, 1]"),
         ([[40, 50, 1]], "these look like pixels"),
+        ([[10**400, 0.5, 0]], "x and y must lie in [0, 1]"),
         ([[0.4, 0.5, 2]], "points[0]: label must be 1 (part of the object) or 0"),
         ([[0.4, 0.5, True]], "label must be 1"),
         ([[0.9, 0.5, 1]], "points[0]: an object point (label 1) must lie in the object's frame-0 box"),

@@ -315,7 +315,7 @@ def _parse_points(raw: Any, where: str, box0: Box) -> tuple[Point, ...]:
         for v in (x, y):
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise LayoutError(f"{pw}: x and y must be numbers, got {_show(p)}")
-            if not math.isfinite(v):
+            if isinstance(v, float) and not math.isfinite(v):  # (an int is finite; math.isfinite(10**400) overflows)
                 raise LayoutError(f"{pw}: non-finite number in {_show(p)}")
         if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
             hint = " (points are normalised to the image size, 0..1; these look like pixels)" if max(abs(x), abs(y)) > 2 else ""
