@@ -297,9 +297,9 @@ def test_seed_reaches_every_random_draw(pipe, scene, monkeypatch):
     plates = []
     real_plate = pipeline_module.background_plate
 
-    def spy(img, lay, seed=0):
+    def spy(img, lay, seed=0, **kw):
         plates.append(seed)
-        return real_plate(img, lay, seed=seed)
+        return real_plate(img, lay, seed=seed, **kw)
 
     monkeypatch.setattr(pipeline_module, "background_plate", spy)
 

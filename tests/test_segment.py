@@ -202,7 +202,7 @@ def test_animate_with_sam2_and_bad_folders(tiny_sam2, tmp_path, capsys):
         (["--segmenter", "sam2"], "needs a model folder"),
         (["--segmenter-model", tmp_path / "nope"], "neither a folder"),
         (["--segmenter-model", broken], "no .safetensors"),
-        (["--segmenter", "grabcut", "--backend", "iva0"], "only applies to --backend composite"),
+        (["--segmenter", "mask"], "--segmenter mask needs a mask for every object"),
         (["--fill", "magic"], "--fill must be one of"),
         (["--segmenter", "magic"], "segmenter must be one of"),
     ):

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from iva0.backends import Backend, ProgressFn, create_backend
+from iva0.backends import BACKENDS, Backend, ProgressFn, create_backend
+from iva0.backends.cutouts import check_cutouts
 from iva0.errors import UserError
 from iva0.io.image import fit_size, read_image, resize_image
 from iva0.io.overlay import draw_layout
@@ -51,6 +52,8 @@ def animate(
     h, w = image.shape[:2]
     if width or height:  # an asked size passes every cap: check the budget before loading a backend
         check_frame_memory(layout.num_frames, *fit_size(w, h, width, height, multiple=1))
+    if isinstance(backend, str) and backend in BACKENDS:  # every backend starts from the frame-0 cut-outs
+        check_cutouts(layout, backend_options)  # `--segmenter mask` without every object's mask: before a model loads
     be = create_backend(backend, **backend_options) if isinstance(backend, str) else backend
     if hasattr(be, "output_size"):  # a backend whose model fixes the size rule (ttm)
         out_w, out_h = be.output_size(w, h, width, height)

@@ -32,9 +32,11 @@ from typing import Any, Callable
 
 import numpy as np
 
+from iva0.backends import BACKENDS
+from iva0.backends.cutouts import check_cutouts
 from iva0.bench.format import Benchmark, BenchSample
 from iva0.bench.retime import retime_layout
-from iva0.errors import UserError
+from iva0.errors import UserError, one_line
 from iva0.io.atomic import atomic_write_text, is_partial
 from iva0.io.json_input import read_json
 from iva0.io.output_rule import check_output
@@ -174,6 +176,16 @@ def check_sizes(samples: list[BenchSample], cfg: RunConfig) -> None:
         check_frame_memory(cfg.frames or s.layout.num_frames, W, H, what=f"sample {s.id}: ")
 
 
+def check_layouts(samples: list[BenchSample], check) -> None:
+    """Run check(layout) on every sample still to make, before anything is written: one error for the run
+    (`--segmenter mask` with an object that has no mask, a broken SAM 2 folder), not one failure per sample."""
+    for s in samples:
+        try:
+            check(s.layout)
+        except UserError as e:
+            raise type(e)(f"sample {s.id}: {one_line(e)}") from None
+
+
 def run_sample(sample: BenchSample, backend, cfg: RunConfig, out: Path, progress=None) -> dict:
     """Animate one sample into `out` (written atomically); returns its record."""
     from iva0.animate import animate
@@ -207,26 +219,30 @@ def run_benchmark(
     check_sizes(mine, cfg)
     videos = run_dir / "videos"
     records = run_dir / "records"
+    if (run_dir / "config.json").exists():
+        _check_config(run_dir, bench, cfg)  # a run of another configuration is refused before a model loads
+    todo = [s for s in mine if not (videos / f"{s.id}.mp4").exists()]
+    # the backend is built (its models read) and every sample still to make checked before anything is written
+    if cfg.method in BACKENDS:  # the cut-out options every backend shares, before a model loads
+        check_layouts(todo, lambda layout: check_cutouts(layout, cfg.options))
+    backend = make_backend(cfg) if todo else None
+    if hasattr(backend, "check_layout"):  # e.g. reads a SAM 2 folder, once
+        check_layouts(todo, backend.check_layout)
     run_dir.mkdir(exist_ok=True)  # never its parents: a mistyped path is refused above
     _check_config(run_dir, bench, cfg)  # config.json first: it marks the folder as a run folder
     videos.mkdir(exist_ok=True)
     records.mkdir(exist_ok=True)
     ids = {s.id for s in mine}
     removed = _remove_stale(videos, ids) + _remove_stale(records, ids)
-    todo = []
     skipped = 0
     for s in mine:
-        video = videos / f"{s.id}.mp4"
         rec_path = records / f"{s.id}.json"
-        if video.exists():
+        if (videos / f"{s.id}.mp4").exists():
             skipped += 1
             if not rec_path.exists():  # killed between the video and its record
                 atomic_write_text(rec_path, json.dumps({"id": s.id, "status": "ok", "seconds": None, "rank": rank}) + "\n")
-            continue
-        todo.append(s)
     if on_start:
         on_start(len(todo), len(mine))
-    backend = make_backend(cfg) if todo else None
     done = failed = 0
     for s in todo:
         try:

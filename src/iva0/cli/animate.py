@@ -103,7 +103,7 @@ def register(app: typer.Typer) -> None:
         offload_mode: opts.OffloadMode = None,
         vae_tiling: opts.VaeTiling = False,
         vae_slicing: opts.VaeSlicing = False,
-        # ---- composite backend's cut-outs (iva0.cli.options) ----
+        # ---- every backend's cut-outs (iva0.cli.options) ----
         segmenter: opts.SegmenterOpt = None,
         segmenter_model: opts.SegmenterModel = None,
         fill: opts.FillOpt = None,
@@ -112,7 +112,7 @@ def register(app: typer.Typer) -> None:
         # the command's own parameters, picked by name (their definitions live in cli/options.py)
         params = locals()
         options = opts.backend_options(backend.value, opts.from_params(params), opts.ttm_from_params(params), "--backend")
-        options.update(opts.segment_options(segmenter, segmenter_model, "--backend composite", backend.value == "composite", fill))
+        options.update(opts.segment_options(segmenter, segmenter_model, "every backend", True, fill))
         written = run_animate(
             image, layout, out, backend=backend.value, prompt=prompt, negative_prompt=negative_prompt, frames=frames,
             fps=fps, width=width, height=height, seed=seed, overlay=overlay, quiet=quiet, backend_options=options,

@@ -89,7 +89,7 @@ def register(app: typer.Typer) -> None:
         offload_mode: opts.OffloadMode = None,
         vae_tiling: opts.VaeTiling = False,
         vae_slicing: opts.VaeSlicing = False,
-        # ---- composite method's cut-outs (iva0.cli.options) ----
+        # ---- the cut-outs of every method but static (iva0.cli.options) ----
         segmenter: opts.SegmenterOpt = None,
         segmenter_model: opts.SegmenterModel = None,
         fill: opts.FillOpt = None,
@@ -107,7 +107,8 @@ def register(app: typer.Typer) -> None:
         # the command's own parameters, picked by name (their definitions live in cli/options.py)
         params = locals()
         options = opts.backend_options(method.value, opts.from_params(params), opts.ttm_from_params(params), "--method")
-        options.update(opts.segment_options(segmenter, segmenter_model, "--method composite", method.value == "composite", fill))
+        options.update(opts.segment_options(segmenter, segmenter_model, "--method composite, iva0 or ttm",
+                                            method.value != "static", fill))
         rank, world = _parse_shard(shard) if shard else shard_from_env()
         if method in (Method.iva0, Method.ttm) and device is None and world > 1 and "LOCAL_RANK" in os.environ:
             # one GPU per process under accelerate launch / torchrun (when there are GPUs)

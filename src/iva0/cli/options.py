@@ -29,14 +29,15 @@ GroundingSteps = Annotated[Optional[float], typer.Option("--grounding-steps", mi
 BlendSteps = Annotated[Optional[float], typer.Option("--blend-steps", min=0.0, max=1.0, help="[iva0] Share of steps with the background latent blend (lambda, default 0.8).")]
 Tuned = Annotated[Optional[Path], typer.Option("--tuned", help="[iva0] One-shot tuned weights from `iva0 tune`.")]
 
-SegmenterOpt = Annotated[Optional[str], typer.Option("--segmenter", help="[composite] Cut-outs: grabcut (default, no weights), sam2 (needs --segmenter-model or IVA0_SAM2_MODEL) or mask (every object's layout \"mask\").")]
-FillOpt = Annotated[Optional[str], typer.Option("--fill", help="[composite] Hole fill: telea (default, fast), ns, or fsr (OpenCV xphoto; less smear, slower).")]
-SegmenterModel = Annotated[Optional[Path], typer.Option("--segmenter-model", help="[composite] SAM 2 model folder (transformers layout, safetensors); picks --segmenter sam2 unless another is named.")]
+SegmenterOpt = Annotated[Optional[str], typer.Option("--segmenter", help="[composite, iva0, ttm] Frame-0 cut-outs (the composite's objects, the iva0 plate, ttm's reference video): grabcut (default, no weights), sam2 (needs --segmenter-model or IVA0_SAM2_MODEL) or mask (every object's layout \"mask\").")]
+FillOpt = Annotated[Optional[str], typer.Option("--fill", help="[composite, iva0, ttm] Fill of the hole the objects leave: telea (default, fast), ns, or fsr (OpenCV xphoto; less smear, slower).")]
+SegmenterModel = Annotated[Optional[Path], typer.Option("--segmenter-model", help="[composite, iva0, ttm] SAM 2 model folder (transformers layout, safetensors); picks --segmenter sam2 unless another is named.")]
 
 
 def segment_options(segmenter: Optional[str], segmenter_model: Optional[Path], what: str, applies: bool,
                     fill: Optional[str] = None) -> dict[str, Any]:
-    """The composite backend's cut-out and fill options the user set; a UserError when they do not apply."""
+    """The cut-out and fill options the user set (every backend's, iva0.backends.cutouts); a UserError when
+    they do not apply (`what` names the backends they apply to) or name no segmenter or fill."""
     raw = {"segmenter": segmenter, "segmenter_model": str(segmenter_model) if segmenter_model else None, "fill": fill}
     raw = {k: v for k, v in raw.items() if v is not None}
     if raw and not applies:

@@ -42,6 +42,10 @@ class IVA0Settings:
     grounding_steps: float = 0.3
     blend_steps: float = 0.8
     tuned: str | None = None
+    # the background plate's cut-outs and fill (iva0.backends.cutouts; None = the composite backend's default)
+    segmenter: str | None = None
+    segmenter_model: str | None = None
+    fill: str | None = None
 
 
 def _resolve_device(device: str | None):
@@ -116,10 +120,11 @@ class IVA0Backend:
         unknown = sorted(set(options) - known)
         if unknown:
             raise UserError(f"unknown iva0 backend option(s): {', '.join(unknown)}")
-        options = {k: (str(v) if k in ("model", "base", "gligen", "motion_adapter", "tuned") and v is not None else v)
-                   for k, v in options.items() if v is not None}
+        paths = ("model", "base", "gligen", "motion_adapter", "tuned", "segmenter_model")
+        options = {k: (str(v) if k in paths else v) for k, v in options.items() if v is not None}
         self.settings = IVA0Settings(**options)
         self.device, self.dtype = validate_settings(self.settings)
+        self.composite = self._cutouts()
         self.pipe = self._load()
         self.size_multiple = self.pipe.size_multiple
         self.tuned = None
@@ -136,6 +141,25 @@ class IVA0Backend:
                 f"output too large for the iva0 backend: {width}x{height} px (SD 1.x models serve at most "
                 f"{self.max_supported_side} px per side; ask a smaller --width/--height)"
             )
+
+    def _cutouts(self):
+        """The composite backend that makes the background plate, checked before the diffusion model loads:
+        a bad segmenter or fill, `sam2` with no folder, a broken SAM 2 folder (read here, once)."""
+        from dataclasses import asdict
+
+        from iva0.backends.cutouts import cutout_backend
+        from iva0.segment import resolve_segmenter
+
+        composite = cutout_backend(asdict(self.settings))
+        if resolve_segmenter(composite.config.segmenter, composite.config.segmenter_model)[0] == "sam2":
+            composite.segmenter  # noqa: B018 - loads (and so checks) the SAM 2 folder now
+        return composite
+
+    def check_layout(self, layout: Layout) -> None:
+        """Before any compute: the plate's cut-outs can be made as asked (`--segmenter mask`: every object's mask)."""
+        from iva0.backends.composite import check_segmentation
+
+        check_segmentation(layout, self.composite.config)
 
     def _load(self):
         from iva0.backends.diffusion.pipeline import IVA0Pipeline
@@ -169,11 +193,12 @@ class IVA0Backend:
             embeds = self.tuned.image_embeds
         opts = self.options()
         try:
-            self.pipe.check_inputs(image, layout, self.settings.steps, self.settings.guidance, opts, embeds)
+            self.pipe.check_inputs(image, layout, self.settings.steps, self.settings.guidance, opts, embeds, self.composite)
         except ValueError as e:
             raise UserError(str(e)) from None
         out = self.pipe(
             image, layout, num_inference_steps=self.settings.steps, guidance_scale=self.settings.guidance,
             generator=torch.Generator().manual_seed(seed), options=opts, object_image_embeds=embeds, progress=progress,
+            composite=self.composite,
         )
         return out.frames

@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from iva0.layout import Layout
 from iva0.masks import feather_mask, layout_masks
 
 
-def background_plate(image: np.ndarray, layout: Layout, seed: int = 0) -> np.ndarray:
+def background_plate(image: np.ndarray, layout: Layout, seed: int = 0, composite=None) -> np.ndarray:
     """The input with the layout's objects removed, RGB uint8 (H, W, 3).
 
-    Uses the composite backend's fill (GrabCut cut-outs + inpainting) when it
-    is available; otherwise inpaints every frame-0 box whole with OpenCV Telea.
+    `composite` (a CompositeBackend, see iva0.backends.cutouts) cuts the objects
+    out and fills the hole they leave: its config picks the segmenter and the
+    fill, and its segmenter is built once and kept (a SAM 2 model loads once per
+    backend, not once per video). None: the composite backend's defaults.
     """
-    try:
-        from iva0.backends.composite import background_plate as composite_plate
-    except ImportError:  # pragma: no cover - the composite backend ships with the package
-        composite_plate = None
-    if composite_plate is not None:
-        return composite_plate(image, layout, seed=seed)
-    H, W = image.shape[:2]
-    hole = (layout_masks(layout, H, W).per_object[:, 0].max(axis=0) > 0.5).astype(np.uint8)  # (H, W)
-    return cv2.inpaint(image, hole, 5, cv2.INPAINT_TELEA)
+    from iva0.backends.composite import CompositeBackend, segment_objects
+    from iva0.backends.composite import background_plate as composite_plate
+
+    composite = composite if composite is not None else CompositeBackend()
+    needs = any(o.mask is None for o in layout.objects)  # objects with their own mask need no segmenter
+    cutouts = segment_objects(image, layout, composite.config, seed, segmenter=composite.segmenter if needs else None)
+    return composite_plate(image, layout, composite.config, cutouts)
 
 
 def paste_alpha(layout: Layout, height: int, width: int, feather_px: float) -> np.ndarray:

@@ -147,7 +147,8 @@ class IVA0Pipeline(DiffusionPipeline):
         return self.vae_scale_factor * 2**downs
 
     # ------------------------------------------------------------------ 1. inputs
-    def check_inputs(self, image, layout, num_inference_steps, guidance_scale, options: IVA0Options, object_image_embeds=None):
+    def check_inputs(self, image, layout, num_inference_steps, guidance_scale, options: IVA0Options, object_image_embeds=None,
+                     composite=None):
         if not isinstance(layout, Layout):
             raise ValueError(f"layout must be an iva0 Layout, got {type(layout).__name__}")
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
@@ -185,6 +186,12 @@ class IVA0Pipeline(DiffusionPipeline):
                 f"tuned weights hold {object_image_embeds.shape[0]} object embeddings but the layout has "
                 f"{len(layout.objects)} objects"
             )
+        if composite is not None:
+            from iva0.backends.composite import CompositeBackend, check_segmentation
+
+            if not isinstance(composite, CompositeBackend):
+                raise ValueError(f"composite must be an iva0 CompositeBackend, got {type(composite).__name__}")
+            check_segmentation(layout, composite.config)  # a LayoutError (a ValueError) when a mask is missing
 
     # ------------------------------------------------------------------ 2-4. encoders
     @torch.no_grad()
@@ -276,6 +283,7 @@ class IVA0Pipeline(DiffusionPipeline):
         options: IVA0Options | None = None,
         object_image_embeds: torch.Tensor | None = None,
         plate_image: np.ndarray | None = None,
+        composite=None,
         callback_on_step_end: Callable[["IVA0Pipeline", int, int, dict], dict | None] | None = None,
         callback_on_step_end_tensor_inputs: tuple[str, ...] = ("latents",),
         progress: ProgressFn | None = None,
@@ -288,11 +296,14 @@ class IVA0Pipeline(DiffusionPipeline):
         {"latents": ...}) may return {"latents": new} to replace them.
         `generator` drives every random draw: the background plate's segmentation
         seed and, without inversion, the forward noise (the global RNG when None).
+        `composite` (iva0.backends.cutouts.cutout_backend) makes the plate when no
+        `plate_image` is given: its segmenter cuts the objects out, its fill fills
+        the hole (None: the composite backend's defaults, GrabCut and Telea).
         """
         options = dataclasses.replace(options or IVA0Options(), **option_overrides)
         progress = progress or no_progress
         # 1. check inputs
-        self.check_inputs(image, layout, num_inference_steps, guidance_scale, options, object_image_embeds)
+        self.check_inputs(image, layout, num_inference_steps, guidance_scale, options, object_image_embeds, composite)
         prompt = layout.prompt if prompt is None else prompt
         negative_prompt = layout.negative_prompt if negative_prompt is None else negative_prompt
         device = self._execution_device
@@ -313,7 +324,7 @@ class IVA0Pipeline(DiffusionPipeline):
         # 3. image and background plate latents
         use_plate = options.plate and options.motion_init
         if use_plate and plate_image is None:
-            plate_image = background_plate(image, layout, seed=plate_seed)
+            plate_image = background_plate(image, layout, seed=plate_seed, composite=composite)
         stills = np.stack([image, plate_image]) if use_plate else image[None]
         z_still = self.encode_images(stills, device)  # (1 or 2, C, h, w): input [, plate]
         h, w = z_still.shape[-2:]

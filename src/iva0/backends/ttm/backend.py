@@ -35,6 +35,10 @@ class TTMSettings:
     offload: str = "none"
     vae_tiling: bool = False
     vae_slicing: bool = False
+    # stage 1's cut-outs and fill (iva0.backends.cutouts; None = the composite backend's default)
+    segmenter: str | None = None
+    segmenter_model: str | None = None
+    fill: str | None = None
 
 
 def validate(s: TTMSettings) -> None:
@@ -67,9 +71,15 @@ class TTMBackend:
         unknown = sorted(set(options) - known)
         if unknown:
             raise UserError(f"unknown ttm backend option(s): {', '.join(unknown)}")
-        options = {k: (str(v) if k == "model" else v) for k, v in options.items() if v is not None}
+        options = {k: (str(v) if k in ("model", "segmenter_model") else v) for k, v in options.items() if v is not None}
         self.settings = s = TTMSettings(**options)
         validate(s)
+        from dataclasses import asdict
+
+        from iva0.backends.cutouts import cutout_backend
+
+        # stage 1's cut-and-drag video: a bad segmenter or fill is refused here, a SAM 2 folder is read in check_layout
+        self.composite = cutout_backend(asdict(s))
         from iva0.backends.ttm.loading import check_folder, check_offload, geometry, pick_device, pick_dtype, resolve
 
         # everything that can be checked without weights, before loading them (on the first animate)
@@ -128,6 +138,11 @@ class TTMBackend:
 
         return model_layout(layout, self.family)
 
+    def check_layout(self, layout: Layout) -> None:
+        """Before any compute (the model loads on the first animate): stage 1's cut-outs can be made as asked
+        (`--segmenter mask`: every object's mask; a SAM 2 folder is read here, once)."""
+        self.composite.check_layout(layout)
+
     def animate(self, image: np.ndarray, layout: Layout, *, seed: int = 0, progress: ProgressFn | None = None) -> np.ndarray:
         import torch
 
@@ -154,7 +169,7 @@ class TTMBackend:
             raise UserError(str(e)) from None
         out = self.pipe(image, retimed if s.dual_clock else None, prompt=layout.prompt, negative_prompt=negative,
                         mask_dilate=s.mask_dilate, generator=torch.Generator().manual_seed(seed), progress=progress,
-                        **kwargs)
+                        composite=self.composite, **kwargs)
         frames = out.frames
         if s.keep_background:
             from iva0.backends.diffusion.compose import paste_alpha, paste_kept

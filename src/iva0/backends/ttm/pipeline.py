@@ -156,12 +156,17 @@ class TTMPipeline:
         mask_dilate: int = 8,
         generator: torch.Generator | None = None,
         composite_options: dict | None = None,
+        composite=None,
         callback_on_step_end: Callable[["TTMPipeline", int, torch.Tensor, dict], dict] | None = None,
         callback_on_step_end_tensor_inputs: list[str] | None = None,
         progress: ProgressFn | None = None,
     ) -> TTMPipelineOutput:
         """image (H, W, 3) uint8 at the model's size; `layout` (any length: retimed here) or a ready
-        `reference` + `motion_mask` (F, H, W[, 3]). Returns frames (F, H, W, 3) uint8, frame 0 = image."""
+        `reference` + `motion_mask` (F, H, W[, 3]). Returns frames (F, H, W, 3) uint8, frame 0 = image.
+
+        Stage 1 (with a layout) cuts the objects out with `composite`, a ready CompositeBackend
+        (iva0.backends.cutouts.cutout_backend: segmenter, SAM 2 folder, fill), or one built from
+        `composite_options`; neither: GrabCut and Telea."""
         progress = progress or no_progress
         timings: dict[str, float] = {}
         _peak_reset(self.device)
@@ -187,7 +192,7 @@ class TTMPipeline:
         t0 = time.perf_counter()
         if dual_clock_on and layout is not None:
             ref = build_reference(image, retimed, dilate_px=mask_dilate, seed=generator.initial_seed() if generator else 0,
-                                  composite_options=composite_options, progress=progress)
+                                  composite_options=composite_options, composite=composite, progress=progress)
             reference, motion_mask = ref.frames, ref.mask
         timings["reference"] = time.perf_counter() - t0
 

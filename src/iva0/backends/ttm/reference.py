@@ -67,10 +67,16 @@ def dilate(mask: np.ndarray, px: int) -> np.ndarray:
 
 
 def build_reference(image: np.ndarray, layout: Layout, *, dilate_px: int = 8, seed: int = 0,
-                    composite_options: dict | None = None, progress: ProgressFn | None = None) -> Reference:
-    """The composite backend's video of `layout` (already retimed) over `image` (at model size) and its motion mask."""
-    from iva0.backends.composite import CompositeBackend
+                    composite_options: dict | None = None, composite=None,
+                    progress: ProgressFn | None = None) -> Reference:
+    """The composite backend's video of `layout` (already retimed) over `image` (at model size) and its motion mask.
 
-    frames, alphas = CompositeBackend(**(composite_options or {})).render(image, layout, seed=seed, progress=progress,
-                                                                          alphas=True)
+    `composite`: a ready CompositeBackend (iva0.backends.cutouts.cutout_backend; its SAM 2 model, if any, loads
+    once); else one is built from `composite_options` (CompositeConfig fields; none = the defaults).
+    """
+    if composite is None:
+        from iva0.backends.composite import CompositeBackend
+
+        composite = CompositeBackend(**(composite_options or {}))
+    frames, alphas = composite.render(image, layout, seed=seed, progress=progress, alphas=True)
     return Reference(frames=frames, mask=dilate(alphas, dilate_px), layout=layout)
