@@ -268,3 +268,33 @@ def test_eval_counts_unreadable_videos_as_failed_not_missing(tmp_path, capsys):
     assert "num_frames" not in s["s1"]["error"]
     assert m["summary"]["num_failed"] == 2 and m["summary"]["num_missing"] == 0 and m["summary"]["num_evaluated"] == 1
     assert "2 failed" in err and "missing" not in err
+
+
+def test_eval_scores_the_masked_afterimage_when_layouts_give_masks(tmp_path):
+    """Layouts with a "mask" per object: bench eval adds the afterimage on the masks' pixels (and left behind uses
+    the mask), and the report shows it; layouts without masks leave it out (None, no column)."""
+    from iva0.bench.report import make_report
+
+    root = make_bench(tmp_path / "b", n=2)
+    for i in range(2):
+        m = np.zeros((80, 96), np.uint8)
+        m[20:50, 10:40] = 255  # the bright square of _image: the object's true mask
+        Image.fromarray(m).save(root / "lay" / f"m{i}.png")
+        lay = json.loads((root / "lay" / f"s{i}.json").read_text())
+        lay["objects"][0]["mask"] = f"m{i}.png"
+        (root / "lay" / f"s{i}.json").write_text(json.dumps(lay))
+    b = load_benchmark(root)
+    for method in ("static", "composite"):
+        run_benchmark(b, RunConfig(method=method), tmp_path / method)
+    static, _ = evaluate_path(tmp_path / "static")
+    comp, _ = evaluate_path(tmp_path / "composite")
+    assert static["summary"]["afterimage_masked"] > 0.9  # the object never left (H.264 blurs it a little)
+    assert comp["summary"]["afterimage_masked"] < 0.2
+    assert static["summary"]["left_behind"] > 0.9 and comp["summary"]["left_behind"] < 0.1
+    make_report([tmp_path / "static", tmp_path / "composite"], tmp_path / "rep", strips=0, measure_speed=False)
+    assert "afterimage (masks)" in (tmp_path / "rep" / "report.md").read_text()
+
+    plain = make_bench(tmp_path / "p", n=1)
+    run_benchmark(load_benchmark(plain), RunConfig(method="composite"), tmp_path / "pc")
+    m, _ = evaluate_path(tmp_path / "pc")
+    assert m["summary"]["afterimage_masked"] is None and m["samples"][0]["afterimage_masked"] is None

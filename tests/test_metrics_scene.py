@@ -127,3 +127,47 @@ def test_background_psnr_excludes_frame_0():
     frames[1:, :, 64:] = np.clip(ref[:, 64:].astype(int) + 10, 0, 255).astype(np.uint8)
     d = (frames[1:, :, 64:].astype(float) - ref[:, 64:].astype(float)) ** 2  # frames 1.. only
     assert background_psnr(frames, ref, _mask()) == pytest.approx(10 * np.log10(255**2 / d.mean()))
+
+
+def _disc_in_textured_box():
+    """A textured picture with a flat disc (the object) inside its box [20, 20, 80, 80]; the disc's mask."""
+    ref = texture(H, W, seed=6)
+    yy, xx = np.mgrid[0:H, 0:W]
+    disc = ((yy - 50) ** 2 + (xx - 50) ** 2) <= 12**2
+    ref = ref.copy()
+    ref[disc] = (190, 110, 110)
+    ref[disc & (xx < 50)] = (90, 90, 170)  # two colours: the object has structure of its own
+    return ref, disc
+
+
+def test_afterimage_with_masks_scores_the_object_not_the_background_around_it():
+    """A perfect cut-out (the disc gone, the box's background kept) scores high on the box-based afterimage,
+    because the background kept in the box correlates with the input; cut to the object's mask it scores ~0.
+    A ghost of the disc scores 1 either way."""
+    ref, disc = _disc_in_textured_box()
+    V = np.zeros((F, H, W), np.float32)
+    V[1:, 20:80, 20:80] = 1.0  # the box moved right off this region
+    perfect = np.repeat(ref[None], F, 0).copy()
+    perfect[1:][:, disc] = 128  # the object removed, flat fill; everything else kept
+    ghost = np.repeat(ref[None], F, 0)
+    assert afterimage(perfect, ref, V) > 0.5  # the floor of the box-based score
+    assert afterimage(perfect, ref, V, object_mask=disc) == pytest.approx(0.0, abs=0.05)
+    assert afterimage(ghost, ref, V, object_mask=disc) == pytest.approx(1.0)
+
+
+def test_left_behind_with_a_mask_counts_only_the_objects_pixels():
+    from iva0.metrics.scene import left_behind
+
+    ref, disc = _disc_in_textured_box()
+    boxes = np.array([[[20, 20, 80, 80]]] * F, np.float64)
+    boxes[1:, 0] += [70, 0, 70, 0]  # (F, J, 4): the box moved away after frame 0
+    perfect = np.repeat(ref[None], F, 0).copy()
+    perfect[1:][:, disc] = 128
+    est = left_behind(perfect, ref, boxes[0, 0], boxes)
+    exact = left_behind(perfect, ref, boxes[0, 0], boxes, object_mask=disc)
+    assert exact == pytest.approx(0.0)
+    assert est > exact  # the estimate counts the textured background kept in the box
+    half = perfect.copy()
+    half[1:][:, disc & (np.mgrid[0:H, 0:W][1] < 50)] = ref[disc & (np.mgrid[0:H, 0:W][1] < 50)]  # the blue half stays
+    share = (disc & (np.mgrid[0:H, 0:W][1] < 50)).sum() / disc.sum()
+    assert left_behind(half, ref, boxes[0, 0], boxes, object_mask=disc) == pytest.approx(share)

@@ -32,13 +32,14 @@ from iva0.io.image import fit_size, read_image
 from iva0.io.video import read_video
 from iva0.layout import MAX_FRAMES
 from iva0.masks import boxes_masks
+from iva0.segment.mask import layout_mask
 from iva0.metrics.consistency import object_scores
 from iva0.metrics.scene import afterimage, background_psnr, background_ssim, left_behind, warp_error
 from iva0.metrics.tracking import TRACK_SIDE, viou, viou_at
 
 VIDEO_EXTS = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif")
 OBJECT_KEYS = ("viou", "object_ssim", "object_psnr", "centroid_error", "left_behind")
-VIDEO_KEYS = ("background_psnr", "background_ssim", "afterimage", "warp_error")
+VIDEO_KEYS = ("background_psnr", "background_ssim", "afterimage", "afterimage_masked", "warp_error")
 SKIPPED = {
     "fvd": "not computed: give --i3d WEIGHTS.safetensors (I3D, local) and --fvd-reference VIDEOS_DIR (real videos)",
     "clip_text": "not computed: give --clip DIR (a local CLIP model folder) to score frames against the captions",
@@ -87,6 +88,8 @@ def evaluate_frames(frames: np.ndarray, image: np.ndarray, layout, opts: EvalOpt
     frames, ref, layout = prepare(np.asarray(frames), image, layout, opts.eval_side)
     F, H, W, _ = frames.shape
     boxes = layout.boxes_px(W, H)  # (J, F, 4)
+    # the layout's own masks, where it gives them: scores of the objects' pixels, not of their boxes
+    masks = [layout_mask(layout, j, W, H) for j in range(len(boxes))]
 
     def score_object(j: int) -> dict:
         b = boxes[j]
@@ -98,7 +101,7 @@ def evaluate_frames(frames: np.ndarray, image: np.ndarray, layout, opts: EvalOpt
             "object_ssim": ssim,
             "object_psnr": psnr,
             "centroid_error": tr.centroid_error,
-            "left_behind": left_behind(frames, ref, b[0], boxes.transpose(1, 0, 2)),
+            "left_behind": left_behind(frames, ref, b[0], boxes.transpose(1, 0, 2), object_mask=masks[j]),
             "ious": [round(float(v), 4) for v in tr.ious],
         }
 
@@ -111,6 +114,9 @@ def evaluate_frames(frames: np.ndarray, image: np.ndarray, layout, opts: EvalOpt
             "background_psnr": background_psnr(frames, ref, far),
             "background_ssim": background_ssim(frames, ref, far),
             "afterimage": afterimage(frames, ref, vacated),
+            # only when every object has a mask: else the objects without one would not count
+            "afterimage_masked": (afterimage(frames, ref, vacated, object_mask=np.max(masks, axis=0))
+                                  if masks and all(m is not None for m in masks) else None),
             "warp_error": warp_error(frames),
         }
 

@@ -200,7 +200,9 @@ def _fmt(v) -> str:
 def _summary_line(s: dict) -> str:
     return (
         f"vIoU@0.5 {_fmt(s['viou_at_0.5'])}  mean vIoU {_fmt(s['mean_viou'])}  object SSIM {_fmt(s['object_ssim'])}  "
-        f"background PSNR {_fmt(s['background_psnr'])}  afterimage {_fmt(s['afterimage'])}  left behind {_fmt(s.get('left_behind'))}  "
+        f"background PSNR {_fmt(s['background_psnr'])}  afterimage {_fmt(s['afterimage'])}  "
+        + (f"afterimage (masks) {_fmt(s['afterimage_masked'])}  " if s.get("afterimage_masked") is not None else "")
+        + f"left behind {_fmt(s.get('left_behind'))}  "
         f"warp {_fmt(s['warp_error'])}  ({s['num_evaluated']}/{s['num_samples']} videos, {s['num_objects']} tracks"
         + "".join(f", {s[k]} {k[4:]}" for k in ("num_missing", "num_failed") if s.get(k))
         + ")"

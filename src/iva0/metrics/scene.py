@@ -17,6 +17,12 @@ All take frames (F, H, W, 3) uint8 RGB and the input image `reference`
   scores ~0; a flat fill scores 0. Frames whose input pixels in V(f) are flat
   (grey std < 2) are skipped: there is no object texture to leave behind. None
   when no frame qualifies (nothing moved away).
+  V(f) is made of boxes, so it also holds the background around the object,
+  which every good method rightly leaves in place: that part correlates with
+  the input too, and sets a floor no cut-out can go under (measured with exact
+  masks in benchmarks/segment_quality.py --motion). Given the objects' masks
+  (`object_mask`, the layout's "mask" fields), V(f) is cut to their frame-0
+  pixels: the afterimage of the objects themselves, with no such floor.
 - warp_error: mean absolute RGB difference (0..1) between frame f+1 and frame
   f warped to it by DIS optical flow (OpenCV), over pixels that the flow maps
   inside the frame, mean over neighbouring pairs. Flow runs on grey frames
@@ -90,13 +96,20 @@ def ncc(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def afterimage(
-    frames: np.ndarray, reference: np.ndarray, vacated: np.ndarray, min_pixels: int = 16, flat_std: float = 2.0
+    frames: np.ndarray, reference: np.ndarray, vacated: np.ndarray, min_pixels: int = 16, flat_std: float = 2.0,
+    object_mask: np.ndarray | None = None,
 ) -> float | None:
-    """Mean over frames of max(0, NCC) between V(f) in frame f and in the input. vacated: (F, H, W)."""
+    """Mean over frames of max(0, NCC) between V(f) in frame f and in the input. vacated: (F, H, W).
+
+    object_mask (H, W): the objects' frame-0 pixels; V(f) is cut to them when given.
+    """
     ref = grey(reference)
+    keep = None if object_mask is None else object_mask > 0.5
     vals = []
     for f in range(1, frames.shape[0]):
         m = vacated[f] > 0.5
+        if keep is not None:
+            m &= keep
         if m.sum() < min_pixels:
             continue
         a = ref[m]
@@ -132,7 +145,8 @@ def warp_error(frames: np.ndarray, flow_side: int | None = FLOW_SIDE) -> float |
 
 
 def left_behind(frames: np.ndarray, reference: np.ndarray, box0: np.ndarray, boxes_f: np.ndarray,
-                object_diff: float = 40.0, same_diff: float = 20.0, min_pixels: int = 16) -> float | None:
+                object_diff: float = 40.0, same_diff: float = 20.0, min_pixels: int = 16,
+                object_mask: np.ndarray | None = None) -> float | None:
     """Share of an object's frame-0 pixels still showing it where its box has moved away (low is good).
 
     No human mask is needed: the object's pixels are those of its frame-0 box
@@ -142,6 +156,11 @@ def left_behind(frames: np.ndarray, reference: np.ndarray, box0: np.ndarray, box
     more, the share whose colour is still the input's (max channel <
     `same_diff`) was left behind; the mean over frames. boxes_f: (F, J, 4) px of
     every object, box0 (4,) px of this one.
+
+    The estimate also counts background structure inside the box (a Telea
+    smear differs from grass or a shelf), which stays in place in every good
+    video: a floor of its own. Given the object's mask (`object_mask` (H, W),
+    the layout's "mask"), its pixels inside the box are the object's instead.
     """
     H, W = reference.shape[:2]
     x0, y0, x1, y1 = (int(v) for v in np.clip(np.round(box0), 0, [W, H, W, H]))
@@ -149,9 +168,12 @@ def left_behind(frames: np.ndarray, reference: np.ndarray, box0: np.ndarray, box
         return None
     inbox = np.zeros((H, W), np.uint8)
     inbox[y0:y1, x0:x1] = 1
-    r = max(3, int(0.02 * max(H, W)))
-    est = cv2.inpaint(reference, cv2.dilate(inbox, np.ones((5, 5), np.uint8)), r, cv2.INPAINT_TELEA)
-    obj = (np.abs(reference.astype(np.int16) - est).max(-1) > object_diff) & (inbox > 0)
+    if object_mask is not None:
+        obj = (object_mask > 0.5) & (inbox > 0)
+    else:
+        r = max(3, int(0.02 * max(H, W)))
+        est = cv2.inpaint(reference, cv2.dilate(inbox, np.ones((5, 5), np.uint8)), r, cv2.INPAINT_TELEA)
+        obj = (np.abs(reference.astype(np.int16) - est).max(-1) > object_diff) & (inbox > 0)
     vals = []
     for f in range(1, frames.shape[0]):
         covered = np.zeros((H, W), bool)
