@@ -47,6 +47,54 @@ def test_grabcut_fills_a_dark_body_inside_its_rim():
     assert a[r <= 20].mean() > 0.9  # the body comes along with its rim
 
 
+def test_gmm_log_likelihood_reads_opencvs_colour_model():
+    """The (1, 65) model GrabCut returns is 5 weights, 5x3 means, 5x3x3 covariances: the log-density of a
+    mixture built from those numbers (scipy) equals ours."""
+    import cv2
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+
+    from iva0.segment.grabcut import gmm_log_likelihood
+
+    img, disc, box = disc_scene()
+    gc = np.full(disc.shape, cv2.GC_PR_BGD, np.uint8)
+    gc[disc] = cv2.GC_PR_FGD
+    bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
+    cv2.grabCut(img, gc, None, bgd, fgd, 1, cv2.GC_INIT_WITH_MASK)
+    px = img.reshape(-1, 3)[::97]
+    for model in (bgd, fgd):
+        w, mu, cov = model[0, :5], model[0, 5:20].reshape(5, 3), model[0, 20:].reshape(5, 3, 3)
+        ref = logsumexp([np.log(w[k]) + multivariate_normal(mu[k], cov[k] + 1e-3 * np.eye(3)).logpdf(px)
+                         for k in range(5) if w[k] > 0], axis=0)
+        assert np.allclose(gmm_log_likelihood(model, px), ref, rtol=1e-6, atol=1e-6)
+
+
+def test_box_prior_makes_the_cut_cross_every_line_of_the_box():
+    """On a real photo where GrabCut's colour model leaves rows of the box empty (the camera sample), the box
+    prior's pinpointing fills more of them, and what it adds is inside the box."""
+    import dataclasses
+    from pathlib import Path
+
+    from iva0.io.image import fit_size, read_image, resize_image
+    from iva0.segment.grabcut import grabcut_mask
+
+    root = Path(__file__).resolve().parent.parent / "benchmarks" / "starter"
+    img = read_image(root / "images" / "camera.jpg")
+    w, h = fit_size(img.shape[1], img.shape[0], max_side=512, multiple=8)
+    img = resize_image(img, w, h)
+    box = load_layout(root / "layouts" / "camera-tripod-slide.json").boxes_px(w, h)[0, 0]
+    x0, y0, x1, y1 = (int(v) for v in np.clip(box, 0, [w, h, w, h]))
+    mx, my = int(0.1 * (x1 - x0)), int(0.1 * (y1 - y0))
+
+    def empty_lines(m):
+        return int((~m[y0 + my : y1 - my, x0:x1].any(1)).sum() + (~m[y0:y1, x0 + mx : x1 - mx].any(0)).sum())
+
+    off = grabcut_mask(img, box, dataclasses.replace(GrabCutOptions(), tight=0.0))
+    on = grabcut_mask(img, box)
+    assert empty_lines(off) > 10 and empty_lines(on) < empty_lines(off) / 2
+    assert on[:y0].max() == 0 and on[:, :x0].max() == 0 and on[:, x1:].max() == 0
+
+
 def test_segmentation_scores():
     m = np.zeros((50, 50), np.uint8)
     m[10:40, 10:40] = 1
