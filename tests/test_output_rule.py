@@ -250,3 +250,30 @@ def test_convert_i3d_refuses_its_input_and_foreign_files(scene, capsys):
 def test_preview_frame_memory_budget(scene, capsys):
     Image.new("RGB", (64, 4000)).save(scene / "tall.png")  # --width 4096 keeps the aspect: 4096x256000 px
     refused(["preview", "tall.png", "-l", "L.json", "-o", "p.mp4", "--width", "4096"], capsys, scene, "output too large")
+
+
+@pytest.mark.parametrize("argv", [
+    ["animate", "{img}", "-l", "{lay}", "-o", "{tmp}/name.gif/"],
+    ["animate", "{img}", "-l", "{lay}", "-o", "{tmp}/name.MP4/"],
+    ["preview", "{img}", "-l", "{lay}", "-o", "{tmp}/name.mp4/"],
+    ["bench", "eval", "{tmp}", "-o", "{tmp}/m.json/"],
+])
+def test_a_file_output_with_a_trailing_slash_is_refused(tmp_path, capsys, argv):
+    """pathlib drops the slash of `name.gif/`: it used to write a GIF where the user named a folder."""
+    from iva0.samples import get_sample
+
+    s = get_sample("rocket")
+    args = [a.format(img=s.image, lay=s.layout, tmp=tmp_path) for a in argv]
+    code, _, err = run(args, capsys)
+    err = err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("error:") and "ends with a slash" in err[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_frames_folder_with_a_trailing_slash_is_still_a_folder(tmp_path):
+    from iva0.samples import get_sample
+
+    s = get_sample("rocket")
+    for name in ("frames/",):
+        assert main(["animate", str(s.image), "-l", str(s.layout), "-o", str(tmp_path) + "/" + name, "--width", "64"]) == 0
+        assert (tmp_path / name.rstrip("/")).is_dir()

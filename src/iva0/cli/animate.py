@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
     def animate_cmd(
         image: Path = typer.Argument(..., help="The still picture to animate (PNG, JPEG, WebP, ...)."),
         layout: Path = typer.Option(..., "--layout", "-l", help="Layout JSON: objects and their key boxes."),
-        out: Path = typer.Option(..., "--out", "-o", help="Output: .mp4, .gif, or a folder name for PNG frames."),
+        out: Path = typer.Option(..., "--out", "-o", parser=opts.file_output, help="Output: .mp4, .gif, or a folder name for PNG frames."),
         backend: BackendName = typer.Option(BackendName.composite, "--backend", "-b", help="composite (no weights, CPU), iva0 (SD1.5 diffusion) or ttm (Time-to-Move on Wan / CogVideoX)."),
         prompt: Optional[str] = typer.Option(None, "--prompt", "-p", help="Scene and in-place motion text; overrides the layout's. The composite backend ignores it."),
         negative_prompt: Optional[str] = typer.Option(None, "--negative-prompt", help="Overrides the layout's negative prompt (iva0 backend)."),
@@ -123,7 +123,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("demo")
     def demo_cmd(
-        out: Path = typer.Option(DEFAULT_DEMO_OUT, "--out", "-o", help="Where to write the demo video."),
+        out: Path = typer.Option(DEFAULT_DEMO_OUT, "--out", "-o", parser=opts.file_output, help="Where to write the demo video."),
         sample: Optional[str] = typer.Option(None, "--sample", help="Which shipped sample (see `iva0 samples`)."),
     ) -> None:
         """Animate a sample photo that ships with iva0 (composite backend); prints the MP4's path last."""
@@ -150,7 +150,7 @@ def register(app: typer.Typer) -> None:
     def preview_cmd(
         image: Path = typer.Argument(..., help="The still picture."),
         layout: Path = typer.Option(..., "--layout", "-l", help="Layout JSON to check."),
-        out: Path = typer.Option(..., "--out", "-o", help="Output: .mp4, .gif, or a folder name for PNG frames."),
+        out: Path = typer.Option(..., "--out", "-o", parser=opts.file_output, help="Output: .mp4, .gif, or a folder name for PNG frames."),
         frames: Optional[int] = typer.Option(None, "--frames", min=2, max=256, help="Number of frames; overrides the layout's."),
         width: Optional[int] = typer.Option(None, "--width", min=16, max=4096, help="Output width (default: the picture's, longer side capped at 1024)."),
     ) -> None:

@@ -137,7 +137,7 @@ def register(app: typer.Typer) -> None:
     def eval_cmd(
         path: Path = typer.Argument(..., help="A run folder from `bench run`, or a folder of videos <id>.mp4 (give --bench)."),
         bench: Optional[Path] = typer.Option(None, "--bench", help="Benchmark folder (needed for a plain videos folder)."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="metrics.json to write (default: PATH/metrics.json)."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", parser=opts.file_output, help="metrics.json to write (default: PATH/metrics.json)."),
         eval_side: int = typer.Option(512, "--eval-side", min=32, max=4096, help="Longer side the metrics see (videos are resized to the image)."),
         track_side: int = typer.Option(256, "--track-side", min=32, max=4096, help="Longer side the CSRT tracker sees."),
         clip: Optional[Path] = typer.Option(None, "--clip", help="Local CLIP model folder: adds CLIP text/image scores (skipped otherwise)."),

@@ -10,6 +10,23 @@ import typer
 
 from iva0.errors import UserError
 
+FILE_SUFFIXES = {".mp4", ".gif", ".webm", ".mov", ".mkv", ".avi", ".json", ".safetensors", ".png", ".jpg", ".jpeg", ".webp"}
+
+
+def file_output(raw: str) -> Path:
+    """An output path as typed: `name.gif/` names a folder (the slash), which a file cannot be.
+
+    pathlib drops a trailing slash, so without this `-o name.gif/` silently wrote
+    a GIF; refused in one line instead. `-o frames/` (PNG frames) stays a folder.
+    """
+    raw = str(raw)
+    p = Path(raw)
+    if raw.endswith(("/", "\\")) and p.suffix.lower() in FILE_SUFFIXES:
+        raise typer.BadParameter(f"{raw!r} ends with a slash, so it names a folder, but {p.suffix!r} is a file's "
+                                 f"suffix; for the file write {raw.rstrip(chr(47) + chr(92))!r}")
+    return p
+
+
 Model = Annotated[Optional[Path], typer.Option("--model", help="[iva0, ttm] Model folder (diffusers layout) or HF repo id in the local cache.")]
 Base = Annotated[Optional[str], typer.Option("--base", help="[iva0] SD1.x base model (folder, .safetensors file or cached repo id).")]
 Gligen = Annotated[Optional[str], typer.Option("--gligen", help="[iva0] GLIGEN text-image UNet (folder or cached repo id).")]

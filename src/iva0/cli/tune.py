@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from iva0.cli import options as opts
 from iva0.errors import UserError
 from iva0.limits import MAX_SEED
 
@@ -59,7 +60,7 @@ def register(app: typer.Typer) -> None:
     def tune_cmd(
         image: Path = typer.Argument(..., help="The picture you will animate."),
         layout: Path = typer.Option(..., "--layout", "-l", help="Its layout JSON (the frame-0 boxes mark the objects)."),
-        out: Path = typer.Option(..., "--out", "-o", help="Where to write the tuned weights (.safetensors)."),
+        out: Path = typer.Option(..., "--out", "-o", parser=opts.file_output, help="Where to write the tuned weights (.safetensors)."),
         model: Optional[Path] = typer.Option(None, "--model", help="Model folder (diffusers layout) or cached repo id."),
         base: Optional[str] = typer.Option(None, "--base", help="SD1.x base model (with --gligen and --motion-adapter)."),
         gligen: Optional[str] = typer.Option(None, "--gligen", help="GLIGEN text-image UNet."),
