@@ -172,3 +172,18 @@ def test_preview_draws_the_layout_over_the_still_picture(tmp_path, capsys):
     assert not np.array_equal(fr[0], fr[-1])  # the boxes move over a still picture
     code, _, err = run(["preview", SAMPLE.image, "-l", bad_layout(tmp_path), "-o", tmp_path / "q.mp4"], capsys)
     assert code == 2 and err.startswith("error:") and not (tmp_path / "q.mp4").exists()
+
+
+def test_quiet_silences_the_hugging_face_libraries_bars_too(tmp_path):
+    """-q: transformers' "Loading weights" bar of a SAM 2 folder used to print anyway (a fresh process, so that
+    no earlier test has silenced it already)."""
+    from iva0.segment.sam2 import write_random_sam2
+
+    write_random_sam2(tmp_path / "sam2", tiny=True)
+    s = list_samples()[0]
+    r = subprocess.run([sys.executable, "-m", "iva0", "animate", str(s.image), "-l", str(s.layout), "--width", "96",
+                        "--segmenter-model", str(tmp_path / "sam2"), "-o", str(tmp_path / "o.mp4"), "-q"],
+                       capture_output=True, text=True, timeout=300,
+                       env={k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"})
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == "", r.stderr
