@@ -41,6 +41,10 @@ HELP = """\
 - **Masks.** By default the backend cuts each object out of its frame-0 box itself. To give it the object's exact
   shape, select the object and upload a mask: a picture of the same aspect ratio, white (or opaque) where the object
   is, black elsewhere. "· mask" in the list marks it; Remove mask goes back to the automatic cut-out.
+- **Cut-out.** Open *Cut-out* to see what of the selected object will move (full colour; the rest dimmed), cut out
+  of its frame-0 box as the backend will. Where it is wrong, click on it: a click marks that spot as part of the object
+  (green, inside the box) or not (red), as the radio says, and the cut-out is redone. "· 1 point" in the list marks
+  it; Clear points removes them. The points travel with the layout.
 - **Layout.** The download is exactly the file `iva0 animate --layout` reads: `layout.json`, or with masks
   `layout.zip` (layout.json and its masks/ folder; unzip it and pass layout.json). Either can be uploaded here and
   edited.
@@ -198,6 +202,20 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
                         elem_id="upload-mask",
                     )  # fmt: skip
                     remove_mask = gr.Button("Remove mask", size="sm", scale=1, min_width=100, elem_id="remove-mask")
+                # closed at first: opened, it pushes Generate below a 1280x720 window's fold
+                with gr.Accordion("Cut-out: what will move (click to fix it)", open=False, elem_id="cutout-accordion"):
+                    cut_note = gr.Markdown(elem_id="cutout-note")
+                    cut_view = gr.Image(
+                        type="filepath", interactive=False, show_label=False, buttons=[], height=360,
+                        elem_id="cutout",
+                    )  # fmt: skip
+                    with gr.Row(equal_height=True):
+                        mark = gr.Radio(
+                            [("object", 1), ("not object", 0)], value=1, label="A click marks", scale=3,
+                            elem_id="cutout-mark",
+                        )  # fmt: skip
+                        clear_points = gr.Button("Clear points", size="sm", scale=1, min_width=100, elem_id="clear-points")
+                cut_tag = gr.Textbox("", visible="hidden", elem_id="cutout-tag")  # which view the page shows (cutout.py)
                 prompt = gr.Textbox(
                     show_label=False, placeholder="prompt: the scene and its in-place motion", lines=1, max_lines=3,
                     container=False, elem_id="prompt",
@@ -263,10 +281,16 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         noted = dict(show_progress="hidden", concurrency_id="note", concurrency_limit=1)
         note_in = [pic, side, frames, fps, backend]
 
-        def then_show(event):
-            """After an event that changed the canvas: select the tool that fits it, and say the video's size."""
+        cut_in = [pic, draft, objects, seed]
+        cut_out = [cut_view, cut_note, cut_tag]
+
+        def then_show(event, cutout: bool = True):
+            """After an event that changed the canvas: select the tool that fits it, say the video's size, and
+            (unless only the frame shown changed) show the selected object's cut-out, in the edits' line."""
             event.then(None, [tool], None, js=SELECT_TOOL, show_progress="hidden")
             event.then(ev.on_video_note, note_in, [video_note], **noted)
+            if cutout:
+                event.then(ev.on_cutout, cut_in, cut_out, show_progress="hidden", **edit)
 
         # loading
         if samples:
@@ -283,10 +307,19 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         then_show(upload_mask.upload(ev.on_upload_mask, [upload_mask, *edit_in], [draft, *show_out], **edit))
         then_show(remove_mask.click(ev.on_remove_mask, edit_in, [draft, *show_out], **edit))
         then_show(objects.input(ev.on_select, edit_in, show_out, **fast))
-        then_show(frame.input(ev.on_select, edit_in, show_out, **fast))
+        then_show(frame.input(ev.on_select, edit_in, show_out, **fast), cutout=False)
         then_show(annot.change(ev.on_boxes, [annot, pic, draft, shown, *settings_in], [draft, *show_out], **fast))
         for c in (frames, interp):
-            then_show(c.input(ev.on_settings, [pic, draft, objects, frame, *settings_in], [draft, frames, frame, *show_out], **fast))
+            then_show(c.input(ev.on_settings, [pic, draft, objects, frame, *settings_in], [draft, frames, frame, *show_out], **fast), cutout=False)
+        # the cut-out view: every click is a point, applied in the order made (the edits' line; "multiple":
+        # a click while the last one is still being applied is queued, not dropped)
+        point_out = [draft, objects, status, json_view, dl_layout, *cut_out]
+        cut_view.select(
+            ev.on_cutout_click, [cut_tag, pic, draft, objects, frame, mark, seed, *settings_in], point_out,
+            trigger_mode="multiple", show_progress="hidden", **edit,
+        )  # fmt: skip
+        clear_points.click(ev.on_clear_points, [pic, draft, objects, frame, seed, *settings_in], point_out, **edit)
+        seed.input(ev.on_cutout, cut_in, cut_out, trigger_mode="always_last", show_progress="hidden", **edit)
         for c in (fps, prompt, negative):
             c.input(ev.on_text, edit_in, refresh_out, **fast)
         for c in (side, fps):

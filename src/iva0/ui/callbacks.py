@@ -21,6 +21,7 @@ from iva0.layout import Layout, parse_layout, parse_layout_json
 from iva0.ui import canvas, editor, masks
 from iva0.ui.backend_choice import find_choice
 from iva0.ui.config import UiConfig
+from iva0.ui.cutout import CutoutView, click_point
 from iva0.ui.editor import Draft, Settings
 from iva0.ui.files import WorkDir
 from iva0.ui.generate import Generator
@@ -37,6 +38,12 @@ LOAD_OUTPUTS = (
     "result", "result_video", "gen_status", "download_mp4", "download_overlay", *SHOW_OUTPUTS,
 )  # fmt: skip
 NO_RESULT = (None, None, "", None, None)  # result state, result video, status, MP4 and overlay downloads
+# The cut-out view's outputs (`cutout`): its picture, the line above it, and the tag naming what it shows.
+CUTOUT_OUTPUTS = ("cutout", "cutout_note", "cutout_tag")
+# The outputs of a click on the cut-out view and of Clear points: the draft, the objects list, the status
+# line, the layout JSON and its download, then the cut-out view. The canvas stays as it is (points are not
+# drawn on it, and its box did not change), so no drag on it is made stale by a click.
+POINT_OUTPUTS = ("draft", "objects", "status", "json", "layout_file", *CUTOUT_OUTPUTS)
 
 DOWNLOAD_WHY = {
     "mp4": "nothing to download yet: press Generate first, the MP4 appears here when it is done",
@@ -50,6 +57,7 @@ class Callbacks:
         self.config = config
         self.work = WorkDir(work_dir)
         self.gen = Generator(config, self.work)
+        self.cutouts = CutoutView(self.work, config.backend_options, config.preview_side)
 
     # ------------------------------------------------------------------
     # helpers
@@ -278,6 +286,50 @@ class Callbacks:
         return (draft, *self.show(pic, draft, current, frame, settings))
 
     # ------------------------------------------------------------------
+    # the cut-out view and its clicks (points)
+    # ------------------------------------------------------------------
+    def on_cutout(self, pic: Picture | None, draft: Draft, current, seed=0) -> tuple:
+        """The selected object's cut-out view (CUTOUT_OUTPUTS), after any event that may have changed it."""
+        return self.cutouts.view(pic, draft, _index(current), _seed(seed))
+
+    def on_cutout_click(
+        self, evt: gr.SelectData, tag: str | None, pic: Picture | None, draft: Draft, current, frame, mark, seed,
+        frames, fps, prompt, negative, interpolation,
+    ) -> tuple:  # fmt: skip
+        """A click on the cut-out view adds a point to the object it shows (POINT_OUTPUTS): label `mark`
+        (1 = object, 0 = not object). A click made on a view of another object or picture than the one
+        selected now (it arrived after the page moved on) is refused, as is an object click outside the box.
+
+        `evt` comes first and is annotated with the class itself: Gradio hands an event's data only to a
+        positional parameter whose annotation is an EventData class (not Optional, not after *args)."""
+        settings_args = (frames, fps, prompt, negative, interpolation)
+        current = _index(current)
+        if pic is None:
+            raise UserError("upload a picture or pick a sample first")
+        if current is None or not 0 <= current < len(draft):
+            raise UserError("no object selected: pick the object whose cut-out to fix")
+        if (tag or "") != self.cutouts.tag(pic, draft, current):
+            raise UserError("that click was on the cut-out of another object (the view changed meanwhile); "
+                            "click again on the one shown now")
+        x, y = click_point(pic, getattr(evt, "index", None))
+        draft = editor.add_point(draft, current, x, y, 1 if editor.as_int(mark, 1) == 1 else 0)
+        return self._points_changed(pic, draft, current, frame, seed, settings_args)
+
+    def on_clear_points(self, pic: Picture | None, draft: Draft, current, frame, seed, *settings_args) -> tuple:
+        """The selected object loses its points (POINT_OUTPUTS)."""
+        current = _index(current)
+        draft = editor.clear_points(draft, current)
+        return self._points_changed(pic, draft, current, frame, seed, settings_args)
+
+    def _points_changed(self, pic, draft: Draft, current: int, frame, seed, settings_args) -> tuple:
+        settings = self.settings(*settings_args)
+        objects = gr.update(choices=editor.object_choices(draft), value=current)
+        return (
+            draft, objects, *self.refresh(pic, draft, current, editor.as_int(frame), settings),
+            *self.cutouts.view(pic, draft, current, _seed(seed)),
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------
     # output
     # ------------------------------------------------------------------
     def on_backend(self, name: str) -> tuple:
@@ -344,6 +396,12 @@ def _why(file: Any, what: str) -> Any:
     if not file:
         raise UserError(DOWNLOAD_WHY[what])
     return gr.skip()
+
+
+def _seed(value: Any) -> int:
+    """The page's seed as the cut-out takes it (a bad one is the run's to refuse; the view uses 0 then)."""
+    seed = editor.as_int(value, 0)
+    return seed if 0 <= seed < 2**32 else 0
 
 
 def _index(value: Any) -> int | None:

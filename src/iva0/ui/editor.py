@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from iva0.errors import UserError
-from iva0.layout import Box, Keyframe, Layout, interpolate_keyframes, parse_layout
+from iva0.layout import MAX_POINTS, Box, Keyframe, Layout, Point, interpolate_keyframes, parse_layout
 
 MAX_OBJECTS = 8
 MAX_NAME = 80
@@ -32,9 +32,9 @@ class DraftObject:
     name: str
     keys: dict[int, Box] = field(default_factory=dict)  # frame -> normalised xyxy
     mask: str | None = None  # the object's own mask (white = object): a PNG in the page's work folder (files.WorkDir)
-    # the layout's clicks at frame 0 ([x, y, label], normalised) that guide the cut-out: the page cannot place
-    # them, but keeps those of a loaded layout
-    points: tuple[tuple[float, float, int], ...] = ()
+    # the layout's clicks at frame 0 ([x, y, label], normalised; label 1 = object, 0 = not) that guide the
+    # cut-out: placed by clicking the cut-out view (add_point), or brought by a loaded layout
+    points: tuple[Point, ...] = ()
 
     def key_frames(self) -> list[int]:
         return sorted(self.keys)
@@ -116,6 +116,37 @@ def set_mask(draft: Draft, index: int | None, mask: str | None) -> Draft:
     """The object's own mask file (None: none; the backend cuts the object out itself)."""
     _check_index(draft, index)
     return draft[:index] + (replace(draft[index], mask=mask),) + draft[index + 1 :]
+
+
+def add_point(draft: Draft, index: int | None, x: float, y: float, label: int) -> Draft:
+    """The object with one more click at frame 0 (x, y normalised, label 1 = object, 0 = not), with the
+    layout's rules: on the picture, an object click inside the frame-0 box, at most MAX_POINTS."""
+    _check_index(draft, index)
+    obj = draft[index]
+    if 0 not in obj.keys:
+        raise UserError(f'"{obj.name}": draw its box at frame 0 first; clicks guide the cut-out of that box')
+    if obj.mask:
+        raise UserError(f'"{obj.name}" has its own mask, which is its cut-out as it is: Remove mask first to guide '
+                        f"the automatic cut-out with clicks")
+    if len(obj.points) >= MAX_POINTS:
+        raise UserError(f'"{obj.name}": at most {MAX_POINTS} points per object; Clear points to start again')
+    x, y, label = round(float(x), 6), round(float(y), 6), 1 if int(label) == 1 else 0  # as the layout file has them
+    if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+        raise UserError("click on the picture itself")
+    x0, y0, x1, y1 = (round(float(v), 6) for v in obj.keys[0])
+    if label == 1 and not (x0 <= x <= x1 and y0 <= y <= y1):
+        raise UserError(f'a click marking "{obj.name}" as object must lie in its box at frame 0: draw that box larger '
+                        f"to take in more, or mark this spot as not object")
+    point = (x, y, label)
+    return draft[:index] + (replace(obj, points=obj.points + (point,)),) + draft[index + 1 :]
+
+
+def clear_points(draft: Draft, index: int | None) -> Draft:
+    """The object without clicks: the segmenter cuts it out from its box alone."""
+    _check_index(draft, index)
+    if not draft[index].points:
+        raise UserError(f'"{draft[index].name}" has no points to clear')
+    return draft[:index] + (replace(draft[index], points=()),) + draft[index + 1 :]
 
 
 def set_key(draft: Draft, index: int, frame: int, box: Box) -> Draft:
@@ -253,16 +284,26 @@ def describe_keys(draft: Draft, index: int | None) -> str:
     frames = ", ".join(str(f) for f in obj.key_frames())
     hint = "" if 0 in obj.keys else " Draw its box at frame 0 too."
     mask = " Its own mask cuts it out." if obj.mask else ""
-    points = f" {len(obj.points)} point(s) from the layout guide its cut-out." if obj.points and not obj.mask else ""
+    verb = "guides" if len(obj.points) == 1 else "guide"
+    points = f" {_points(obj)} {verb} its cut-out." if obj.points and not obj.mask else ""
     return f"**{obj.name}**: key boxes at frame(s) {frames}.{hint}{mask}{points}"
 
 
 def object_choices(draft: Sequence[DraftObject]) -> list[tuple[str, int]]:
     """The objects list: name and key frames, one entry per object (the page colours entry i as object i)."""
     return [
-        (f"{o.name} · keys {', '.join(map(str, o.key_frames())) or 'none yet'}{' · mask' if o.mask else ''}", i)
+        (
+            f"{o.name} · keys {', '.join(map(str, o.key_frames())) or 'none yet'}{' · mask' if o.mask else ''}"
+            f"{f' · {_points(o)}' if o.points else ''}",
+            i,
+        )
         for i, o in enumerate(draft)
     ]
+
+
+def _points(obj: DraftObject) -> str:
+    n = len(obj.points)
+    return f"{n} point{'s' * (n != 1)}"
 
 
 def as_int(value: Any, default: int = 0) -> int:

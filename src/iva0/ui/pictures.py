@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -22,11 +23,28 @@ class Picture:
     full: np.ndarray  # (H, W, 3) uint8 as read, for generation
     view: np.ndarray  # (h, w, 3) uint8, longer side min_view_side..view_side px, for drawing
     name: str  # the user's own file name, without folder or suffix
+    _memo: dict = field(default_factory=dict, repr=False, compare=False)  # digest, smaller copies: made once
 
     @property
     def size(self) -> tuple[int, int]:
         """(width, height) of the view copy, the annotator's pixel space."""
         return self.view.shape[1], self.view.shape[0]
+
+    @property
+    def digest(self) -> str:
+        """The picture's pixels, hashed: what caches of results computed from it are keyed by."""
+        if "digest" not in self._memo:
+            h = hashlib.blake2b(np.ascontiguousarray(self.full).data, digest_size=12)
+            h.update(repr(self.full.shape).encode())
+            self._memo["digest"] = h.hexdigest()
+        return self._memo["digest"]
+
+    def smaller(self, max_side: int) -> np.ndarray:
+        """The picture scaled down to `max_side` (never up), (h, w, 3) uint8, made once per size."""
+        key = ("smaller", int(max_side))
+        if key not in self._memo:
+            self._memo[key] = view_copy(self.full, int(max_side), min_side=1)
+        return self._memo[key]
 
 
 def view_copy(picture: np.ndarray, max_side: int, min_side: int = MIN_VIEW_SIDE) -> np.ndarray:
