@@ -182,6 +182,20 @@ def picture_rect(page, aspect: float) -> tuple[float, float, float, float]:
     return bb["x"] + (cw - iw) / 2 * k, bb["y"], iw * k, ih * k
 
 
+def click_picture(page, selector: str, x: float, y: float) -> None:
+    """Click at (x, y), fractions of the picture an <img> shows (drawn fitted to its box and centred)."""
+    img = page.locator(selector).first
+    img.wait_for(state="visible")
+    page.wait_for_function("(sel) => { const i = document.querySelector(sel); return i && i.complete && i.naturalWidth > 0; }",
+                           arg=selector)
+    img.scroll_into_view_if_needed()  # a mouse click lands in the window only
+    bb = img.bounding_box()
+    nw, nh = img.evaluate("i => [i.naturalWidth, i.naturalHeight]")
+    k = min(bb["width"] / nw, bb["height"] / nh)
+    left, top = bb["x"] + (bb["width"] - nw * k) / 2, bb["y"] + (bb["height"] - nh * k) / 2
+    page.mouse.click(left + x * nw * k, top + y * nh * k)
+
+
 def set_slider(page, elem_id: str, value: int) -> None:
     box = page.locator(f"#{elem_id} input[type=number]")
     box.fill(str(value))
@@ -240,13 +254,16 @@ def close_toasts(page) -> None:
 
 
 def record_toasts(page) -> None:
-    """From now on, keep the text of every toast that appears (a toast closes itself after a while)."""
+    """From now on, keep the text of every toast that appears (a toast closes itself after a while).
+    Called again, it starts a new count (one observer per page: a second would count each toast twice)."""
     page.evaluate("""() => {
       window.iva0Toasts = [];
+      if (window.iva0ToastObserver) return;
       const seen = new WeakSet();
-      new MutationObserver(() => document.querySelectorAll('[data-testid=toast-body]').forEach(t => {
+      window.iva0ToastObserver = new MutationObserver(() => document.querySelectorAll('[data-testid=toast-body]').forEach(t => {
         if (!seen.has(t)) { seen.add(t); window.iva0Toasts.push(t.innerText); }
-      })).observe(document.body, { childList: true, subtree: true });
+      }));
+      window.iva0ToastObserver.observe(document.body, { childList: true, subtree: true });
     }""")
 
 
@@ -490,6 +507,22 @@ def test_mistakes_never_badge_the_page_and_it_keeps_working(server, page, tmp_pa
         "#status", r"moon.*key boxes at frame\(s\) 0\.",
     )  # fmt: skip
     wait_text(page, "#status", "Ready: 1 object")
+    assert_no_error_badge(page)
+
+    print("step: the cut-out view: a click adds a point, one outside the box is one warning", flush=True)
+    page.locator("#cutout-accordion").get_by_text("Cut-out").first.click()
+    wait_text(page, "#cutout-note", r"moon.* full colour is what moves \(grabcut\)")
+    click_picture(page, "#cutout img", 0.2, 0.2)  # inside moon's box (0.1..0.3)
+    wait_text(page, "#objects", r"moon · keys 0 · 1 point")
+    wait_text(page, "#cutout-note", r"moon.*1 point\)")
+    assert "1 point guides its cut-out" in page.locator("#status").inner_text()
+    (point,) = load_layout(download(page, "download-layout", tmp_path / "clicked.json")).objects[0].points
+    np.testing.assert_allclose(point, (0.2, 0.2, 1), atol=0.01)
+    record_toasts(page)
+    click_picture(page, "#cutout img", 0.6, 0.6)  # marked as object, outside its box: refused
+    page.wait_for_function("() => window.iva0Toasts.some(t => /must lie in its box at frame 0/.test(t))")
+    assert toast_count(page) == 1 and "1 point" in page.locator("#objects").inner_text()  # one warning, no point
+    close_toasts(page)
     assert_no_error_badge(page)
 
     print("step: masks: a bad one is one warning and changes nothing; a good one is kept and downloaded", flush=True)

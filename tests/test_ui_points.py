@@ -236,3 +236,12 @@ def test_the_page_wires_the_cutout_view(tmp_path):
     args, _, event_index, _ = helpers.special_args(click_fn.fn, list(range(12)),
                                                    event_data=gr.EventData(None, {"index": [3, 4], "value": None}))
     assert event_index == 0 and args[0].index == [3, 4]
+
+
+def test_a_folded_cutout_view_computes_nothing(cb, picture):
+    pic = cb.load_picture(picture)
+    draft = (DraftObject("square", {0: BOX}),)
+    assert cb.on_cutout(pic, draft, 0, 0, False) == gr.skip() and cb.cutouts.segmentations == 0
+    shown, view, note, tag = cb.on_cutout_open(pic, draft, 0, 0)
+    assert shown is True and Path(view).is_file() and cb.cutouts.segmentations == 1
+    assert cb.on_cutout_closed() is False

@@ -143,6 +143,7 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         shown = gr.State(None)  # what the canvas shows: {"object", "frame", "box"}
         source = gr.State(None)  # where the objects came from: "sample", "layout" (a file), "drawn"
         result = gr.State(None)  # the last run's files: {"video", "overlay"}
+        cut_open = gr.State(False)  # whether the Cut-out accordion is open: cut-outs are computed only then
         tool = gr.Textbox("create", visible="hidden", elem_id="tool")  # the annotator tool to select (SELECT_TOOL)
         with gr.Row(equal_height=False):
             gr.Markdown(HINT, elem_id="hint")
@@ -203,7 +204,7 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
                     )  # fmt: skip
                     remove_mask = gr.Button("Remove mask", size="sm", scale=1, min_width=100, elem_id="remove-mask")
                 # closed at first: opened, it pushes Generate below a 1280x720 window's fold
-                with gr.Accordion("Cut-out: what will move (click to fix it)", open=False, elem_id="cutout-accordion"):
+                with gr.Accordion("Cut-out: what will move (click to fix it)", open=False, elem_id="cutout-accordion") as cut_acc:
                     cut_note = gr.Markdown(elem_id="cutout-note")
                     cut_view = gr.Image(
                         type="filepath", interactive=False, show_label=False, buttons=[], height=360,
@@ -281,7 +282,7 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         noted = dict(show_progress="hidden", concurrency_id="note", concurrency_limit=1)
         note_in = [pic, side, frames, fps, backend]
 
-        cut_in = [pic, draft, objects, seed]
+        cut_in = [pic, draft, objects, seed, cut_open]
         cut_out = [cut_view, cut_note, cut_tag]
 
         def then_show(event, cutout: bool = True):
@@ -320,6 +321,8 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         )  # fmt: skip
         clear_points.click(ev.on_clear_points, [pic, draft, objects, frame, seed, *settings_in], point_out, **edit)
         seed.input(ev.on_cutout, cut_in, cut_out, trigger_mode="always_last", show_progress="hidden", **edit)
+        cut_acc.expand(ev.on_cutout_open, [pic, draft, objects, seed], [cut_open, *cut_out], show_progress="hidden", **edit)
+        cut_acc.collapse(ev.on_cutout_closed, None, [cut_open], show_progress="hidden", **edit)
         for c in (fps, prompt, negative):
             c.input(ev.on_text, edit_in, refresh_out, **fast)
         for c in (side, fps):

@@ -288,9 +288,19 @@ class Callbacks:
     # ------------------------------------------------------------------
     # the cut-out view and its clicks (points)
     # ------------------------------------------------------------------
-    def on_cutout(self, pic: Picture | None, draft: Draft, current, seed=0) -> tuple:
-        """The selected object's cut-out view (CUTOUT_OUTPUTS), after any event that may have changed it."""
+    def on_cutout(self, pic: Picture | None, draft: Draft, current, seed=0, shown: bool = True) -> Any:
+        """The selected object's cut-out view (CUTOUT_OUTPUTS), after any event that may have changed it;
+        nothing while the view is folded away (`shown` False: no segmenter runs for a view nobody sees)."""
+        if not shown:
+            return gr.skip()
         return self.cutouts.view(pic, draft, _index(current), _seed(seed))
+
+    def on_cutout_open(self, pic: Picture | None, draft: Draft, current, seed=0) -> tuple:
+        """The Cut-out accordion opened: (shown, *CUTOUT_OUTPUTS)."""
+        return (True, *self.on_cutout(pic, draft, current, seed))
+
+    def on_cutout_closed(self) -> bool:
+        return False
 
     def on_cutout_click(
         self, evt: gr.SelectData, tag: str | None, pic: Picture | None, draft: Draft, current, frame, mark, seed,
