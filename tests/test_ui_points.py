@@ -129,6 +129,10 @@ def test_clicks_add_points_in_order_and_clear_removes_them(cb, picture):
     assert json.loads(out[PT["json"]])["objects"][0]["points"] == [[0.2, 0.5, 1], [0.9, 0.1, 0]]
     assert load_layout(out[PT["layout_file"]]).objects[0].points == ((0.2, 0.5, 1), (0.9, 0.1, 0))  # the download
     assert out[PT["cutout"]] != view and "2 points" in out[PT["cutout_note"]]
+    from iva0.ui import canvas
+
+    # the layout Generate hands the backend (on_generate: canvas.checked_layout) has them
+    assert canvas.checked_layout(draft, cb.settings(*SETTINGS), 32).objects[0].points == ((0.2, 0.5, 1), (0.9, 0.1, 0))
     out = cb.on_clear_points(pic, draft, 0, 0, 0, *SETTINGS)
     assert out[PT["draft"]][0].points == () and out[PT["objects"]]["choices"] == [("square · keys 0, 7", 0)]
     assert "points" not in json.loads(out[PT["json"]])["objects"][0]

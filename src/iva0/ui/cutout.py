@@ -69,7 +69,7 @@ class CutoutView:
     def alpha(self, pic: Picture, obj: DraftObject, seed: int = 0) -> np.ndarray:
         """The object's cut-out as the backends make it, on `pic.smaller(side)`: (h, w) float32 in [0, 1].
 
-        `seed` is the run's seed plus the object's index, as the backends seed object j.
+        `seed`: the run's seed plus the object's place among those the backends segment (see `view`).
         """
         key = self._key(pic, obj, seed)
         with self._lock:
@@ -115,8 +115,10 @@ class CutoutView:
         obj = draft[index]
         if 0 not in obj.keys:
             return None, f"**{obj.name}**: draw its box at frame 0; its cut-out shows here.", tag
+        # the backends seed the k-th object they segment (those without a mask of their own) with seed + k
+        k = sum(1 for o in draft[:index] if not o.mask)
         try:
-            path = self._view_file(pic, obj, index, int(seed) + index)
+            path = self._view_file(pic, obj, index, int(seed) + k)
         except UserError as e:  # e.g. a SAM 2 folder that cannot be read: said here, not as a toast per edit
             return None, f"**{obj.name}**: no cut-out to show: {page_message(str(e))}", tag
         if obj.mask:
