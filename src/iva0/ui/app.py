@@ -311,7 +311,10 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         then_show(frame.input(ev.on_select, edit_in, show_out, **fast), cutout=False)
         then_show(annot.change(ev.on_boxes, [annot, pic, draft, shown, *settings_in], [draft, *show_out], **fast))
         for c in (frames, interp):
-            then_show(c.input(ev.on_settings, [pic, draft, objects, frame, *settings_in], [draft, frames, frame, *show_out], **fast), cutout=False)
+            settings_event = c.input(
+                ev.on_settings, [pic, draft, objects, frame, *settings_in], [draft, frames, frame, *show_out], **fast
+            )  # fmt: skip
+            then_show(settings_event, cutout=False)  # frame 0 stays as it was: the cut-out too
         # the cut-out view: every click is a point, applied in the order made (the edits' line; "multiple":
         # a click while the last one is still being applied is queued, not dropped)
         point_out = [draft, objects, status, json_view, dl_layout, *cut_out]
