@@ -509,21 +509,28 @@ def test_mistakes_never_badge_the_page_and_it_keeps_working(server, page, tmp_pa
     wait_text(page, "#status", "Ready: 1 object")
     assert_no_error_badge(page)
 
-    print("step: the cut-out view: a click adds a point, one outside the box is one warning", flush=True)
+    print("step: the cut-out view: quick clicks add points in order, one outside the box is one warning", flush=True)
     page.locator("#cutout-accordion").get_by_text("Cut-out").first.click()
     wait_text(page, "#cutout-note", r"moon.* full colour is what moves \(grabcut\)")
-    click_picture(page, "#cutout img", 0.2, 0.2)  # inside moon's box (0.1..0.3)
-    wait_text(page, "#objects", r"moon · keys 0 · 1 point")
-    wait_text(page, "#cutout-note", r"moon.*1 point\)")
-    assert "1 point guides its cut-out" in page.locator("#status").inner_text()
-    (point,) = load_layout(download(page, "download-layout", tmp_path / "clicked.json")).objects[0].points
-    np.testing.assert_allclose(point, (0.2, 0.2, 1), atol=0.01)
+    clicks = [(0.15, 0.15), (0.2, 0.2), (0.25, 0.25)]  # inside moon's box (0.1..0.3), made without waiting
+    for x, y in clicks:
+        click_picture(page, "#cutout img", x, y)
+    wait_text(page, "#objects", r"moon · keys 0 · 3 points")
+    wait_text(page, "#cutout-note", r"moon.*3 points\)")
+    assert "3 points guide its cut-out" in page.locator("#status").inner_text()
+    points = load_layout(download(page, "download-layout", tmp_path / "clicked.json")).objects[0].points
+    np.testing.assert_allclose(points, [(x, y, 1) for x, y in clicks], atol=0.01)  # where clicked, in that order
     record_toasts(page)
     click_picture(page, "#cutout img", 0.6, 0.6)  # marked as object, outside its box: refused
     page.wait_for_function("() => window.iva0Toasts.some(t => /must lie in its box at frame 0/.test(t))")
-    assert toast_count(page) == 1 and "1 point" in page.locator("#objects").inner_text()  # one warning, no point
+    assert toast_count(page) == 1 and "3 points" in page.locator("#objects").inner_text()  # one warning, no point
     close_toasts(page)
     assert_no_error_badge(page)
+    page.locator("#cutout-mark").get_by_text("not object").click()
+    click_picture(page, "#cutout img", 0.6, 0.6)  # not the object: anywhere
+    wait_text(page, "#objects", r"moon · keys 0 · 4 points")
+    points = load_layout(download(page, "download-layout", tmp_path / "clicked4.json")).objects[0].points
+    np.testing.assert_allclose(points[-1], (0.6, 0.6, 0), atol=0.01)
 
     print("step: masks: a bad one is one warning and changes nothing; a good one is kept and downloaded", flush=True)
     upload(page, "upload-mask", bad)
