@@ -54,6 +54,9 @@ def animate(
         check_frame_memory(layout.num_frames, *fit_size(w, h, width, height, multiple=1))
     if isinstance(backend, str) and backend in BACKENDS:  # every backend starts from the frame-0 cut-outs
         check_cutouts(layout, backend_options)  # `--segmenter mask` without every object's mask: before a model loads
+    # the layout's own masks: readable, non-empty, the picture's aspect ratio (the picture's, not the output's:
+    # a backend may round the output to another aspect, and the masks then follow the picture there)
+    check_layout_masks(layout, w, h)
     be = create_backend(backend, **backend_options) if isinstance(backend, str) else backend
     if hasattr(be, "output_size"):  # a backend whose model fixes the size rule (ttm)
         out_w, out_h = be.output_size(w, h, width, height)
@@ -64,7 +67,6 @@ def animate(
     check_frame_memory(layout.num_frames, out_w, out_h)
     if hasattr(be, "check_size"):  # the sizes the backend's model supports (optional)
         be.check_size(out_w, out_h, layout.num_frames)
-    check_layout_masks(layout, out_w, out_h)  # the layout's own masks: readable, non-empty, the picture's shape
     check = getattr(be, "check_layout", None)
     if check is not None:
         check(layout)

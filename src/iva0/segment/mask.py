@@ -45,11 +45,16 @@ def read_mask(path: str | os.PathLike, field: str = "mask") -> np.ndarray:
     return m
 
 
-def fit_mask(mask: np.ndarray, width: int, height: int, field: str = "mask") -> np.ndarray:
-    """`mask` resized to (height, width); LayoutError when its aspect ratio is not the picture's."""
+def fit_mask(mask: np.ndarray, width: int, height: int, field: str = "mask", check_aspect: bool = True) -> np.ndarray:
+    """`mask` resized to (height, width); LayoutError when its aspect ratio is not the picture's.
+
+    check_aspect=False: (width, height) is the picture as a backend resized it, perhaps to another aspect
+    ratio (the iva0 backend's multiples of 64, a ttm model's size); the mask follows the picture there, and its
+    aspect ratio was checked against the picture itself before any compute (`check_layout_masks`).
+    """
     h, w = mask.shape[:2]
     want = width / height
-    if abs(w / h - want) / want > MAX_RATIO_ERROR:
+    if check_aspect and abs(w / h - want) / want > MAX_RATIO_ERROR:
         raise LayoutError(f"{field}: mask is {w}x{h}, not the picture's aspect ratio ({width}x{height})")
     if (w, h) == (width, height):
         return mask.astype(np.float32)
@@ -62,19 +67,20 @@ def object_field(layout, j: int) -> str:
 
 
 def check_layout_masks(layout, width: int, height: int) -> None:
-    """Read every mask the layout names and check it against a (width, height) picture."""
+    """Read every mask the layout names and check it against the (width, height) picture it was drawn on
+    (the input's own size, not an output size that a backend rounded to another aspect ratio)."""
     for j, obj in enumerate(layout.objects):
         if obj.mask is not None:
             fit_mask(read_mask(obj.mask, object_field(layout, j)), width, height, object_field(layout, j))
 
 
-def layout_mask(layout, j: int, width: int, height: int) -> np.ndarray | None:
-    """Alpha (height, width) of object j's own mask, or None when it has none."""
+def layout_mask(layout, j: int, width: int, height: int, check_aspect: bool = True) -> np.ndarray | None:
+    """Alpha (height, width) of object j's own mask, or None when it has none (check_aspect: see fit_mask)."""
     obj = layout.objects[j]
     if obj.mask is None:
         return None
     field = object_field(layout, j)
-    return fit_mask(read_mask(obj.mask, field), width, height, field)
+    return fit_mask(read_mask(obj.mask, field), width, height, field, check_aspect)
 
 
 class MaskOnlySegmenter:

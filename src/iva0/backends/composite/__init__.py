@@ -57,7 +57,8 @@ def segment_objects(image: np.ndarray, layout: Layout, config: CompositeConfig =
     H, W = image.shape[:2]
     boxes = layout.boxes_px(W, H)  # (J, F, 4)
     J = boxes.shape[0]
-    own = [layout_mask(layout, j, W, H) for j in range(J)]
+    # the masks follow the picture as the caller resized it (iva0.animate checked them against the picture itself)
+    own = [layout_mask(layout, j, W, H, check_aspect=False) for j in range(J)]
     todo = [j for j in range(J) if own[j] is None]
     if todo:
         check_segmentation(layout, config)
