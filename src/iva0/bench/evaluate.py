@@ -23,7 +23,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from iva0.bench.format import Benchmark, BenchSample, load_benchmark
+from iva0.bench.format import Benchmark, BenchSample, check_masks, load_benchmark
 from iva0.bench.retime import retime_layout
 from iva0.errors import UserError
 from iva0.io.atomic import atomic_write_text
@@ -89,7 +89,7 @@ def evaluate_frames(frames: np.ndarray, image: np.ndarray, layout, opts: EvalOpt
     F, H, W, _ = frames.shape
     boxes = layout.boxes_px(W, H)  # (J, F, 4)
     # the layout's own masks, where it gives them: scores of the objects' pixels, not of their boxes
-    masks = [layout_mask(layout, j, W, H) for j in range(len(boxes))]
+    masks = [layout_mask(layout, j, W, H, check_aspect=False) for j in range(len(boxes))]  # (checked: check_masks)
 
     def score_object(j: int) -> dict:
         b = boxes[j]
@@ -206,6 +206,7 @@ def evaluate_videos(
     # the output rule, before any work: never a video, never a file bench eval did not write
     videos = {s.id: find_video(videos_dir, s.id) for s in bench.samples}
     check_output(out, "metrics", inputs=[v for v in videos.values() if v is not None])
+    check_masks([s for s in bench.samples if videos[s.id] is not None])  # the masks the scores will use
     clip_scorer = None
     skipped = dict(SKIPPED)
     fvd = FvdSet.open(opts) if (opts.i3d or opts.fvd_reference) else None

@@ -119,6 +119,25 @@ def _parse_sample(s, index: int, root: Path, seen: set[str]) -> BenchSample:
     return BenchSample(id=sid, image=image, layout=layout, layout_path=layout_path, caption=caption)
 
 
+def check_masks(samples) -> None:
+    """Before any compute: every sample's layout masks are readable, non-empty and of its picture's aspect ratio
+    (decoding them is too slow for every load of a benchmark, so `bench run` and `bench eval` call this for the
+    samples they will use). One error naming the sample, not a failure per sample or a score without it."""
+    from iva0.io.image import picture_size
+    from iva0.segment.mask import check_layout_masks
+
+    for s in samples:
+        if all(o.mask is None for o in s.layout.objects):
+            continue
+        size = picture_size(s.image)
+        if size is None:
+            continue  # an unreadable picture fails its sample as before, with read_image's message
+        try:
+            check_layout_masks(s.layout, *size)
+        except LayoutError as e:
+            raise BenchmarkError(f"sample {s.id!r}: {e}") from None
+
+
 def _inside(root: Path, rel: str, where: str) -> Path:
     p = (root / rel).resolve()
     if Path(rel).is_absolute() or not p.is_relative_to(root):

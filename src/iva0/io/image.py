@@ -68,6 +68,20 @@ def header_size(path: str | os.PathLike) -> tuple[int, int] | None:
     return None
 
 
+def picture_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(width, height) of a picture as `read_image` returns it (EXIF orientation applied), from its header
+    without decoding pixels; None when it cannot be read (read_image then says why)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                orientation = im.getexif().get(0x0112, 1)  # 5..8: rotated by 90 degrees, sides swap
+    except Exception:  # noqa: BLE001 - any unreadable picture: the caller's later read reports it
+        return None
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
 def to_rgb(im: Image.Image) -> np.ndarray:
     """PIL image of any mode -> RGB uint8 array; alpha is composited over white."""
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
