@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -14,16 +15,17 @@ FILE_SUFFIXES = {".mp4", ".gif", ".webm", ".mov", ".mkv", ".avi", ".json", ".saf
 
 
 def file_output(raw: str) -> Path:
-    """An output path as typed: `name.gif/` names a folder (the slash), which a file cannot be.
+    """An output path as typed: `name.gif/` (or `name.gif/.`) names a folder, which a file cannot be.
 
-    pathlib drops a trailing slash, so without this `-o name.gif/` silently wrote
+    pathlib drops a trailing slash and a trailing `/.`, so without this `-o name.gif/` silently wrote
     a GIF; refused in one line instead. `-o frames/` (PNG frames) stays a folder.
     """
     raw = str(raw)
     p = Path(raw)
-    if raw.endswith(("/", "\\")) and p.suffix.lower() in FILE_SUFFIXES:
-        raise typer.BadParameter(f"{raw!r} ends with a slash, so it names a folder, but {p.suffix!r} is a file's "
-                                 f"suffix; for the file write {raw.rstrip(chr(47) + chr(92))!r}")
+    trimmed = re.sub(r"(?:[/\\]+\.?)+$", "", raw)  # "x.gif/", "x.gif//", "x.gif/.", "x.gif/./" -> "x.gif" (not "/..")
+    if trimmed != raw and trimmed and Path(trimmed).suffix.lower() in FILE_SUFFIXES:
+        raise typer.BadParameter(f"{raw!r} ends with a slash{' and a dot' if raw.endswith('.') else ''}, so it names a folder, but {Path(trimmed).suffix!r} is a "
+                                 f"file's suffix; for the file write {trimmed!r}")
     return p
 
 
