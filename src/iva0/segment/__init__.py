@@ -26,7 +26,7 @@ SAM2_DTYPES = ("float32", "bfloat16")  # as iva0.segment.sam2.DTYPES (not import
 
 def sam2_dtype() -> str:
     """SAM 2's compute dtype from IVA0_SAM2_DTYPE (default float32); a bad value is the user's to fix."""
-    value = (os.environ.get(SAM2_DTYPE_ENV) or "float32").strip()
+    value = (os.environ.get(SAM2_DTYPE_ENV) or "").strip() or "float32"  # unset, empty or blank: the default
     if value not in SAM2_DTYPES:
         raise UserError(f"{SAM2_DTYPE_ENV} must be one of {', '.join(SAM2_DTYPES)}, got {value!r}")
     return value
@@ -34,7 +34,7 @@ def sam2_dtype() -> str:
 
 def resolve_segmenter(name: str | None, model: str | os.PathLike | None = None) -> tuple[str, str | None]:
     """(segmenter name, model folder or None) after the defaults: auto -> sam2 if a folder is known."""
-    name = name or "auto"
+    name = "auto" if name is None else name  # `--segmenter ''` is a mistake, not the default
     if name not in SEGMENTERS:
         raise UserError(f"segmenter must be one of {', '.join(SEGMENTERS)}, got {name!r}")
     model = str(model) if model else (os.environ.get(SAM2_ENV) or None)
