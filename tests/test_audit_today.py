@@ -236,3 +236,12 @@ def test_grabcut_on_a_16px_picture_with_points_on_the_box_edge(box):
     pts = np.array([[b[2], b[3], 1], [b[0], b[1], 0], [16, 16, 1], [0, 0, 0]], np.float64)
     alpha = GrabCutSegmenter().segment(img, b, pts)
     assert alpha.shape == (16, 16) and np.isfinite(alpha).all() and 0 <= alpha.min() and alpha.max() <= 1
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_a_blank_sam2_model_variable_is_unset(monkeypatch, value):
+    """Before: IVA0_SAM2_MODEL=' ' picked SAM 2 and failed on a folder named ' '."""
+    from iva0.segment import resolve_segmenter
+
+    monkeypatch.setenv("IVA0_SAM2_MODEL", value)
+    assert resolve_segmenter(None) == ("grabcut", None)

@@ -37,7 +37,7 @@ def resolve_segmenter(name: str | None, model: str | os.PathLike | None = None) 
     name = "auto" if name is None else name  # `--segmenter ''` is a mistake, not the default
     if name not in SEGMENTERS:
         raise UserError(f"segmenter must be one of {', '.join(SEGMENTERS)}, got {name!r}")
-    model = str(model) if model else (os.environ.get(SAM2_ENV) or None)
+    model = str(model) if model else ((os.environ.get(SAM2_ENV) or "").strip() or None)  # blank: unset
     if name == "auto":
         name = "sam2" if model else "grabcut"
     if name == "sam2" and not model:
