@@ -183,16 +183,24 @@ def picture_rect(page, aspect: float) -> tuple[float, float, float, float]:
 
 
 def click_picture(page, selector: str, x: float, y: float) -> None:
-    """Click at (x, y), fractions of the picture an <img> shows (drawn fitted to its box and centred)."""
+    """Click at (x, y), fractions of the picture an <img> shows (drawn fitted to its box and centred).
+
+    The page replaces the <img> whenever it redraws (a new cut-out after a click), so its place and natural size
+    are read in one step in the page, once a loaded picture is there: read apart, the second read could meet a
+    fresh <img> whose natural size is still 0.
+    """
     img = page.locator(selector).first
     img.wait_for(state="visible")
-    page.wait_for_function("(sel) => { const i = document.querySelector(sel); return i && i.complete && i.naturalWidth > 0; }",
-                           arg=selector)
     img.scroll_into_view_if_needed()  # a mouse click lands in the window only
-    bb = img.bounding_box()
-    nw, nh = img.evaluate("i => [i.naturalWidth, i.naturalHeight]")
-    k = min(bb["width"] / nw, bb["height"] / nh)
-    left, top = bb["x"] + (bb["width"] - nw * k) / 2, bb["y"] + (bb["height"] - nh * k) / 2
+    left, top, w, h, nw, nh = page.wait_for_function(
+        """(sel) => { const i = document.querySelector(sel);
+                      if (!i || !i.complete || !i.naturalWidth) return null;
+                      const r = i.getBoundingClientRect();
+                      return [r.x, r.y, r.width, r.height, i.naturalWidth, i.naturalHeight]; }""",
+        arg=selector,
+    ).json_value()
+    k = min(w / nw, h / nh)
+    left, top = left + (w - nw * k) / 2, top + (h - nh * k) / 2
     page.mouse.click(left + x * nw * k, top + y * nh * k)
 
 
