@@ -249,3 +249,25 @@ def test_a_folded_cutout_view_computes_nothing(cb, picture):
     shown, view, note, tag = cb.on_cutout_open(pic, draft, 0, 0)
     assert shown is True and Path(view).is_file() and cb.cutouts.segmentations == 1
     assert cb.on_cutout_closed() is False
+
+
+def test_one_segmenter_serves_generate_and_the_cutout_view(tmp_path, picture, monkeypatch):
+    """With IVA0_SAM2_MODEL set, the page loads the SAM 2 model once: Generate's composite backend is kept, and
+    the Cut-out view uses its segmenter (before: a second model for the view, and a new load on every Generate)."""
+    from iva0.segment.sam2 import Sam2Segmenter, write_random_sam2
+
+    write_random_sam2(tmp_path / "sam2", tiny=True)
+    monkeypatch.setenv("IVA0_SAM2_MODEL", str(tmp_path / "sam2"))
+    made = []
+    real = Sam2Segmenter.from_pretrained.__func__
+    monkeypatch.setattr(Sam2Segmenter, "from_pretrained", classmethod(lambda cls, *a, **k: made.append(a) or real(cls, *a, **k)))
+    cb = Callbacks(UiConfig(max_frames=32, min_view_side=2 * W), tmp_path / "work")
+    pic = cb.load_picture(picture)
+    draft = (DraftObject("square", {0: BOX}),)
+    cb.on_cutout(pic, draft, 0, 0)
+    first = cb.gen.pool.get("composite")
+    assert cb.gen.pool.get("composite") is first  # kept between runs
+    first.animate(pic.view, parse_layout({"num_frames": 4, "objects": [{"name": "square", "keyframes": [{"frame": 0, "box": list(BOX)}]}]}))
+    cb.gen.pool.get("composite").animate(pic.view, parse_layout({"num_frames": 3, "objects": [{"name": "square", "keyframes": [{"frame": 0, "box": list(BOX)}]}]}))
+    assert cb.cutouts._segmenter is first.segmenter
+    assert first.segmenter.name == "sam2" and len(made) == 1

@@ -130,13 +130,23 @@ class BackendPool:
         self._made: dict[str, Any] = {}
         self._lock = threading.Lock()
 
+    def composite(self):
+        """The page's one composite backend, with the page's cut-out options: kept, so its segmenter (a SAM 2
+        model when IVA0_SAM2_MODEL names one) loads once per page and serves both Generate and the Cut-out view."""
+        from iva0.backends.cutouts import cutout_backend
+
+        with self._lock:
+            if "composite" not in self._made:
+                self._made["composite"] = cutout_backend(self.options)
+            return self._made["composite"]
+
     def get(self, name: str, *, steps: Any = None, guidance: Any = None):
         from iva0.backends import create_backend
 
         if name not in self.names:
             raise UserError(f"backend {name!r} is not available here; choose one of: {', '.join(self.names)}")
         if name == "composite":
-            return create_backend("composite")
+            return self.composite()
         with self._lock:
             be = self._made.get(name)
             if be is None:

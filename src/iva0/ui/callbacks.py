@@ -57,7 +57,8 @@ class Callbacks:
         self.config = config
         self.work = WorkDir(work_dir)
         self.gen = Generator(config, self.work)
-        self.cutouts = CutoutView(self.work, config.backend_options, config.preview_side)
+        self.cutouts = CutoutView(self.work, config.backend_options, config.preview_side,
+                                  segmenter_source=lambda: self.gen.pool.composite().segmenter)
 
     # ------------------------------------------------------------------
     # helpers

@@ -44,7 +44,7 @@ class CutoutView:
 
     CACHE = 24  # cut-outs kept (each (h, w) float32 at the preview size, about 0.7 MB at 512 px)
 
-    def __init__(self, work: WorkDir, options: Mapping[str, Any] | None, side: int) -> None:
+    def __init__(self, work: WorkDir, options: Mapping[str, Any] | None, side: int, segmenter_source=None) -> None:
         from iva0.backends.composite import CompositeConfig
         from iva0.backends.cutouts import cutout_options
 
@@ -52,6 +52,7 @@ class CutoutView:
         self.side = int(side)
         self.config = CompositeConfig(**cutout_options(options))  # the cut-out options every backend gets
         self._segmenter = None
+        self._segmenter_source = segmenter_source  # () -> the segmenter Generate uses (one SAM 2 model, not two)
         self._cache: OrderedDict[tuple, tuple[np.ndarray, str | None]] = OrderedDict()  # key -> (alpha, view file)
         self._lock = threading.Lock()  # one segmentation at a time (a SAM 2 model is one object)
         self.segmentations = 0  # cut-outs computed, not taken from the cache
@@ -91,7 +92,8 @@ class CutoutView:
         segmenter = None
         if not obj.mask:
             if self._segmenter is None:  # built once: a SAM 2 model loads on the first view, not on every one
-                self._segmenter = create_segmenter(self.config.segmenter, self.config.segmenter_model)
+                self._segmenter = (self._segmenter_source() if self._segmenter_source is not None
+                                   else create_segmenter(self.config.segmenter, self.config.segmenter_model))
             segmenter = self._segmenter
         layout = one_object_layout(obj)
         return segment_objects(image, layout, self.config, seed, segmenter=segmenter)[0].alpha
