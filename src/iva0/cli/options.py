@@ -59,9 +59,8 @@ def segment_options(segmenter: Optional[str], segmenter_model: Optional[Path], w
     they do not apply (`what` names the backends they apply to) or name no segmenter or fill."""
     raw = {"segmenter": segmenter, "segmenter_model": str(segmenter_model) if segmenter_model else None, "fill": fill}
     raw = {k: v for k, v in raw.items() if v is not None}
-    if raw and not applies:
-        used = ["--" + k.replace("_", "-") for k in raw]
-        raise UserError(f"{', '.join(used)} only {'applies' if len(used) == 1 else 'apply'} to {what}")
+    if not applies:
+        refuse_flags(raw, what, {})
     if fill is not None:
         from iva0.backends.composite.fill import FILLS
 
@@ -116,9 +115,12 @@ def from_params(params: dict[str, Any]) -> dict[str, Any]:
     return diffusion_options(**{k: params[k] for k in names})
 
 
-def refuse_diffusion_options(options: dict[str, Any], what: str) -> None:
-    """Raise a UserError naming every diffusion-only flag that was given for another backend."""
-    used = [_FLAGS.get(k, "--" + k.replace("_", "-")) for k in options]
+def refuse_flags(options: dict[str, Any], what: str, flags: dict[str, str] = _FLAGS) -> None:
+    """Raise a UserError naming the flag of every option set in `options` (given where it does not apply).
+
+    flags: the options whose flag is not `--` + their name (default: the diffusion ones, e.g. mas -> --no-mas).
+    """
+    used = [flags.get(k, "--" + k.replace("_", "-")) for k in options]
     if used:
         verb = "applies" if len(used) == 1 else "apply"
         raise UserError(f"{', '.join(used)} only {verb} to {what}")
@@ -173,17 +175,14 @@ def backend_options(backend: str, diffusion: dict[str, Any], ttm: dict[str, Any]
     flag: "--backend" (animate) or "--method" (bench run), for the messages.
     """
     if backend == "ttm":
-        refuse_diffusion_options({k: v for k, v in diffusion.items() if k not in SHARED_WITH_TTM}, f"{flag} iva0")
+        refuse_flags({k: v for k, v in diffusion.items() if k not in SHARED_WITH_TTM}, f"{flag} iva0")
         options = {k: v for k, v in diffusion.items() if k in SHARED_WITH_TTM}
         if options.pop("offload", None):  # iva0's plain --offload = diffusers' model offload
             if ttm.get("offload", "model") != "model":
                 raise UserError(f"--offload is --offload-mode model; it contradicts --offload-mode {ttm['offload']}")
             options["offload"] = "model"
         return {**options, **ttm}
-    if ttm:
-        used = [_TTM_FLAGS.get(k, "--" + k.replace("_", "-")) for k in ttm]
-        verb = "applies" if len(used) == 1 else "apply"
-        raise UserError(f"{', '.join(used)} only {verb} to {flag} ttm")
+    refuse_flags(ttm, f"{flag} ttm", _TTM_FLAGS)
     if backend != "iva0":
-        refuse_diffusion_options(diffusion, f"{flag} iva0")
+        refuse_flags(diffusion, f"{flag} iva0")
     return diffusion
