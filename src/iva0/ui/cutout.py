@@ -44,7 +44,7 @@ class CutoutView:
 
     CACHE = 24  # cut-outs kept (each (h, w) float32 at the preview size, about 0.7 MB at 512 px)
 
-    def __init__(self, work: WorkDir, options: Mapping[str, Any] | None, side: int, segmenter_source=None) -> None:
+    def __init__(self, work: WorkDir, options: Mapping[str, Any] | None, side: int, segmenter_source) -> None:
         from iva0.backends.composite import CompositeConfig
         from iva0.backends.cutouts import cutout_options
 
@@ -87,13 +87,11 @@ class CutoutView:
 
     def _segment(self, image: np.ndarray, obj: DraftObject, seed: int) -> np.ndarray:
         from iva0.backends.composite import segment_objects
-        from iva0.segment import create_segmenter
 
         segmenter = None
         if not obj.mask:
-            if self._segmenter is None:  # built once: a SAM 2 model loads on the first view, not on every one
-                self._segmenter = (self._segmenter_source() if self._segmenter_source is not None
-                                   else create_segmenter(self.config.segmenter, self.config.segmenter_model))
+            if self._segmenter is None:  # the page's one segmenter: a SAM 2 model loads once, not per view
+                self._segmenter = self._segmenter_source()
             segmenter = self._segmenter
         layout = one_object_layout(obj)
         return segment_objects(image, layout, self.config, seed, segmenter=segmenter)[0].alpha
