@@ -175,8 +175,9 @@ def test_preview_draws_the_layout_over_the_still_picture(tmp_path, capsys):
 
 
 def test_quiet_silences_the_hugging_face_libraries_bars_too(tmp_path):
-    """-q: transformers' "Loading weights" bar of a SAM 2 folder used to print anyway (a fresh process, so that
-    no earlier test has silenced it already)."""
+    """-q prints nothing: transformers' "Loading weights" bar of a SAM 2 folder used to print anyway; the SAM 2
+    load is now quiet like every other model load (iva0.library_logs). A fresh process, so that no earlier test
+    has silenced it already."""
     from iva0.segment.sam2 import write_random_sam2
 
     write_random_sam2(tmp_path / "sam2", tiny=True)

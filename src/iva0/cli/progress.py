@@ -4,25 +4,9 @@ before that prints its one `error:` line alone."""
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 from typing import Any, Iterator
 
 from iva0.backends.base import ProgressFn
-
-
-def silence_library_bars() -> None:
-    """With -q, the Hugging Face libraries' own bars ("Loading weights", "Writing model shards") stay quiet too.
-
-    The environment variable covers libraries imported later (they read it at
-    import); the calls cover those already imported.
-    """
-    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
-    for name in ("transformers", "diffusers"):
-        if name in sys.modules:
-            sys.modules[name].utils.logging.disable_progress_bar()
-    if "huggingface_hub" in sys.modules:
-        sys.modules["huggingface_hub"].utils.disable_progress_bars()
 
 
 class LazyProgress:
@@ -33,7 +17,6 @@ class LazyProgress:
         self.shown = False
         self.bar = None
         if not enabled:
-            silence_library_bars()
             return
         from rich.console import Console
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,

@@ -99,8 +99,11 @@ class Sam2Segmenter:
                 raise ModelError(f"sam2 model: cannot read {pre}: {e}") from None
         from transformers import Sam2Model
 
+        from iva0.library_logs import quiet_libraries
+
         try:
-            net = Sam2Model.from_pretrained(folder, local_files_only=True, use_safetensors=True)
+            with quiet_libraries():  # no "Loading weights" bar of transformers' own among iva0's
+                net = Sam2Model.from_pretrained(folder, local_files_only=True, use_safetensors=True)
         except Exception as e:  # noqa: BLE001 - a broken folder is the user's to fix: one line, not a traceback
             raise ModelError(f"sam2 model: cannot load {folder}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
         return cls(net, mean, std, device, dtype)

@@ -8,7 +8,6 @@ every problem becomes one `ModelError` line naming the component and the path.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
@@ -44,31 +43,9 @@ from iva0.backends.diffusion.hub import resolve_source
 from iva0.backends.diffusion.motion_unet import gligen_feature_type
 from iva0.backends.diffusion.single_file import load_single_file_base
 from iva0.errors import ModelError, one_line
+from iva0.library_logs import quiet_libraries
 
 log = logging.getLogger("iva0")
-
-
-@contextlib.contextmanager
-def quiet_libraries():
-    """Silence the libraries' per-file progress bars and info chatter while we load."""
-    import diffusers.utils.logging as dlog
-    import transformers.utils.logging as tlog
-
-    levels = (dlog.get_verbosity(), tlog.get_verbosity())
-    bars = (dlog.is_progress_bar_enabled(), tlog.is_progress_bar_enabled())
-    dlog.set_verbosity_error()
-    tlog.set_verbosity_error()
-    dlog.disable_progress_bar()
-    tlog.disable_progress_bar()
-    try:
-        yield
-    finally:
-        dlog.set_verbosity(levels[0])
-        tlog.set_verbosity(levels[1])
-        if bars[0]:
-            dlog.enable_progress_bar()
-        if bars[1]:
-            tlog.enable_progress_bar()
 
 
 def load_model(cls, report: ComponentReport, where: str, dtype: torch.dtype):

@@ -45,7 +45,7 @@ from iva0.backends.diffusion.configs import (  # noqa: F401 - re-exported: tiny.
     read_config,
     tokenizer_dir,
 )
-from iva0.backends.diffusion.loading import quiet_libraries
+from iva0.library_logs import quiet_libraries
 
 # the parts written to disk, in build order (the order fixes each part's seed)
 PARTS = ("unet", "motion_adapter", "vae", "text_encoder", "image_encoder", "image_project")

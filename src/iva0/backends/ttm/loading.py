@@ -129,7 +129,7 @@ def load_pipeline(source: str | Path, *, dtype: str | None = None, device: str |
     import diffusers
     import torch
 
-    from iva0.backends.diffusion.loading import quiet_libraries
+    from iva0.library_logs import quiet_libraries
 
     dev = pick_device(device)
     torch_dtype = pick_dtype(dtype, dev)

@@ -143,7 +143,7 @@ def write_model_folder(
     progress: ProgressFn | None = None,
 ) -> Path:
     """Write a random-weight folder of `family`, atomically; parts are built and saved one at a time."""
-    from iva0.backends.diffusion.loading import quiet_libraries
+    from iva0.library_logs import quiet_libraries
     from iva0.backends.diffusion.tiny import _cast, _check_target
     from iva0.io.atomic import atomic_path
 
