@@ -22,6 +22,30 @@ def test_scale_index_keeps_the_share_of_the_schedule():
     assert all(dc.scale_index(49, n) == n - 1 for n in (1, 4, 30))  # never past the last step
 
 
+@pytest.mark.parametrize("pair", [(3, 7), (4, 9), (2, 5), (3, 6)])  # Wan / CogVideoX cut-and-drag, and camera
+def test_scaled_defaults_keep_a_pinned_step_at_every_step_count(pair):
+    for steps in range(1, 201):
+        tweak, tstrong = dc.default_indices(*pair, steps)
+        dc.check_indices(tweak, tstrong, steps)
+        if steps >= 2:
+            assert tweak < tstrong, (pair, steps)  # at least one step is pinned
+            assert dc.no_pin_warning(tweak, tstrong, steps) is None
+        else:
+            assert (tweak, tstrong) == (0, 0) and "1 step" in dc.no_pin_warning(tweak, tstrong, steps)
+    assert dc.default_indices(3, 7, 10) == (1, 2)  # scaling alone gives 1/1 at 9 and 10 steps (no pin)
+    assert dc.default_indices(3, 7, 9) == (1, 2)
+    assert dc.default_indices(3, 7, 2) == (0, 1)
+
+
+def test_resolved_indices_keep_a_pinned_step_after_a_late_tweak():
+    assert dc.resolve_indices(3, 7, 50) == (3, 7)
+    assert dc.resolve_indices(3, 7, 50, tweak=9) == (9, 10)  # past the default tstrong: dragged one past it
+    assert dc.resolve_indices(3, 7, 50, tweak=49) == (49, 49)  # the last step: nothing left to pin
+    assert "tweak index = tstrong index = 49" in dc.no_pin_warning(49, 49, 50)
+    assert dc.resolve_indices(3, 7, 50, tstrong=3) == (3, 3)  # the user's own pair is kept as given
+    assert dc.resolve_indices(3, 7, 10, tstrong=5) == (1, 5)
+
+
 @pytest.mark.parametrize("tweak,tstrong,steps", [(3, 2, 10), (-1, 2, 10), (2, 10, 10), (10, 10, 10)])
 def test_check_indices_refuses(tweak, tstrong, steps):
     with pytest.raises(ValueError):
