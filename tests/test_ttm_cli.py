@@ -89,6 +89,18 @@ def test_wrong_folders_are_refused(work, tmp_path):
     assert r.returncode == 2 and "vae" in r.stderr
 
 
+def test_negative_prompt_given_empty_is_not_the_same_as_not_given():
+    from iva0.cli import options as opts
+
+    base = {name: None for name in ("guidance_2", "flow_shift", "tweak_index", "tstrong_index", "dual_clock",
+                                    "keep_background", "mask_dilate", "offload_mode")}
+    base.update(vae_tiling=False, vae_slicing=False)
+    assert opts.backend_options("ttm", {}, opts.ttm_from_params({**base, "negative_prompt": ""}), "--backend") == \
+        {"negative_prompt": ""}  # --negative-prompt "": none
+    assert opts.backend_options("ttm", {}, opts.ttm_from_params({**base, "negative_prompt": None}), "--backend") == {}
+    assert opts.backend_options("iva0", {}, opts.ttm_from_params({**base, "negative_prompt": "x"}), "--backend") == {}
+
+
 def test_ttm_options_are_refused_for_other_backends(work, tmp_path):
     r = iva0("animate", work / "img.png", "-l", work / "lay.json", "--no-dual-clock", "-o", tmp_path / "x.mp4")
     assert r.returncode == 2 and "only applies to --backend ttm" in r.stderr

@@ -302,3 +302,39 @@ def test_check_inputs_raises_value_errors(pipes):
     with pytest.raises(ValueError, match="multiples of 16"):
         p.check_inputs(picture(36, 48), **ok)
     p.check_inputs(img, **{**ok, "layout": None, "dual_clock_on": False})  # off: no reference needed
+
+
+def test_negative_prompt_is_the_familys_standard_one_unless_given(tiny, pipes):
+    from iva0.animate import animate
+    from iva0.backends.ttm.backend import TTMBackend
+    from iva0.backends.ttm.families import WAN_NEGATIVE_PROMPT
+
+    img = picture(32, 48)
+    be = TTMBackend(model=str(tiny("wan21")), steps=2)
+    runs = {}
+    for name, given, lay in (("not given", None, layout()), ("standard", WAN_NEGATIVE_PROMPT, layout()),
+                             ("empty", "", layout()), ("layout's", None, layout().with_overrides(negative_prompt="blurry"))):
+        be.settings.negative_prompt = given
+        frames = animate(img, lay, be, width=48, height=32, seed=1).frames
+        runs[name] = (be.last.info.get("negative_prompt"), frames)
+    assert np.array_equal(runs["not given"][1], runs["standard"][1])
+    assert not np.array_equal(runs["not given"][1], runs["empty"][1])  # "" is no negative prompt: another video
+    assert runs["not given"][0] == WAN_NEGATIVE_PROMPT and runs["empty"][0] == "" and runs["layout's"][0] == "blurry"
+    assert pipes("cogvideox").negative_prompt(None) == ""  # CogVideoX's scripts use none
+    assert pipes("wan21").negative_prompt(layout(), "") == ""
+
+
+def test_default_indices_pin_at_ten_steps_and_one_step_warns(tiny, capsys):
+    from iva0.animate import animate
+    from iva0.backends.ttm.backend import TTMBackend
+
+    img = picture(32, 48)
+    be = TTMBackend(model=str(tiny("wan21")), steps=10)
+    animate(img, layout(), be, width=48, height=32, seed=1)
+    info = be.last.info
+    assert (info["tweak_index"], info["tstrong_index"]) == (1, 2)  # scaling alone gives 1/1: no pin at all
+    assert capsys.readouterr().err == ""
+    be.settings.steps = 1
+    animate(img, layout(), be, width=48, height=32, seed=1)
+    err = capsys.readouterr().err
+    assert err.startswith("warning: 1 step leaves none to pin") and err.count("\n") == 1

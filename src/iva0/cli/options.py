@@ -165,8 +165,13 @@ def ttm_options(
 
 
 def ttm_from_params(params: dict[str, Any]) -> dict[str, Any]:
+    """`ttm_options` of a command's parameters, with its --negative-prompt when given (shared with iva0): the ttm
+    backend tells `--negative-prompt ""` (none) from no flag (the layout's, else the family's standard one)."""
     names = inspect.signature(ttm_options).parameters
-    return ttm_options(**{k: params[k] for k in names})
+    options = ttm_options(**{k: params[k] for k in names})
+    if params.get("negative_prompt") is not None:
+        options["negative_prompt"] = params["negative_prompt"]
+    return options
 
 
 def backend_options(backend: str, diffusion: dict[str, Any], ttm: dict[str, Any], flag: str) -> dict[str, Any]:
@@ -182,7 +187,7 @@ def backend_options(backend: str, diffusion: dict[str, Any], ttm: dict[str, Any]
                 raise UserError(f"--offload is --offload-mode model; it contradicts --offload-mode {ttm['offload']}")
             options["offload"] = "model"
         return {**options, **ttm}
-    refuse_flags(ttm, f"{flag} ttm", _TTM_FLAGS)
+    refuse_flags({k: v for k, v in ttm.items() if k != "negative_prompt"}, f"{flag} ttm", _TTM_FLAGS)
     if backend != "iva0":
         refuse_flags(diffusion, f"{flag} iva0")
     return diffusion

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -146,18 +147,22 @@ class TTMBackend:
     def animate(self, image: np.ndarray, layout: Layout, *, seed: int = 0, progress: ProgressFn | None = None) -> np.ndarray:
         import torch
 
-        from iva0.backends.ttm.dual_clock import default_indices
+        from iva0.backends.ttm import dual_clock
 
         s = self.settings
         progress = progress or no_progress
         retimed = self.model_layout(layout)
         if s.dual_clock:
-            tweak, tstrong = default_indices(self.family.tweak, self.family.tstrong, s.steps)
-            tweak = tweak if s.tweak_index is None else s.tweak_index
-            tstrong = max(tweak, tstrong) if s.tstrong_index is None else s.tstrong_index  # a late tweak drags it
+            tweak, tstrong = dual_clock.resolve_indices(self.family.tweak, self.family.tstrong, s.steps, s.tweak_index,
+                                                        s.tstrong_index)
+            warning = dual_clock.no_pin_warning(tweak, tstrong, s.steps)
+            if warning:
+                print(f"warning: {warning}", file=sys.stderr, flush=True)
         else:
             tweak = tstrong = 0
-        negative = layout.negative_prompt if s.negative_prompt is None else s.negative_prompt
+        # --negative-prompt "" (settings "") = none; not given: the layout's, else the family's standard one
+        negative = s.negative_prompt if s.negative_prompt is not None else (
+            layout.negative_prompt or self.family.negative_prompt)
         kwargs = dict(num_frames=retimed.num_frames, num_inference_steps=s.steps, guidance_scale=s.guidance,
                       guidance_scale_2=s.guidance_2, tweak_index=tweak, tstrong_index=tstrong,
                       dual_clock_on=s.dual_clock)

@@ -98,6 +98,12 @@ class TTMPipeline:
     def default_indices(self, steps: int) -> tuple[int, int]:
         return dual_clock.default_indices(self.family.tweak, self.family.tstrong, steps)
 
+    def negative_prompt(self, layout: Layout | None, given: str | None = None) -> str:
+        """`given` when not None ("" = none); else the layout's when not empty; else the family's standard one."""
+        if given is not None:
+            return given
+        return (layout.negative_prompt if layout is not None else "") or self.family.negative_prompt
+
     # ------------------------------------------------------------------ checks
     def check_inputs(self, image: np.ndarray, num_frames: int, num_inference_steps: int, tweak_index: int,
                      tstrong_index: int, guidance_scale: float, guidance_scale_2: float | None,
@@ -146,7 +152,7 @@ class TTMPipeline:
         motion_mask: np.ndarray | None = None,
         num_frames: int | None = None,
         prompt: str = "",
-        negative_prompt: str = "",
+        negative_prompt: str | None = None,
         num_inference_steps: int = 50,
         guidance_scale: float | None = None,
         guidance_scale_2: float | None = None,
@@ -166,15 +172,18 @@ class TTMPipeline:
 
         Stage 1 (with a layout) cuts the objects out with `composite`, a ready CompositeBackend
         (iva0.backends.cutouts.cutout_backend: segmenter, SAM 2 folder, fill), or one built from
-        `composite_options`; neither: GrabCut and Telea."""
+        `composite_options`; neither: GrabCut and Telea.
+
+        negative_prompt: None = the layout's when it has one, else the family's standard one (Wan's
+        `sample_neg_prompt`; none on CogVideoX); "" = no negative prompt."""
         progress = progress or no_progress
         timings: dict[str, float] = {}
         _peak_reset(self.device)
         steps = num_inference_steps
-        default_tweak, default_tstrong = self.default_indices(steps)
-        tweak = default_tweak if tweak_index is None else tweak_index
-        tstrong = max(tweak, default_tstrong) if tstrong_index is None else tstrong_index
+        tweak, tstrong = dual_clock.resolve_indices(self.family.tweak, self.family.tstrong, steps, tweak_index,
+                                                    tstrong_index)
         guidance = self.family.guidance if guidance_scale is None else guidance_scale
+        negative_prompt = self.negative_prompt(layout, negative_prompt)
 
         # 1. The layout at the model's frame rule (same duration), and the frame count
         from iva0.backends.ttm.reference import build_reference, model_layout
@@ -249,5 +258,6 @@ class TTMPipeline:
             peak_memory=_peak(self.device),
             info={"family": self.family.name, "steps": steps, "tweak_index": tweak if dual_clock_on else 0,
                   "tstrong_index": tstrong if dual_clock_on else 0, "dual_clock": dual_clock_on,
-                  "transformer_calls": calls, "guidance": guidance, "num_frames": num_frames},
+                  "transformer_calls": calls, "guidance": guidance, "num_frames": num_frames,
+                  "negative_prompt": negative_prompt},
         )
