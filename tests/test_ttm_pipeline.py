@@ -338,3 +338,77 @@ def test_default_indices_pin_at_ten_steps_and_one_step_warns(tiny, capsys):
     animate(img, layout(), be, width=48, height=32, seed=1)
     err = capsys.readouterr().err
     assert err.startswith("warning: 1 step leaves none to pin") and err.count("\n") == 1
+
+
+@pytest.fixture(scope="session")
+def dpm_folder(tiny):
+    """Tiny CogVideoX with diffusers' CogVideoXDPMScheduler (the one CogVideoX's docs suggest), trailing spacing."""
+    import json
+    import shutil
+
+    folder = tiny("cogvideox").parent / "cogvideox-dpm"
+    if not folder.exists():
+        shutil.copytree(tiny("cogvideox"), folder)
+        index = json.loads((folder / "model_index.json").read_text())
+        index["scheduler"] = ["diffusers", "CogVideoXDPMScheduler"]
+        (folder / "model_index.json").write_text(json.dumps(index))
+        path = folder / "scheduler" / "scheduler_config.json"
+        config = json.loads(path.read_text())
+        config.update(_class_name="CogVideoXDPMScheduler", timestep_spacing="trailing")
+        path.write_text(json.dumps(config))
+    return folder
+
+
+def test_cogvideox_dpm_scheduler_is_diffusers_own_pipeline_with_the_clock_off(dpm_folder):
+    import diffusers
+
+    p = TTMPipeline.from_pretrained(dpm_folder)
+    assert type(p.pipe.scheduler).__name__ == "CogVideoXDPMScheduler"
+    img = picture(32, 48)
+    ours = p(img, prompt="a red ball", negative_prompt="blurry", num_frames=9, num_inference_steps=4,
+             guidance_scale=4.0, dual_clock_on=False, generator=torch.Generator().manual_seed(7))
+    ref = diffusers.CogVideoXImageToVideoPipeline.from_pretrained(str(dpm_folder), torch_dtype=torch.float32)
+    ref.set_progress_bar_config(disable=True)
+    theirs = to_uint8(ref(image=Image.fromarray(img), prompt="a red ball", negative_prompt="blurry", height=32, width=48,
+                          num_frames=9, num_inference_steps=4, guidance_scale=4.0, output_type="np",
+                          generator=torch.Generator().manual_seed(7)).frames[0])
+    assert theirs[1:].std() > 5
+    assert np.array_equal(ours.frames[1:], theirs[1:])
+
+
+def test_cogvideox_dpm_scheduler_dual_clock_pins_and_restarts_its_history_at_tweak(dpm_folder):
+    from diffusers.utils.torch_utils import randn_tensor
+
+    p = TTMPipeline.from_pretrained(dpm_folder)
+    calls, seen = [], {}
+    sched = p.pipe.scheduler
+    step = sched.step
+
+    def spy(model_output, old_pred, timestep, timestep_back, sample, **kw):
+        calls.append((old_pred is None, None if timestep_back is None else int(timestep_back), int(timestep)))
+        return step(model_output, old_pred, timestep, timestep_back, sample, **kw)
+
+    sched.step = spy
+    try:
+        out = p(picture(32, 48), layout(), num_inference_steps=5, tweak_index=1, tstrong_index=3, guidance_scale=3.0,
+                mask_dilate=2, generator=torch.Generator().manual_seed(5),
+                callback_on_step_end=lambda pipe, i, t, kw: seen.__setitem__(i, kw["latents"].clone()) or {})
+    finally:
+        del sched.step
+    ts = [int(t) for t in sched.timesteps]
+    # a fresh multistep history at tweak (first order, nothing to look back to), then each step looks back one
+    assert calls == [(True, None, ts[1]), (False, ts[1], ts[2]), (False, ts[2], ts[3]), (False, ts[3], ts[4])]
+    shape = seen[1].shape
+    g = torch.Generator().manual_seed(5)
+    x = torch.from_numpy(picture(32, 48)).float().permute(2, 0, 1)[None, :, None] / 127.5 - 1
+    p.pipe.vae.encode(x).latent_dist.sample(g)
+    randn_tensor(shape, generator=g)
+    noise = randn_tensor(shape, generator=g)
+    ref = p.parts.encode_video(out.reference, torch.device("cpu"))
+    m = out.latent_mask.bool()[None, :, None].expand(shape)
+    acp = sched.alphas_cumprod
+    for i in (1, 2):
+        a = acp[ts[i + 1]]
+        assert (seen[i][m] - (a.sqrt() * ref + (1 - a).sqrt() * noise)[m]).abs().max() < 1e-4
+    a = acp[ts[4]]
+    assert (seen[3][m] - (a.sqrt() * ref + (1 - a).sqrt() * noise)[m]).abs().max() > 1e-3
