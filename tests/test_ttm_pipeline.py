@@ -412,3 +412,99 @@ def test_cogvideox_dpm_scheduler_dual_clock_pins_and_restarts_its_history_at_twe
         assert (seen[i][m] - (a.sqrt() * ref + (1 - a).sqrt() * noise)[m]).abs().max() < 1e-4
     a = acp[ts[4]]
     assert (seen[3][m] - (a.sqrt() * ref + (1 - a).sqrt() * noise)[m]).abs().max() > 1e-3
+
+
+def _first_input(module, record):
+    def hook(mod, args, kwargs):
+        if not record:
+            record.append(kwargs["hidden_states"].detach().clone())
+    return module.register_forward_pre_hook(hook, with_kwargs=True)
+
+
+def _start_noise(p, family, shape, seed):
+    """TTM's noise n as the test draws it: after diffusers' own draws of prepare_latents, with the same generator."""
+    from diffusers.utils.torch_utils import randn_tensor
+
+    g = torch.Generator().manual_seed(seed)
+    if family == "cogvideox":  # the image's VAE sample, then the start noise
+        x = torch.from_numpy(picture(32, 48)).float().permute(2, 0, 1)[None, :, None] / 127.5 - 1
+        p.pipe.vae.encode(x).latent_dist.sample(g)
+    randn_tensor(shape, generator=g, dtype=torch.float32)
+    return randn_tensor(shape, generator=g, dtype=torch.float32)
+
+
+@pytest.mark.parametrize("family", ["wan21", "cogvideox"])
+def test_first_transformer_input_is_the_reference_noised_to_tweak_with_the_drawn_noise(family, pipes):
+    p = pipes(family)
+    steps, tweak = 6, 2
+    first = []
+    handle = _first_input(p.pipe.transformer, first)
+    try:
+        out = p(picture(32, 48), layout(), num_inference_steps=steps, tweak_index=tweak, tstrong_index=4,
+                guidance_scale=3.0, mask_dilate=2, generator=torch.Generator().manual_seed(11))
+    finally:
+        handle.remove()
+    ref = p.parts.encode_video(out.reference, torch.device("cpu"))
+    noise = _start_noise(p, family, ref.shape, 11)
+    sched = p.pipe.scheduler
+    t = sched.timesteps[tweak]
+    if family == "cogvideox":  # (2B, F', 2C, h, w): [uncond, cond] x [latents, image latents]; DDIM scales nothing
+        a = sched.alphas_cumprod[int(t)]
+        expected = a.sqrt() * ref + (1 - a).sqrt() * noise
+        got = first[0][:1, :, : ref.shape[2]]
+    else:  # (B, 2C + 4, F', h, w): latents then the image condition
+        sigma = sched.sigmas[tweak]
+        expected = (1 - sigma) * ref + sigma * noise
+        got = first[0][:, : ref.shape[1]]
+    assert float(t) != float(sched.timesteps[0])
+    assert (got - expected).abs().max() < 1e-5
+
+
+def _moving_block(frames, h, w, spatial, temporal):
+    """A reference video and pixel mask with a block in the left of the frame moving right one cell per latent
+    frame, with edges cut at 5/8 and 3/8 of a cell; and the latent mask computed here, cell by cell."""
+    ref = np.broadcast_to(picture(h, w), (frames, h, w, 3)).copy()
+    mask = np.zeros((frames, h, w), np.float32)
+    for f in range(frames):
+        k = 0 if f == 0 else (f - 1) // temporal + 1  # the latent frame pixel frame f falls in
+        x0 = k * spatial + spatial - 5  # 5 of the first cell's 8 columns: in; 3 of the last's: out
+        y0 = spatial
+        mask[f, y0: y0 + 2 * spatial, x0: x0 + 5 + spatial + 3] = 1.0
+        ref[f][mask[f] > 0] = (240, 30, 30)
+    picked = [0] + list(range(1, frames, temporal))
+    want = np.zeros((len(picked), h // spatial, w // spatial), np.float32)
+    for k, f in enumerate(picked):
+        for r in range(h // spatial):
+            for c in range(w // spatial):
+                want[k, r, c] = mask[f, r * spatial:(r + 1) * spatial, c * spatial:(c + 1) * spatial].mean() >= 0.5
+    return ref, mask, want
+
+
+@pytest.mark.parametrize("family", ["wan21", "cogvideox"])
+def test_latent_mask_and_pins_follow_the_pixel_mask(family, pipes):
+    p = pipes(family)
+    frames = 9
+    ref_video, mask, want = _moving_block(frames, 32, 48, p.parts.spatial, p.temporal)
+    assert want.any() and not np.array_equal(want, want[..., ::-1])  # a left-right flip would show
+    assert want[0, 1, 0] == 1 and want[0, 1, 2] == 0  # 5/8 of the cell: in; 3/8: out
+    seen = {}
+    out = p(picture(32, 48), reference=ref_video, motion_mask=mask, num_frames=frames, num_inference_steps=4,
+            tweak_index=1, tstrong_index=3, guidance_scale=3.0, generator=torch.Generator().manual_seed(2),
+            callback_on_step_end=lambda pipe, i, t, kw: seen.__setitem__(i, kw["latents"].clone()) or {})
+    assert np.array_equal(out.latent_mask.numpy(), want)
+    ref = p.parts.encode_video(ref_video, torch.device("cpu"))
+    noise = _start_noise(p, family, ref.shape, 2)
+    sched = p.pipe.scheduler
+    t_next = sched.timesteps[2]
+    if family == "cogvideox":
+        a = sched.alphas_cumprod[int(t_next)]
+        target = a.sqrt() * ref + (1 - a).sqrt() * noise
+        m = torch.from_numpy(want).bool()[None, :, None].expand(ref.shape)  # (B, F', C, h, w)
+    else:
+        sigma = sched.sigmas[2]
+        target = (1 - sigma) * ref + sigma * noise
+        m = torch.from_numpy(want).bool()[None, None].expand(ref.shape)  # (B, C, F', h, w)
+    gap = (seen[1] - target).abs()
+    assert gap[m].max() < 1e-4  # pinned where the pixel mask is
+    cells = gap.amax(dim=2 if family == "cogvideox" else 1)[0]  # (F', h, w): the largest gap over channels
+    assert (cells[~torch.from_numpy(want).bool()] > 1e-4).all()  # every cell outside it denoised freely
