@@ -129,6 +129,22 @@ def test_retime_keeps_duration_on_the_frame_rule():
         model_frames(_layout(61, 8), wan)  # 7.5 s
 
 
+def test_retime_moves_the_camera_keys_with_the_objects():
+    from iva0.backends.ttm.reference import model_layout
+
+    lay = parse_layout({"num_frames": 16, "fps": 8, "objects": [
+        {"name": "a", "keyframes": [{"frame": 0, "box": [0.1, 0.1, 0.3, 0.3]}, {"frame": 15, "box": [0.5, 0.1, 0.7, 0.3]}]}],
+        "camera": {"keyframes": [{"frame": 0, "box": [0, 0, 0.5, 0.5]}, {"frame": 5, "box": [0.2, 0, 0.7, 0.5]},
+                                 {"frame": 15, "box": [0.5, 0.5, 1.0, 1.0]}]}})
+    out = model_layout(lay, FAMILIES["wan21"])  # 16 frames at 8 fps -> 33 at 16 fps
+    assert out.num_frames == 33 and out.camera is not None
+    assert [k.frame for k in out.camera.keyframes] == [0, 11, 32]  # 5 * 32 / 15 = 10.7 -> 11
+    assert [k.box for k in out.camera.keyframes] == [k.box for k in lay.camera.keyframes]
+    # the window at the same time is the same window: the camera keeps its duration like the objects
+    assert np.allclose(out.camera.windows(33)[32], lay.camera.windows(16)[15])
+    assert out.objects[0].keyframes[-1].frame == 32
+
+
 def test_reference_mask_is_the_moved_cutout_not_the_box():
     from iva0.backends.ttm.reference import build_reference, dilate
 
