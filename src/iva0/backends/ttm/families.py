@@ -34,7 +34,15 @@ class Family:
     guidance: float = 5.0
     guidance_2: float | None = None
     negative_prompt: str = ""  # used when neither the layout nor --negative-prompt gives one
+    # indices for REFERENCE_STEPS steps when the layout has a camera: TTM's README gives 2/5 for camera control on
+    # Wan ("good starting points"); TTM gives none for CogVideoX: 3/7 is ours (docs/ttm.md)
+    camera_tweak: int = 2
+    camera_tstrong: int = 5
 
+
+    def indices50(self, camera: bool = False) -> tuple[int, int]:
+        """TTM's (tweak, tstrong) for REFERENCE_STEPS steps: cut-and-drag, or camera control."""
+        return (self.camera_tweak, self.camera_tstrong) if camera else (self.tweak, self.tstrong)
 
     @property
     def seconds(self) -> float:
@@ -64,7 +72,8 @@ FAMILIES: dict[str, Family] = {
                "Wan-AI/Wan2.2-TI2V-5B-Diffusers", 121, 4, 24, 704, 1280, 3, 7, guidance=5.0,
                negative_prompt=WAN_NEGATIVE_PROMPT),
         Family("cogvideox", "cogvideox", "CogVideoXImageToVideoPipeline", "THUDM__CogVideoX-5b-I2V",
-               "THUDM/CogVideoX-5b-I2V", 49, 8, 8, 480, 720, 4, 9, guidance=6.0),
+               "THUDM/CogVideoX-5b-I2V", 49, 8, 8, 480, 720, 4, 9, guidance=6.0,
+               camera_tweak=3, camera_tstrong=7),
     )
 }
 
