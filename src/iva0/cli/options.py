@@ -130,8 +130,8 @@ def refuse_flags(options: dict[str, Any], what: str, flags: dict[str, str] = _FL
 # --offload and --negative-prompt are shared with iva0 ----
 Guidance2 = Annotated[Optional[float], typer.Option("--guidance-2", min=0.0, help="[ttm] Guidance of Wan 2.2 I2V-A14B's low-noise expert (default: --guidance).")]
 FlowShift = Annotated[Optional[float], typer.Option("--flow-shift", min=0.0, help="[ttm] Wan's flow-matching shift (default: the folder's scheduler config).")]
-TweakIndex = Annotated[Optional[int], typer.Option("--tweak-index", min=0, help="[ttm] Step the whole video starts denoising at (default: TTM's 3 of 50 on Wan, 4 of 50 on CogVideoX, scaled to --steps).")]
-TstrongIndex = Annotated[Optional[int], typer.Option("--tstrong-index", min=0, help="[ttm] Step the objects' region is released at (default: 7 of 50 on Wan, 9 of 50 on CogVideoX, scaled).")]
+TweakIndex = Annotated[Optional[int], typer.Option("--tweak-index", min=0, help="[ttm] Step the whole video starts denoising at (default: TTM's 3 of 50 on Wan, 4 of 50 on CogVideoX, with a camera 2 / 3, scaled to --steps).")]
+TstrongIndex = Annotated[Optional[int], typer.Option("--tstrong-index", min=0, help="[ttm] Step the pinned region is released at (default: 7 of 50 on Wan, 9 of 50 on CogVideoX, with a camera 5 / 7, scaled).")]
 DualClock = Annotated[Optional[bool], typer.Option("--dual-clock/--no-dual-clock", help="[ttm] Time-to-Move's dual clock (on); off = the model's plain image-to-video from noise.")]
 KeepBackground = Annotated[Optional[bool], typer.Option("--keep-background/--no-keep-background", help="[ttm] Paste the input's exact pixels outside the objects' boxes (off).")]
 MaskDilate = Annotated[Optional[int], typer.Option("--mask-dilate", min=0, max=256, help="[ttm] Grow the objects' motion mask by this many pixels (default 8).")]
