@@ -144,3 +144,17 @@ def test_no_camera_keeps_only_the_objects_pinned(run, mask_path):
     animate(picture(), lay, be, width=OUT[0], height=OUT[1], seed=3)
     assert not be.last.info["camera"]
     assert 0 < be.last.masks[-1].mean() < 0.5  # the ball and its margin only
+
+
+def test_check_inputs_refuses_a_camera_without_the_dual_clock_and_out_size_without_a_camera(run, mask_path):
+    be, lay, _ = run
+    p = be.pipe
+    ok = dict(num_frames=FRAMES, num_inference_steps=4, tweak_index=0, tstrong_index=1, guidance_scale=4.0,
+              guidance_scale_2=None, reference=None, motion_mask=None, dual_clock_on=True, layout=lay, out_size=OUT)
+    p.check_inputs(picture(), **ok)
+    with pytest.raises(ValueError, match="has no camera"):
+        p.check_inputs(picture(), **{**ok, "dual_clock_on": False})
+    with pytest.raises(ValueError, match="out_size is for a layout with a camera"):
+        p.check_inputs(picture(), **{**ok, "layout": lay.with_overrides(camera={})})
+    with pytest.raises(ValueError, match="multiples of 16"):
+        p.check_inputs(picture(), **{**ok, "out_size": (40, 32)})  # the video's size is checked, not the picture's
