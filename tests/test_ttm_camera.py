@@ -158,3 +158,20 @@ def test_check_inputs_refuses_a_camera_without_the_dual_clock_and_out_size_witho
         p.check_inputs(picture(), **{**ok, "layout": lay.with_overrides(camera={})})
     with pytest.raises(ValueError, match="multiples of 16"):
         p.check_inputs(picture(), **{**ok, "out_size": (40, 32)})  # the video's size is checked, not the picture's
+
+
+def test_cogvideox_camera_run(tmp_path_factory, mask_path):
+    """CogVideoX's latents are (B, F', C, h, w) and its frames 8k+1: the same camera mask, its own indices (3/7)."""
+    from iva0.backends.ttm.backend import TTMBackend
+    from iva0.backends.ttm.tiny import write_model_folder
+
+    folder = write_model_folder(tmp_path_factory.mktemp("ttm-camera-cog") / "cog", "cogvideox")
+    be = TTMBackend(model=str(folder), steps=8, mask_dilate=2)
+    lay = camera_layout(mask_path).with_overrides(num_frames=17, fps=8)  # 2 s at 8 fps: 17 frames, 5 latent frames
+    frames = be.animate(picture(), lay, seed=1, out_size=OUT)
+    out = be.last
+    assert frames.shape == (17, 32, 48, 3) and out.info["camera"]
+    assert (out.info["tweak_index"], out.info["tstrong_index"]) == (0, 1)  # 3/7 of 50 at 8 steps: 0.48 -> 0, 1.12 -> 1
+    cells = out.masks[[0, 1, 5, 9, 13]].reshape(5, 4, 8, 6, 8).mean(axis=(2, 4))
+    assert np.array_equal(out.latent_mask.numpy(), (cells >= 0.5).astype(np.float32))
+    assert out.latent_mask[0].all() and not out.latent_mask[4].all()  # the revealed border at the end is free
