@@ -164,7 +164,7 @@ def register(app: typer.Typer) -> None:
         import numpy as np
 
         from iva0.io.image import fit_size, read_image, resize_image
-        from iva0.io.overlay import draw_preview
+        from iva0.layout_overlay import draw_preview
         from iva0.io.video import check_output_path, write_video
         from iva0.layout import load_layout
         from iva0.limits import check_frame_memory
