@@ -16,7 +16,7 @@ from PIL import Image
 
 from iva0.animate import animate
 from iva0.io.image import read_image, resize_image
-from iva0.io.overlay import draw_preview
+from iva0.layout_overlay import draw_preview
 from iva0.layout import load_layout
 from iva0.samples import get_sample
 
