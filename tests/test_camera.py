@@ -276,3 +276,28 @@ def test_retiming_moves_the_camera_keys_too():
     short = retime_layout(lay, 6)
     assert [k.frame for k in short.camera.keyframes] == [0, 3, 5]
     np.testing.assert_allclose(short.camera.windows(6)[-1], lay.camera.windows(16)[-1])
+
+
+def test_report_strip_picks_the_camera_windows_too():
+    """`bench report`'s strips draw frames idx of a video: the layout restricted to them keeps each one's window."""
+    from iva0.bench.report import _pick_frames
+
+    lay = parse_layout(cam_layout())
+    idx = np.array([0, 5, 10, 15])
+    picked = _pick_frames(lay, idx)
+    np.testing.assert_allclose(picked.camera.windows(4), lay.camera.windows(16)[idx], atol=1e-6)
+    np.testing.assert_allclose(picked.boxes()[:, :], lay.boxes()[:, idx], atol=1e-6)
+
+
+def test_camera_speed_script_runs(capsys):
+    """benchmarks/camera_speed.py (its figures are in the README) runs and prints its ratio line."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "camera_speed.py"
+    spec = importlib.util.spec_from_file_location("camera_speed", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--sample", "coins", "--repeats", "1", "--width", "128"]) == 0
+    out = capsys.readouterr().out
+    assert "coins" in out and "time with/without camera over 1 samples: median" in out

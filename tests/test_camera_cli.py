@@ -117,3 +117,24 @@ def test_preview_draws_the_window_at_each_frame():
     # frame 0's window edge at x = 20 px, y 10..50; frame 4's at x = 100 px, y 50..90
     assert white[0, 20:45, 19:22].any(1).all() and not white[0, 60:85, 99:102].any()
     assert white[4, 55:85, 99:102].any(1).all()
+
+
+STARTER = Path(__file__).resolve().parent.parent / "benchmarks" / "starter"
+
+
+def test_camera_samples_ship_and_run(tmp_path, capsys):
+    """One camera sample in `iva0 samples`, two in the starter benchmark; each runs on the composite."""
+    from iva0.bench.format import load_benchmark
+
+    code, out, _ = run(["samples"], capsys)
+    assert code == 0 and "rocket-follow" in out
+    s = get_sample("rocket-follow")
+    bench = load_benchmark(STARTER)
+    cams = [b for b in bench.samples if b.layout.camera is not None]
+    assert sorted(b.id for b in cams) == ["coffee-cup-camera-zoom", "motorcycle-camera-follow"]
+    for k, (image, layout) in enumerate([(s.image, s.layout)] + [(b.image, b.layout_path) for b in cams]):
+        out = tmp_path / f"{k}.mp4"
+        code, _, err = run(["animate", image, "-l", layout, "-o", out, "--width", "160", "-q"], capsys)
+        assert code == 0, err
+        frames, _ = read_video(out)
+        assert frames.shape[0] == 16 and frames.shape[2] == 160

@@ -289,6 +289,9 @@ def _pick_frames(layout, idx):
     for j, obj in enumerate(data["objects"]):
         obj["keyframes"] = [{"frame": k, "box": [float(v) for v in boxes[j, f]]} for k, f in enumerate(idx)]
         obj.pop("points", None)  # clicks belong to the picture's frame 0, which tile 0 need not show
+    if layout.camera is not None:  # and each tile's own window
+        windows = layout.camera.windows(layout.num_frames, layout.interpolation)  # (F, 4)
+        data["camera"] = {"keyframes": [{"frame": k, "box": [float(v) for v in windows[f]]} for k, f in enumerate(idx)]}
     return parse_layout(data)
 
 

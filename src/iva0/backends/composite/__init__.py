@@ -83,6 +83,14 @@ def segment_objects(image: np.ndarray, layout: Layout, config: CompositeConfig =
     return cutouts
 
 
+def scale_cutout(cut: Cutout, rgb: np.ndarray, box0: np.ndarray) -> Cutout:
+    """A cut-out made on a smaller copy of the picture `rgb` (H, W, 3) float32, at its size: the alpha scaled up
+    (bilinear), `box0` the frame-0 box in its pixels."""
+    H, W = rgb.shape[:2]
+    alpha = np.clip(cv2.resize(cut.alpha, (W, H), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+    return Cutout(rgb=rgb, alpha=alpha, mask=(alpha >= 0.5).astype(np.uint8), box0=box0)
+
+
 def background_plate(image: np.ndarray, layout: Layout, config: CompositeConfig = CompositeConfig(),
                      cutouts: list[Cutout] | None = None, seed: int = 0) -> np.ndarray:
     """The input with every layout object removed and the holes filled, RGB uint8 (H, W, 3)."""
@@ -191,7 +199,18 @@ class CompositeBackend:
         F = layout.num_frames
         self.check_layout(layout)
         needs = any(o.mask is None for o in layout.objects)
-        cutouts = segment_objects(image, layout, self.config, seed, progress, self.segmenter if needs else None)
+        segmenter = self.segmenter if needs else None
+        side = max(out_w, out_h)
+        if layout.camera is not None and max(W, H) > side:
+            # picture space is larger than the output (to zoom in without blur): cut the objects out at the output's
+            # scale, as without a camera, and scale the cut-outs up (the cut-out's cost grows with its pixels)
+            s = side / max(W, H)
+            small = cv2.resize(image, (max(1, round(W * s)), max(1, round(H * s))), interpolation=cv2.INTER_AREA)
+            rgb = image.astype(np.float32)
+            cutouts = [scale_cutout(c, rgb, b0) for c, b0 in
+                       zip(segment_objects(small, layout, self.config, seed, progress, segmenter), boxes[:, 0])]
+        else:
+            cutouts = segment_objects(image, layout, self.config, seed, progress, segmenter)
         hole = plate_hole(H, W, cutouts, self.config)  # (H, W) {0, 1}
         plate = fill_hole(image, hole, self.config.fill).astype(np.float32)
         windows = None if layout.camera is None else window_to_px(layout.camera.windows(F, layout.interpolation), W, H)
