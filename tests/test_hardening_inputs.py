@@ -85,3 +85,82 @@ def test_frames_folder_holding_a_mask_the_layout_reads_is_not_replaced(scene, ca
     _layout(scene / "M.json", "prev/000.png")  # a frame iva0 wrote, used as a mask (its bright square is white)
     refused(["animate", "photo.png", "-l", "M.json", "-o", "prev", "-q"], capsys, scene, "holds an input")
     refused(["preview", "photo.png", "-l", "M.json", "-o", "prev"], capsys, scene, "holds an input")
+
+
+# ---------------------------------------------------------------- 2. limits before any work
+def _png_header(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header says width x height (grey), with a few bytes of pixel data: a decompression bomb's shape."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("size", [(30000, 20000), (12000, 8000)])
+def test_huge_mask_is_one_line_from_its_header(scene, capsys, size):
+    _png_header(scene / "big.png", *size)
+    _layout(scene / "M.json", "big.png")
+    line = refused(["animate", "photo.png", "-l", "M.json", "-o", "out.mp4", "-q"], capsys, scene,
+                   f"{size[0]}x{size[1]} px, at most 8192 px a side")
+    assert line.startswith('error: objects[0] ("square").mask: mask ')
+
+
+def test_huge_mask_in_a_benchmark_is_one_line(tmp_path, capsys):
+    root = make_bench(tmp_path / "b", n=1)
+    _png_header(root / "lay" / "big.png", 30000, 20000)
+    lay = json.loads((root / "lay" / "s0.json").read_text())
+    lay["objects"][0]["mask"] = "big.png"
+    (root / "lay" / "s0.json").write_text(json.dumps(lay))
+    refused(["bench", "run", str(root), "--method", "static", "-o", str(tmp_path / "run")], capsys, tmp_path,
+            "30000x20000 px, at most 8192 px a side")
+
+
+def test_layout_over_the_object_cap_is_refused_before_any_object_is_read(scene, capsys):
+    _layout(scene / "many.json", "no-such-mask.png", n_objects=65)  # the first object's mask would fail first
+    refused(["animate", "photo.png", "-l", "many.json", "-o", "out.mp4", "-q"], capsys, scene,
+            "objects: 65 objects; a layout has at most 64")
+    _layout(scene / "ok.json", n_objects=64)
+    assert len(load_layout(scene / "ok.json").objects) == 64
+
+
+def test_long_object_names_and_large_layout_files_are_refused(scene, capsys):
+    _layout(scene / "long.json", name="cat " * 100)
+    refused(["animate", "photo.png", "-l", "long.json", "-o", "out.mp4", "-q"], capsys, scene,
+            "objects[0].name: at most 200 characters")
+    big = json.loads((scene / "L.json").read_text())
+    big["prompt"] = "x" * (4 * 2**20)
+    (scene / "big.json").write_text(json.dumps(big))
+    refused(["animate", "photo.png", "-l", "big.json", "-o", "out.mp4", "-q"], capsys, scene, "is too large")
+
+
+def test_a_zip_under_a_layout_name_says_what_it_is(scene, capsys):
+    import zipfile
+
+    with zipfile.ZipFile(scene / "layout.json", "w", zipfile.ZIP_DEFLATED) as z:  # the page's layout.zip, renamed
+        z.writestr("layout.json", (scene / "L.json").read_text())
+    line = refused(["animate", "photo.png", "-l", "layout.json", "-o", "out.mp4", "-q"], capsys, scene, "a .zip")
+    assert "UTF-8" not in line and "byte 0x" not in line and "unzip it" in line
+    Image.open(scene / "photo.png").save(scene / "pic.json", format="PNG")
+    refused(["animate", "photo.png", "-l", "pic.json", "-o", "out.mp4", "-q"], capsys, scene, "is a PNG picture")
+
+
+@pytest.mark.parametrize("name", ["cup\x1b[2J\x1b[31m", "cup\u202egnp.exe", "cup\x9b31m"])
+def test_object_names_in_error_lines_are_escaped(scene, capsys, name):
+    _layout(scene / "M.json", "missing.png", name=name)
+    line = refused(["animate", "photo.png", "-l", "M.json", "-o", "out.mp4", "-q"], capsys, scene, "mask file not found")
+    assert line.isprintable(), repr(line)
+    assert name.encode("unicode_escape").decode()[3:] in line  # shown, escaped: \x1b[2J, \u202e, \x9b
+    from iva0.errors import LayoutError
+    from iva0.segment.mask import check_layout_masks
+
+    _mask(scene / "m.png", size=(20, 20))  # another aspect ratio than the picture: a message naming the object
+    _layout(scene / "N.json", "m.png", name=name)
+    with pytest.raises(LayoutError) as e:
+        check_layout_masks(load_layout(scene / "N.json"), 64, 48)
+    assert str(e.value).isprintable()
