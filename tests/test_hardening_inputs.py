@@ -164,3 +164,127 @@ def test_object_names_in_error_lines_are_escaped(scene, capsys, name):
     with pytest.raises(LayoutError) as e:
         check_layout_masks(load_layout(scene / "N.json"), 64, 48)
     assert str(e.value).isprintable()
+
+
+# ---------------------------------------------------------------- the page's layout.zip
+def _page():
+    pytest.importorskip("gradio")
+    from iva0.ui.callbacks import Callbacks
+    from iva0.ui.config import UiConfig
+
+    return Callbacks, UiConfig
+
+
+@pytest.fixture
+def page(tmp_path):
+    Callbacks, UiConfig = _page()
+    img = np.full((48, 64, 3), 90, np.uint8)
+    img[10:30, 8:28] = 220
+    Image.fromarray(img).save(tmp_path / "pic.png")
+    cb = Callbacks(UiConfig(max_frames=32, min_view_side=128), tmp_path / "work")
+    return cb, cb.load_picture(tmp_path / "pic.png")
+
+
+def _zip(path: Path, members: dict, compression=None) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression if compression is not None else zipfile.ZIP_DEFLATED) as z:
+        for arc, payload in members.items():
+            z.writestr(arc, payload)
+    return path
+
+
+def _layout_data(n_objects=1, mask="masks/m.png", name="square"):
+    obj = {"name": name, "keyframes": [{"frame": 0, "box": BOX0}, {"frame": 3, "box": [0.5, 0.2, 0.82, 0.62]}]}
+    if mask:
+        obj["mask"] = mask
+    return {"num_frames": 4, "fps": 4, "objects": [obj] * n_objects}
+
+
+def _understate(path: Path, member: str, declared: int) -> None:
+    """Make the zip declare `declared` bytes for `member` (local and central headers) while holding more."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo(member)
+    data = bytearray(path.read_bytes())
+    data[info.header_offset + 22: info.header_offset + 26] = struct.pack("<I", declared)  # local header
+    central = data.find(b"PK\x01\x02")
+    while central >= 0:
+        name_len = struct.unpack("<H", data[central + 28: central + 30])[0]
+        if data[central + 46: central + 46 + name_len] == member.encode():
+            data[central + 24: central + 28] = struct.pack("<I", declared)
+            break
+        central = data.find(b"PK\x01\x02", central + 4)
+    path.write_bytes(bytes(data))
+
+
+def test_zip_entries_other_than_stored_or_deflate_are_refused(page, tmp_path):
+    import zipfile
+
+    from test_ui import page_warning
+
+    cb, pic = page
+    bomb = _zip(tmp_path / "bz.zip", {"layout.json": json.dumps(_layout_data(mask=None))}, zipfile.ZIP_BZIP2)
+    assert "stored or deflate" in page_warning(cb.on_upload_layout, str(bomb), pic)
+    mask = _mask(tmp_path / "m.png").read_bytes()
+    lz = tmp_path / "lz.zip"
+    with zipfile.ZipFile(lz, "w") as z:
+        z.writestr("layout.json", json.dumps(_layout_data()))
+        z.writestr("masks/m.png", mask, compress_type=zipfile.ZIP_LZMA)
+    assert "stored or deflate" in page_warning(cb.on_upload_layout, str(lz), pic)
+
+
+def test_zip_entry_larger_than_it_declares_is_refused(page, tmp_path):
+    from test_ui import page_warning
+
+    cb, pic = page
+    text = json.dumps(_layout_data(mask=None)) + " " * 5000
+    z = _zip(tmp_path / "lie.zip", {"layout.json": text})
+    _understate(z, "layout.json", 900)
+    assert "more than it declares" in page_warning(cb.on_upload_layout, str(z), pic)
+
+
+def test_zip_layout_over_the_page_limits_is_refused_by_what_it_holds(page, tmp_path):
+    """A layout.json that declares a small size but inflates past the page's limit is stopped at the limit + 1."""
+    from test_ui import page_warning
+
+    cb, pic = page
+    limit = cb.config.max_layout_bytes
+    z = _zip(tmp_path / "big.zip", {"layout.json": json.dumps(_layout_data(mask=None)) + " " * (2 * limit)})
+    _understate(z, "layout.json", 900)
+    assert "more than it declares" in page_warning(cb.on_upload_layout, str(z), pic)
+    z = _zip(tmp_path / "big2.zip", {"layout.json": json.dumps(_layout_data(mask=None)) + " " * (2 * limit)})
+    assert "too large" in page_warning(cb.on_upload_layout, str(z), pic)
+
+
+def test_page_counts_objects_before_reading_any_mask(page, tmp_path, monkeypatch):
+    import iva0.ui.masks as ui_masks
+
+    from test_ui import page_warning
+
+    cb, pic = page
+    reads = []
+    real = ui_masks.read_mask_upload
+    monkeypatch.setattr(ui_masks, "read_mask_upload", lambda *a, **k: reads.append(a[0]) or real(*a, **k))
+    mask = _mask(tmp_path / "m.png").read_bytes()
+    many = _zip(tmp_path / "many.zip", {"layout.json": json.dumps(_layout_data(n_objects=9)), "masks/m.png": mask})
+    assert "at most 8" in page_warning(cb.on_upload_layout, str(many), pic)
+    assert reads == []  # refused before any mask was unzipped or decoded
+    eight = _zip(tmp_path / "eight.zip", {"layout.json": json.dumps(_layout_data(n_objects=8)), "masks/m.png": mask})
+    out = cb.on_upload_layout(str(eight), pic)
+    assert len(reads) == 1  # one mask named eight times is read once
+    from iva0.ui.callbacks import LOAD_OUTPUTS
+
+    draft = out[LOAD_OUTPUTS.index("draft")]
+    assert len(draft) == 8 and len({o.mask for o in draft}) == 1
+
+
+def test_page_huge_mask_is_a_warning_not_an_internal_error(page, tmp_path):
+    from test_ui import page_warning
+
+    cb, pic = page
+    big = _png_header(tmp_path / "big.png", 30000, 20000).read_bytes()
+    z = _zip(tmp_path / "big.zip", {"layout.json": json.dumps(_layout_data()), "masks/m.png": big})
+    assert "30000x20000 px, at most 8192 px a side" in page_warning(cb.on_upload_layout, str(z), pic)
