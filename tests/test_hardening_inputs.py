@@ -288,3 +288,44 @@ def test_page_huge_mask_is_a_warning_not_an_internal_error(page, tmp_path):
     big = _png_header(tmp_path / "big.png", 30000, 20000).read_bytes()
     z = _zip(tmp_path / "big.zip", {"layout.json": json.dumps(_layout_data()), "masks/m.png": big})
     assert "30000x20000 px, at most 8192 px a side" in page_warning(cb.on_upload_layout, str(z), pic)
+
+
+# ---------------------------------------------------------------- bench eval: videos within the frame budget
+def test_video_over_the_frame_budget_is_refused_from_its_header(tmp_path, monkeypatch):
+    """frames x size from the stream header, against the outputs' budget, before any frame is decoded."""
+    import iva0.limits
+    from iva0.errors import UserError
+    from iva0.io.video import read_video, write_video
+
+    frames = np.zeros((8, 64, 64, 3), np.uint8)
+    mp4 = write_video(frames, tmp_path / "v.mp4", 8)
+    folder = write_video(frames, tmp_path / "frames", 8)
+    assert read_video(mp4)[0].shape == (8, 64, 64, 3)
+    monkeypatch.setattr(iva0.limits, "FRAME_MEMORY_BUDGET", 5 * 64 * 64 * 3)  # room for 5 frames
+    for video in (mp4, folder):
+        with pytest.raises(UserError, match=r"8 frames of 64x64 px need .* \(at most"):
+            read_video(video)
+
+
+def test_video_whose_header_understates_its_frames_stops_at_the_budget(tmp_path, monkeypatch):
+    import iva0.io.video as video_io
+    import iva0.limits
+    from iva0.errors import UserError
+    from iva0.io.video import read_video, write_video
+
+    mp4 = write_video(np.zeros((8, 64, 64, 3), np.uint8), tmp_path / "v.mp4", 8)
+    monkeypatch.setattr(iva0.limits, "FRAME_MEMORY_BUDGET", 5 * 64 * 64 * 3)
+    monkeypatch.setattr(video_io, "video_header", lambda p: (2, 64, 64))  # a header that lies
+    with pytest.raises(UserError, match="more than 5 frames of 64x64 px"):
+        read_video(mp4)
+
+
+def test_bench_eval_records_a_video_over_the_budget_as_a_failed_sample(tmp_path, capsys, monkeypatch):
+    import iva0.limits
+
+    root = make_bench(tmp_path / "b", n=1)
+    assert run(["bench", "run", str(root), "--method", "static", "-o", str(tmp_path / "run")], capsys)[0] == 0
+    monkeypatch.setattr(iva0.limits, "FRAME_MEMORY_BUDGET", 1000)
+    code, _, err = run(["bench", "eval", str(tmp_path / "run")], capsys)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert "need" in json.dumps(metrics) and "at most" in json.dumps(metrics), (code, err)
