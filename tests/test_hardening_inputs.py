@@ -329,3 +329,109 @@ def test_bench_eval_records_a_video_over_the_budget_as_a_failed_sample(tmp_path,
     code, _, err = run(["bench", "eval", str(tmp_path / "run")], capsys)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert "need" in json.dumps(metrics) and "at most" in json.dumps(metrics), (code, err)
+
+
+# ---------------------------------------------------------------- models check = the loaders' rules
+@pytest.fixture(scope="module")
+def tiny_folders(tmp_path_factory):
+    from iva0.cli import main
+
+    d = tmp_path_factory.mktemp("hardening-models")
+    assert main(["tiny-models", str(d / "iva0"), "-q"]) == 0
+    assert main(["tiny-models", str(d / "wan"), "--family", "wan22-ti2v", "-q"]) == 0
+    return d
+
+
+def _huge_header(path: Path) -> None:
+    import struct
+
+    h = json.dumps({"w": {"dtype": "F32", "shape": [10**6, 10**6], "data_offsets": [0, 4 * 10**12]}}).encode()
+    path.write_bytes(struct.pack("<Q", len(h)) + h + b"\0" * 16)
+
+
+def _deep_header(path: Path) -> None:
+    import struct
+
+    h = ('{"w": ' + "[" * 100000 + "]" * 100000 + "}").encode()
+    path.write_bytes(struct.pack("<Q", len(h)) + h)
+
+
+def _set_index(folder: Path, name: str, entry) -> None:
+    index = json.loads((folder / "model_index.json").read_text())
+    index[name] = entry
+    (folder / "model_index.json").write_text(json.dumps(index))
+
+
+def _set_class(folder: Path, name: str, cls: str) -> None:
+    config = json.loads((folder / name / "config.json").read_text())
+    config["_class_name"] = cls
+    (folder / name / "config.json").write_text(json.dumps(config))
+
+
+def _custom_scheduler(folder: Path) -> None:
+    _set_index(folder, "scheduler", ["my_scheduler", "MyScheduler"])
+    (folder / "scheduler" / "my_scheduler.py").write_text("class MyScheduler:\n    pass\n")
+
+
+BROKEN = {
+    "iva0: a VAE class os.system": ("iva0", lambda d: _set_class(d, "vae", "os.system"), "os.system"),
+    "iva0: header claims 10^12 parameters": (
+        "iva0", lambda d: _huge_header(d / "vae" / "diffusion_pytorch_model.safetensors"), "past the end of the file"),
+    "iva0: deeply nested config.json": (
+        "iva0", lambda d: (d / "vae" / "config.json").write_text("[" * 100000 + "]" * 100000), "nested too deeply"),
+    "iva0: deeply nested safetensors header": (
+        "iva0", lambda d: _deep_header(d / "vae" / "diffusion_pytorch_model.safetensors"), "nested too deeply"),
+    "wan: a VAE class os.system": ("wan", lambda d: _set_index(d, "vae", ["os", "system"]), "os"),
+    "wan: custom scheduler code": ("wan", _custom_scheduler, "my_scheduler"),
+    "wan: header claims 10^12 parameters": (
+        "wan", lambda d: _huge_header(next((d / "vae").glob("*.safetensors"))), "past the end of the file"),
+    "wan: deeply nested config.json": (
+        "wan", lambda d: (d / "vae" / "config.json").write_text("[" * 100000 + "]" * 100000), "nested too deeply"),
+    "wan: deeply nested safetensors header": (
+        "wan", lambda d: _deep_header(next((d / "vae").glob("*.safetensors"))), "nested too deeply"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_models_check_refuses_what_loading_refuses_with_the_same_line(tiny_folders, tmp_path, capsys, case):
+    import shutil
+
+    from iva0.errors import ModelError
+
+    kind, breaks, words = BROKEN[case]
+    folder = tmp_path / kind
+    shutil.copytree(tiny_folders / kind, folder)
+    breaks(folder)
+    code, _, err = run(["models", "check", str(folder)], capsys)
+    lines = [ln for ln in err.strip().splitlines() if ln]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], (code, err)
+    assert "Traceback" not in err
+    with pytest.raises(ModelError) as e:  # the loader: refused before any weights load, with the same words
+        if kind == "wan":
+            from iva0.backends.ttm.loading import load_pipeline
+
+            load_pipeline(folder, dtype="float32", device="cpu")
+        else:
+            import torch
+
+            from iva0.backends.diffusion.loading import load_components
+
+            load_components(folder, torch_dtype=torch.float32)
+    assert words in str(e.value)
+    assert lines[0].split("component ", 1)[1] in str(e.value)  # one rule, one message
+
+
+def test_models_check_still_passes_the_tiny_folders(tiny_folders, capsys):
+    for kind in ("iva0", "wan"):
+        code, _, err = run(["models", "check", str(tiny_folders / kind)], capsys)
+        assert code == 0, err
+
+
+def test_models_check_on_a_deeply_nested_model_index_is_one_line(tiny_folders, tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "wan"
+    shutil.copytree(tiny_folders / "wan", folder)
+    (folder / "model_index.json").write_text("[" * 100000 + "]" * 100000)
+    code, _, err = run(["models", "check", str(folder)], capsys)
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
