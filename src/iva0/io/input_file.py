@@ -25,7 +25,7 @@ def require_regular_file(path: str | os.PathLike, what: str, error: type[UserErr
 
 # the first bytes of the files a user may hand over under a wrong name
 _MAGIC = (
-    (b"PK\x03\x04", "a .zip archive (e.g. the page's layout.zip)"),
+    (b"PK\x03\x04", "a .zip archive"),
     (b"PK\x05\x06", "a .zip archive (an empty one)"),
     (b"\x89PNG\r\n\x1a\n", "a PNG picture"),
     (b"\xff\xd8\xff", "a JPEG picture"),

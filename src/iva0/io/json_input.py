@@ -54,8 +54,9 @@ def read_json(path: str | os.PathLike, error: type[UserError] = UserError, what:
         raise error(f"{what} {p} is too large: more than {max_bytes // 2**20} MB (at most {max_bytes} bytes)")
     kind = file_kind(data)
     if kind is not None:
-        raise error(f"{what} {p} is {kind}, not JSON text" + (
-            "; unzip it and pass the layout.json inside" if kind.startswith("a .zip") else ""))
+        hint = ("; unzip it (the page's layout.zip holds layout.json and masks/) and pass its layout.json"
+                if kind.startswith("a .zip") and "layout" in what else "")
+        raise error(f"{what} {p} is {kind}, not JSON text{hint}")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
