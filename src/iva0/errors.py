@@ -19,6 +19,15 @@ class ModelError(UserError):
     """A model folder or checkpoint that is missing or broken."""
 
 
+def printable(text: str) -> str:
+    """`text` safe to print in a one-line message: every character that is not printable (control characters
+    such as ESC, which start terminal escape codes; line breaks; C1 controls; bidirectional overrides) is shown
+    escaped, as Python writes it (\\x1b, \\n, \\u202e), and nothing reaches the terminal as a command."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def one_line(e: BaseException) -> str:
     """An exception's first line (at most 300 characters) for an `error: ...` message; its type name if it has none."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip().splitlines()  # no terminal colour codes

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
-from iva0.errors import LayoutError
+from iva0.errors import LayoutError, printable
 from iva0.io.atomic import atomic_write_text
 from iva0.io.input_file import require_regular_file
 from iva0.io.json_input import decode_json, read_json
@@ -50,6 +50,9 @@ MAX_POINTS = 64  # per object; a prompt, not a scribble
 MIN_BOX_SIDE = 1e-3  # smaller than this is a degenerate box (less than a pixel at 1024 px)
 BOX_RANGE = (-1.0, 2.0)  # a box may leave the frame, but not by more than a frame
 INTERPOLATIONS = ("linear", "smooth")
+MAX_OBJECTS = 64  # per layout (the web page takes 8): each object is a cut-out, a mask and tracks of work
+MAX_NAME_CHARS = 200  # an object's phrase (CLIP reads 77 tokens)
+MAX_LAYOUT_BYTES = 4 * 2**20  # a layout file: 64 objects x 256 key boxes with points fit in well under this
 
 _TOP_KEYS = {"num_frames", "fps", "prompt", "negative_prompt", "interpolation", "objects", "camera"}
 _OBJECT_KEYS = {"name", "keyframes", "mask", "points"}
@@ -170,6 +173,10 @@ class Layout:
         scale = np.array([width, height, 1], dtype=np.float64)
         return [np.array(o.points, dtype=np.float64) * scale if o.points else None for o in self.objects]
 
+    def mask_files(self) -> list[str]:
+        """The mask files the layout reads (inputs of the output rule: an output never replaces one)."""
+        return [o.mask for o in self.objects if o.mask is not None]
+
 
 # ---------------------------------------------------------------------------
 # interpolation
@@ -213,17 +220,24 @@ def cxcywh_to_xyxy(b: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------
 # parsing and validation
 # ---------------------------------------------------------------------------
-def load_layout(path: str | os.PathLike) -> Layout:
+def load_layout(path: str | os.PathLike, *, mask_root: str | os.PathLike | None = None,
+                mask_root_name: str = "the layout's folder") -> Layout:
+    """Read a layout file; its masks must resolve inside `mask_root` (default: the layout's own folder; `bench`
+    gives the benchmark folder), named in messages as `mask_root_name`."""
     p = Path(path)
-    return parse_layout(read_json(p, LayoutError, what="layout file"), base_dir=p.parent)
+    data = read_json(p, LayoutError, what="layout file", max_bytes=MAX_LAYOUT_BYTES)
+    return parse_layout(data, base_dir=p.parent, mask_root=p.parent if mask_root is None else mask_root,
+                        mask_root_name=mask_root_name)
 
 
 def parse_layout_json(text: str, source: str = "layout", base_dir: str | os.PathLike | None = None) -> Layout:
     return parse_layout(decode_json(text, source, LayoutError), base_dir=base_dir)
 
 
-def parse_layout(data: Any, base_dir: str | os.PathLike | None = None) -> Layout:
-    """Validate a decoded layout (dict) and build a `Layout`; mask paths are relative to `base_dir`."""
+def parse_layout(data: Any, base_dir: str | os.PathLike | None = None, *, mask_root: str | os.PathLike | None = None,
+                 mask_root_name: str = "the layout's folder") -> Layout:
+    """Validate a decoded layout (dict) and build a `Layout`; mask paths are relative to `base_dir` and must resolve
+    (links followed) inside `mask_root` when one is given (a shared layout reads no other file)."""
     if not isinstance(data, dict):
         raise LayoutError(f"layout: must be a JSON object, got {_kind(data)}")
     unknown = sorted(set(data) - _TOP_KEYS)
@@ -248,21 +262,27 @@ def parse_layout(data: Any, base_dir: str | os.PathLike | None = None) -> Layout
         raise LayoutError(f"objects: must be a list, got {_kind(raw_objects)}")
     if not raw_objects and camera is None:
         raise LayoutError("objects: empty; a layout needs at least one object with key boxes (or a camera)")
-    objects = tuple(_parse_object(o, i, num_frames, base_dir) for i, o in enumerate(raw_objects))
+    if len(raw_objects) > MAX_OBJECTS:  # before any object is looked at
+        raise LayoutError(f"objects: {len(raw_objects)} objects; a layout has at most {MAX_OBJECTS}")
+    root = None if mask_root is None else (Path(mask_root).resolve(), mask_root_name)
+    objects = tuple(_parse_object(o, i, num_frames, base_dir, root) for i, o in enumerate(raw_objects))
     return Layout(
         objects=objects, num_frames=num_frames, fps=fps, prompt=prompt, negative_prompt=negative, interpolation=interpolation,
         camera=camera,
     )
 
 
-def _parse_object(raw: Any, index: int, num_frames: int, base_dir: str | os.PathLike | None = None) -> LayoutObject:
+def _parse_object(raw: Any, index: int, num_frames: int, base_dir: str | os.PathLike | None = None,
+                  mask_root: tuple[Path, str] | None = None) -> LayoutObject:
     where = f"objects[{index}]"
     if not isinstance(raw, dict):
         raise LayoutError(f"{where}: must be an object with 'name' and 'keyframes', got {_kind(raw)}")
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         raise LayoutError(f"{where}.name: must be a non-empty string (the object's phrase), got {_show(name)}")
-    where = f'{where} ("{name}")'
+    if len(name) > MAX_NAME_CHARS:
+        raise LayoutError(f"{where}.name: at most {MAX_NAME_CHARS} characters (the object's phrase), got {len(name)}")
+    where = f'{where} ("{printable(name)}")'
     unknown = sorted(set(raw) - _OBJECT_KEYS)
     if unknown:
         raise LayoutError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; allowed: name, keyframes, mask, points")
@@ -311,9 +331,22 @@ def _parse_object(raw: Any, index: int, num_frames: int, base_dir: str | os.Path
         if base_dir is not None and not mp.is_absolute():
             mp = Path(base_dir) / mp
         if base_dir is not None or mp.is_absolute():
-            mask = str(mp.resolve())
+            resolved = _resolve(mp)
+            if mask_root is not None and (resolved is None or not resolved.is_relative_to(mask_root[0])):
+                # the same words whether the outside file exists or not: a shared layout learns nothing
+                raise LayoutError(f"{where}.mask: must be inside {mask_root[1]} (a mask path, links followed, may "
+                                  f"not leave it; copy the mask there), got {_show(mask)}")
+            mask = str(resolved or mp)
             require_regular_file(mp, f"{where}.mask: mask file", LayoutError)
     return LayoutObject(name=name.strip(), keyframes=tuple(parsed), mask=mask, points=points)
+
+
+def _resolve(p: Path) -> Path | None:
+    """`p` with links and `..` resolved; None for a link loop."""
+    try:
+        return p.resolve()
+    except (OSError, RuntimeError):
+        return None
 
 
 def _parse_points(raw: Any, where: str, box0: Box) -> tuple[Point, ...]:

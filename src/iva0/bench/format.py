@@ -113,7 +113,7 @@ def _parse_sample(s, index: int, root: Path, seen: set[str]) -> BenchSample:
     if not layout_path.is_file():
         raise BenchmarkError(f"{where}.layout: file not found: {layout_path}")
     try:
-        layout = load_layout(layout_path)
+        layout = load_layout(layout_path, mask_root=root, mask_root_name="the benchmark folder")
     except LayoutError as e:
         raise BenchmarkError(f"{where}: bad layout {s['layout']}: {e}") from None
     return BenchSample(id=sid, image=image, layout=layout, layout_path=layout_path, caption=caption)

@@ -12,7 +12,7 @@ except ImportError:  # pragma: no cover
     from click import exceptions as click_exc
 
 from iva0 import __version__
-from iva0.errors import UserError
+from iva0.errors import UserError, printable
 
 app = typer.Typer(
     name="iva0",
@@ -49,8 +49,8 @@ _register()
 
 
 def fail(message: str) -> None:
-    """Print one error line and exit 2."""
-    print(f"error: {message}", file=sys.stderr)
+    """Print one error line and exit 2; what the terminal would take as a command (escape codes) is shown escaped."""
+    print(f"error: {printable(message)}", file=sys.stderr)
     raise SystemExit(2)
 
 

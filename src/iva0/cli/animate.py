@@ -45,10 +45,9 @@ def run_animate(
     from iva0.layout import load_layout
 
     # validate everything before any work, so a mistake costs nothing and writes nothing
-    check_outputs(out, overlay=overlay, inputs=[image, layout_path])
-    layout = load_layout(layout_path).with_overrides(
-        num_frames=frames, fps=fps, prompt=prompt, negative_prompt=negative_prompt
-    )
+    layout = load_layout(layout_path)
+    check_outputs(out, overlay=overlay, inputs=[image, layout_path, *layout.mask_files()])  # masks are inputs too
+    layout = layout.with_overrides(num_frames=frames, fps=fps, prompt=prompt, negative_prompt=negative_prompt)
     picture = read_image(image)
     segmenter_line = None  # the first progress line: which segmenter cuts the objects out, and how to get SAM 2
     if not quiet and any(o.mask is None for o in layout.objects):
@@ -169,8 +168,9 @@ def register(app: typer.Typer) -> None:
         from iva0.layout import load_layout
         from iva0.limits import check_frame_memory
 
-        check_output_path(out, inputs=[image, layout])
-        lay = load_layout(layout).with_overrides(num_frames=frames)
+        lay = load_layout(layout)
+        check_output_path(out, inputs=[image, layout, *lay.mask_files()])  # the masks it names are inputs too
+        lay = lay.with_overrides(num_frames=frames)
         picture = read_image(image)
         w, h = fit_size(picture.shape[1], picture.shape[0], width, None, max_side=1024)
         check_frame_memory(lay.num_frames, w, h)

@@ -21,3 +21,23 @@ def require_regular_file(path: str | os.PathLike, what: str, error: type[UserErr
     if not p.is_file():
         raise error(f"{what} is not a regular file: {p}")
     return p
+
+
+# the first bytes of the files a user may hand over under a wrong name
+_MAGIC = (
+    (b"PK\x03\x04", "a .zip archive"),
+    (b"PK\x05\x06", "a .zip archive (an empty one)"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG picture"),
+    (b"\xff\xd8\xff", "a JPEG picture"),
+    (b"GIF8", "a GIF picture"),
+    (b"\x1f\x8b", "a gzip file"),
+    (b"%PDF", "a PDF document"),
+)
+
+
+def file_kind(data: bytes) -> str | None:
+    """What a file is by its first bytes ("a .zip archive ...", "a PNG picture"), or None if none of those."""
+    for magic, kind in _MAGIC:
+        if data.startswith(magic):
+            return kind
+    return None

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from iva0.errors import UserError
-from iva0.io.input_file import require_regular_file
+from iva0.io.input_file import file_kind, require_regular_file
 
 
 class _NonFinite(ValueError):
@@ -40,13 +40,23 @@ def decode_json(text: str, source: str, error: type[UserError] = UserError) -> A
         raise error(f"{source}: a number with too many digits") from None
 
 
-def read_json(path: str | os.PathLike, error: type[UserError] = UserError, what: str = "file") -> Any:
-    """Read and parse a JSON file; a missing, unreadable or non-UTF-8 file raises `error` with one line."""
+def read_json(path: str | os.PathLike, error: type[UserError] = UserError, what: str = "file",
+              max_bytes: int | None = None) -> Any:
+    """Read and parse a JSON file; a missing, unreadable, too large (over `max_bytes`) or non-UTF-8 file raises
+    `error` with one line, and a file of another kind (a .zip, a picture) says what it is."""
     p = require_regular_file(path, what, error)
     try:
-        data = p.read_bytes()
+        with open(p, "rb") as f:
+            data = f.read() if max_bytes is None else f.read(max_bytes + 1)  # never more than the limit + 1 byte
     except OSError as e:
         raise error(f"cannot read {what} {p}: {e.strerror or e}") from None
+    if max_bytes is not None and len(data) > max_bytes:
+        raise error(f"{what} {p} is too large: more than {max_bytes // 2**20} MB (at most {max_bytes} bytes)")
+    kind = file_kind(data)
+    if kind is not None:
+        hint = ("; unzip it (the page's layout.zip holds layout.json and masks/) and pass its layout.json"
+                if kind.startswith("a .zip") and "layout" in what else "")
+        raise error(f"{what} {p} is {kind}, not JSON text{hint}")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -1,5 +1,7 @@
 """Write frames as MP4 (H.264), GIF or a folder of PNGs, chosen by the output name;
-read any video back as frames (for evaluation)."""
+read any video back as frames (for evaluation), within the frame-memory budget of iva0.limits: frames x size from
+the stream's header (or the folder's first picture) is checked before any frame is decoded, and decoding stops at
+the budget whatever the header said."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from iva0 import limits
 from iva0.errors import UserError
 from iva0.io.atomic import atomic_path
 from iva0.io.output_rule import FRAMES_MANIFEST, check_output, frames_manifest, replaceable_folder, tag, video_format
@@ -87,27 +90,86 @@ def _h264_encoder() -> str:
     return "mpeg4"
 
 
+def video_header(path: str | os.PathLike) -> tuple[int | None, int, int]:
+    """(frames, width, height) of a video file's first video stream from its header, without decoding a frame;
+    frames is None when the header does not tell (nor its duration and rate). UserError if it is no video."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            w, h = stream.codec_context.width, stream.codec_context.height
+            n = stream.frames or None
+            rate = stream.average_rate or stream.guessed_rate
+            if n is None and rate:
+                if stream.duration and stream.time_base:
+                    n = round(float(stream.duration * stream.time_base * rate))
+                elif container.duration:
+                    n = round(container.duration / av.time_base * float(rate))
+    except (av.FFmpegError, IndexError) as e:
+        raise UserError(f"cannot read video {path}: {e}") from None
+    return n or None, int(w), int(h)
+
+
+def _budget_frames(p: Path, frames: int | None, width: int, height: int) -> int:
+    """How many (height, width) RGB frames fit the budget; refuses `frames` that do not (one line)."""
+    budget = limits.FRAME_MEMORY_BUDGET
+    per_frame = max(1, width * height * 3)
+    if frames is not None and frames * per_frame > budget:
+        raise UserError(f"video {p}: {frames} frames of {width}x{height} px need {_size(frames * per_frame)} of frame "
+                        f"memory to read (at most {_size(budget)}); score a shorter or smaller video")
+    return budget // per_frame
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**28 else f"{n / 2**20:.1f} MiB"
+
+
 def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:
-    """Frames (F, H, W, 3) uint8 and fps of an MP4/GIF/... file or a folder of images."""
+    """Frames (F, H, W, 3) uint8 and fps of an MP4/GIF/... file or a folder of images, within the frame-memory
+    budget (iva0.limits.FRAME_MEMORY_BUDGET): checked from the header first, then while decoding."""
     p = Path(path)
     if not p.exists():
         raise UserError(f"video not found: {p}")
     if p.is_dir():
-        from iva0.io.image import read_image
+        from iva0.io.image import picture_size, read_image
 
         files = sorted(f for f in p.iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))
         if not files:
             raise UserError(f"no frames in folder {p}")
-        return np.stack([read_image(f) for f in files]), 8.0
+        size = picture_size(files[0])
+        if size is not None:
+            _budget_frames(p, len(files), *size)
+        frames = [read_image(files[0])]
+        for f in files[1:]:
+            frames.append(read_image(f))
+            if frames[-1].shape != frames[0].shape:
+                raise UserError(f"frames of different sizes in {p}: {f.name} is {frames[-1].shape[1]}x"
+                                f"{frames[-1].shape[0]}, {files[0].name} {frames[0].shape[1]}x{frames[0].shape[0]}")
+        return np.stack(frames), 8.0  # (F, H, W, 3)
     import av
 
+    n, w, h = video_header(p)
+    most = _budget_frames(p, n, w, h)
     try:
         with av.open(str(p)) as container:
             stream = container.streams.video[0]
             fps = float(stream.average_rate or stream.guessed_rate or 8)
-            frames = [fr.to_ndarray(format="rgb24") for fr in container.decode(stream)]
+            out = np.empty((min(n or 16, most), h, w, 3), np.uint8)  # (F, H, W, 3), grown if the header was short
+            count = 0
+            for fr in container.decode(stream):
+                if count >= most:
+                    raise UserError(f"video {p}: more than {most} frames of {w}x{h} px, over the frame memory "
+                                    f"budget ({_size(limits.FRAME_MEMORY_BUDGET)}); score a shorter or smaller video")
+                a = fr.to_ndarray(format="rgb24")
+                if a.shape != (h, w, 3):
+                    raise UserError(f"cannot read video {p}: frame {count} is {a.shape[1]}x{a.shape[0]}, not {w}x{h}")
+                if count == len(out):
+                    out = np.concatenate([out, np.empty((min(len(out), most - len(out)), h, w, 3), np.uint8)])
+                out[count] = a
+                count += 1
     except (av.FFmpegError, IndexError) as e:
         raise UserError(f"cannot read video {p}: {e}") from None
-    if not frames:
+    if not count:
         raise UserError(f"video {p} has no frames")
-    return np.stack(frames), fps
+    return out[:count], fps

@@ -10,25 +10,34 @@ soft edge. Every check runs before any compute (`check_layout_masks`).
 from __future__ import annotations
 
 import os
+import warnings
 
 import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from iva0.errors import LayoutError
+from iva0.errors import LayoutError, printable
+from iva0.io.image import header_size
 from iva0.io.input_file import require_regular_file
+from iva0.limits import MAX_SIDE
 
 MAX_RATIO_ERROR = 0.02  # |mask w/h - picture w/h| / picture w/h
-MAX_MASK_SIDE = 8192
+MAX_MASK_SIDE = MAX_SIDE  # as for pictures
 
 
 def read_mask(path: str | os.PathLike, field: str = "mask") -> np.ndarray:
     """Mask (h, w) float32 in [0, 1] from an image file; LayoutError naming `field` if unusable."""
     p = require_regular_file(path, f"{field}: mask file", LayoutError)
+    size = header_size(p)  # from the header, before Pillow's own bomb check (which fires inside Image.open)
+    if size is not None and max(size) > MAX_MASK_SIDE:
+        raise LayoutError(f"{field}: mask {p}: {size[0]}x{size[1]} px, at most {MAX_MASK_SIDE} px a side")
     try:
-        with Image.open(p) as im:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(p)
+        with im:
             if max(im.size) > MAX_MASK_SIDE:
-                raise LayoutError(f"{field}: mask {p} is {im.size[0]}x{im.size[1]}, larger than {MAX_MASK_SIDE} px a side")
+                raise LayoutError(f"{field}: mask {p}: {im.size[0]}x{im.size[1]} px, at most {MAX_MASK_SIDE} px a side")
             im.load()
             if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
                 a = np.asarray(im.convert("RGBA"))[..., 3]
@@ -37,6 +46,8 @@ def read_mask(path: str | os.PathLike, field: str = "mask") -> np.ndarray:
                 grey = np.asarray(im.convert("L"))
     except LayoutError:
         raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # no format told its size
+        raise LayoutError(f"{field}: mask {p}: too large to decode safely (at most {MAX_MASK_SIDE} px a side)") from None
     except (OSError, UnidentifiedImageError, ValueError) as e:
         raise LayoutError(f"{field}: cannot read mask image {p}: {e}") from None
     m = grey.astype(np.float32) / 255.0
@@ -63,7 +74,7 @@ def fit_mask(mask: np.ndarray, width: int, height: int, field: str = "mask", che
 
 
 def object_field(layout, j: int) -> str:
-    return f'objects[{j}] ("{layout.objects[j].name}").mask'
+    return f'objects[{j}] ("{printable(layout.objects[j].name)}").mask'
 
 
 def check_layout_masks(layout, width: int, height: int) -> None:

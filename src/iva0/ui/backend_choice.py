@@ -99,7 +99,7 @@ def _model_backends(model: Path) -> list[BackendChoice]:
 def _model_index_class(folder: Path) -> str | None:
     try:
         data = json.loads((folder / "model_index.json").read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return str(data.get("_class_name") or "no _class_name") if isinstance(data, dict) else None
 

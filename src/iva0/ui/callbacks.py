@@ -86,7 +86,7 @@ class Callbacks:
         if p.suffix.lower() == ".zip":
             limit = 4 * self.config.max_upload_mb * 2**20
             data = masks.read_layout_zip(p, self.work, pic, max_json_bytes=self.config.max_layout_bytes,
-                                         max_total_bytes=limit)
+                                         max_total_bytes=limit, max_objects=editor.MAX_OBJECTS)  # counted first
             layout = parse_layout(data)  # mask paths: the work folder's copies, absolute
         else:
             if size > self.config.max_layout_bytes:

@@ -3,6 +3,12 @@
 No torch import here: `iva0 models check` answers in well under a second, and a
 missing folder is reported before any library loads. Every problem becomes one
 line naming the component and the path.
+
+`check` and the loaders apply the same rules, from the same functions (`check_component` here, `check_folder` in
+ttm/loading.py): a config or safetensors header is read within a size and nesting limit (`read_json_file`,
+`safetensors_header`), every tensor's bytes must lie inside its file with the size its dtype and shape say (a header
+cannot claim more parameters than the file holds), and a component must declare the class iva0 loads it as
+(`class_problem`): never a name that points at other code, such as `os.system`.
 """
 
 from __future__ import annotations
@@ -29,6 +35,48 @@ WEIGHT_STEM = {name: ("model" if name in TRANSFORMERS_PARTS else "diffusion_pyto
 BIN_STEM = {name: ("pytorch_model" if name in TRANSFORMERS_PARTS else "diffusion_pytorch_model") for name in COMPONENTS}
 PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
 HAS_WEIGHTS = tuple(c for c in COMPONENTS if c not in ("tokenizer", "scheduler"))
+# the class each component is loaded as (loading.py); a config that declares another is refused, not loaded as this
+EXPECTED_CLASS = {"unet": "UNet2DConditionModel", "motion_adapter": "MotionAdapter", "vae": "AutoencoderKL",
+                  "image_project": "CLIPImageProjection"}
+MAX_CONFIG_BYTES = 16 * 2**20  # a config.json, model_index.json or weight index
+MAX_HEADER_BYTES = 100_000_000  # a safetensors header (the format's own limit)
+# bytes per element of the safetensors dtypes (a dtype not listed is checked for its place in the file only)
+DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8, "U32": 4,
+               "U16": 2, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1}
+
+
+def loads(text: str | bytes):
+    """json.loads with the nesting and number limits as one ValueError (a RecursionError is no traceback)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def read_json_file(path: Path, max_bytes: int = MAX_CONFIG_BYTES):
+    """A config file's JSON, read within `max_bytes`; ValueError (one line) when too large, not UTF-8 or broken."""
+    with open(path, "rb") as f:
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ValueError(f"larger than {max_bytes // 2**20} MB")
+    return loads(data)
+
+
+def class_problem(name: str, class_name: str) -> str:
+    """Why a component's declared class is not what iva0 loads it as ("" when fine; an absent class is fine)."""
+    if not class_name:
+        return ""
+    shown = json.dumps(class_name[:80])
+    if not class_name.isidentifier():
+        return f"declares class {shown}, not a class name; iva0 loads only diffusers and transformers classes"
+    want = EXPECTED_CLASS.get(name)
+    if want and class_name != want:
+        return f"declares class {shown}; iva0 loads it as {want}"
+    if name in TRANSFORMERS_PARTS and not class_name.startswith("CLIP"):
+        return f"declares class {shown}; iva0 loads a CLIP model here"
+    if name == "scheduler" and not class_name.endswith("Scheduler"):
+        return f"declares class {shown}, not a diffusers scheduler"
+    return ""
 
 
 @dataclass
@@ -70,27 +118,50 @@ def weight_files(folder: Path, name: str, suffix: str = ".safetensors") -> tuple
         index = folder / f"{stem}{infix}{suffix}.index.json"
         if index.is_file():
             try:
-                shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-            except (ValueError, KeyError, TypeError):
+                shards = sorted(set(read_json_file(index)["weight_map"].values()))
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
                 return [index], variant  # read_header reports it as broken
             return [folder / s for s in shards], variant
     return [], None
 
 
 def safetensors_header(path: Path) -> dict:
-    """The JSON header of a .safetensors file (names, dtypes, shapes) -- no tensor data is read."""
+    """The JSON header of a .safetensors file (names, dtypes, shapes) -- no tensor data is read -- checked against
+    the file: every tensor's data lies inside it, with the size its dtype and shape say. ValueError (one line)."""
+    file_size = path.stat().st_size
     with open(path, "rb") as f:
         head = f.read(8)
         if len(head) != 8:
             raise ValueError("file too short for a safetensors header")
         size = struct.unpack("<Q", head)[0]
-        if size > 100_000_000 or size > path.stat().st_size - 8:
+        if size > MAX_HEADER_BYTES or size > file_size - 8:
             raise ValueError("bad safetensors header length")
-        header = json.loads(f.read(size))
+        header = loads(f.read(size))
     if not isinstance(header, dict):
         raise ValueError("safetensors header is not a JSON object")
     header.pop("__metadata__", None)
+    data_bytes = file_size - 8 - size
+    for name, info in header.items():
+        _check_tensor(str(name)[:80], info, data_bytes)
     return header
+
+
+def _check_tensor(name: str, info, data_bytes: int) -> None:
+    shown = json.dumps(name)
+    if not isinstance(info, dict):
+        raise ValueError(f"tensor {shown}: not a JSON object")
+    shape, offsets, dtype = info.get("shape"), info.get("data_offsets"), info.get("dtype")
+    if not isinstance(shape, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+        raise ValueError(f"tensor {shown}: shape is not a list of sizes")
+    if (not isinstance(offsets, list) or len(offsets) != 2
+            or not all(isinstance(n, int) and not isinstance(n, bool) for n in offsets) or not 0 <= offsets[0] <= offsets[1]):
+        raise ValueError(f"tensor {shown}: data_offsets is not [begin, end]")
+    if offsets[1] > data_bytes:
+        raise ValueError(f"tensor {shown}: its data runs past the end of the file ({offsets[1]:,} bytes > {data_bytes:,})")
+    per = DTYPE_BYTES.get(dtype) if isinstance(dtype, str) else None
+    if per is not None and math.prod(shape) * per != offsets[1] - offsets[0]:
+        raise ValueError(f"tensor {shown}: {dtype} {shape} needs {math.prod(shape) * per:,} bytes, the file gives it "
+                         f"{offsets[1] - offsets[0]:,}")
 
 
 def count_parameters(paths: list[Path]) -> int:
@@ -119,13 +190,19 @@ def check_component(folder: str | Path, name: str, *, count: bool = False) -> Co
         report.class_name = "CLIPTokenizer"
     else:
         try:
-            data = json.loads(config.read_text())
+            data = read_json_file(config)
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
-        except (ValueError, UnicodeDecodeError) as e:
+        except (OSError, ValueError, UnicodeDecodeError) as e:
             report.problem = f"has a broken config ({config}: {one_line(e)})"
             return report
-        report.class_name = str(data.get("_class_name") or (data.get("architectures") or [""])[0])
+        architectures = data.get("architectures")
+        first = architectures[0] if isinstance(architectures, list) and architectures else ""
+        report.class_name = str(data.get("_class_name") or first or "")
+        problem = class_problem(name, report.class_name)
+        if problem:
+            report.problem = f"{problem} ({config})"
+            return report
     if name in HAS_WEIGHTS:
         weights, variant = weight_files(folder, name)
         if not weights:
@@ -311,6 +388,6 @@ def check_model(
     random_weights = False
     index = folder / "model_index.json" if folder else None
     if index is not None and index.is_file():
-        with contextlib.suppress(ValueError, AttributeError, TypeError):
-            random_weights = bool(json.loads(index.read_text()).get("_iva0", {}).get("random_weights"))
+        with contextlib.suppress(OSError, ValueError, AttributeError, TypeError):
+            random_weights = bool(read_json_file(index).get("_iva0", {}).get("random_weights"))
     return ModelReport(folder=folder, components=reports, random_weights=random_weights)

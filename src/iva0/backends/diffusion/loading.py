@@ -27,6 +27,7 @@ from iva0.backends.diffusion.checks import (
     check_unet_kind,
     config_path,
     is_single_file,
+    read_json_file,
     require,
     safetensors_header,
 )
@@ -103,10 +104,10 @@ def load_feature_extractor(folder: Path | None, image_size: int):
         path = folder / sub / "preprocessor_config.json" if folder else None
         if path and path.is_file():
             try:
-                config = json.loads(path.read_text())
+                config = read_json_file(path)
                 config = {k: v for k, v in config.items() if not k.startswith("_")}
                 return make_feature_extractor(image_size, config=config)
-            except (ValueError, TypeError) as e:
+            except (OSError, ValueError, TypeError, AttributeError) as e:
                 raise ModelError(f"{path}: broken preprocessor config ({one_line(e)})") from None
     return make_feature_extractor(image_size)
 

@@ -84,7 +84,7 @@ def read_model_index(folder: str | Path) -> dict | None:
         return None
     try:
         data = json.loads(path.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # a deeply nested file is no model index either
         return None
     return data if isinstance(data, dict) else None
 

@@ -2,7 +2,10 @@
 
 Every problem becomes one ModelError line naming the component and the path,
 found before any weights are read. No torch import at module level: `iva0
-models check` answers from the files alone.
+models check` answers from the files alone. `check_folder` is the one set of rules for both `models check` and
+`load_pipeline`: model_index.json names diffusers or transformers classes only (never another module, never code in
+the folder), configs are read within limits, and every safetensors header is checked against its file
+(iva0.backends.diffusion.checks).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from iva0.errors import ModelError, UserError, one_line
 
 OFFLOADS = ("none", "model", "sequential", "group")
 PICKLES = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
+LIBRARIES = ("diffusers", "transformers")  # where model_index.json's classes may come from
 # components without weights, and the file each must have
 SIDE_FILES = {"scheduler": "scheduler_config.json", "image_processor": "preprocessor_config.json"}
 
@@ -46,9 +50,15 @@ def resolve(source: str | Path) -> Path:
 
 
 def _check_one(folder: Path, name: str, entry: list, count: bool) -> Component:
-    from iva0.backends.diffusion.checks import count_parameters
+    from iva0.backends.diffusion.checks import count_parameters, read_json_file
 
-    c = Component(name=name, class_name=str(entry[1]), folder=folder / name)
+    library, cls = entry
+    c = Component(name=name, class_name=str(cls)[:80], folder=folder / name)
+    if library not in LIBRARIES or not isinstance(cls, str) or not cls.isidentifier():
+        shown = json.dumps(f"{library}.{cls}"[:80])
+        c.problem = (f"is listed as class {shown} in model_index.json; iva0 loads only diffusers and transformers "
+                     f"classes, never other modules or code in the folder")
+        return c
     if not c.folder.is_dir():
         c.problem = f"missing (looked for {c.folder})"
         return c
@@ -56,12 +66,17 @@ def _check_one(folder: Path, name: str, entry: list, count: bool) -> Component:
         if not any(c.folder.iterdir()):
             c.problem = f"empty folder {c.folder}"
         return c
-    if name in SIDE_FILES:
-        if not (c.folder / SIDE_FILES[name]).is_file():
-            c.problem = f"missing (looked for {c.folder / SIDE_FILES[name]})"
+    config = c.folder / SIDE_FILES.get(name, "config.json")
+    if not config.is_file():
+        c.problem = f"missing (looked for {config})"
         return c
-    if not (c.folder / "config.json").is_file():
-        c.problem = f"missing (looked for {c.folder / 'config.json'})"
+    try:
+        if not isinstance(read_json_file(config), dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        c.problem = f"has a broken config ({config}: {one_line(e)})"
+        return c
+    if name in SIDE_FILES:
         return c
     weights = sorted(c.folder.glob("*.safetensors"))
     if not weights:
@@ -69,11 +84,12 @@ def _check_one(folder: Path, name: str, entry: list, count: bool) -> Component:
         c.problem = (f"has only pickle weights ({c.folder / pickles[0]}); iva0 loads .safetensors only"
                      if pickles else f"has no .safetensors weights in {c.folder}")
         return c
-    if count:
-        try:
-            c.num_parameters = count_parameters(weights)
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            c.problem = f"has broken weights ({weights[0]}: {one_line(e)})"
+    try:  # always (loading too): the headers are checked against their files
+        params = count_parameters(weights)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        c.problem = f"has broken weights ({weights[0]}: {one_line(e)})"
+        return c
+    c.num_parameters = params if count else None
     return c
 
 
@@ -172,7 +188,7 @@ def load_pipeline(source: str | Path, *, dtype: str | None = None, device: str |
 def is_random_weights(folder: Path) -> bool:
     try:
         return bool(json.loads((folder / "model_index.json").read_text()).get("_iva0", {}).get("random_weights"))
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return False
 
 
