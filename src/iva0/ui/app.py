@@ -2,8 +2,8 @@
 
 `build_app` lays the page out and wires the events to `Callbacks` (each one
 `guarded`: a mistake is a warning toast, never an error badge); `launch` serves
-it on the configured host (127.0.0.1 by default) and never asks for a share
-link. Analytics are off before Gradio is imported (see `iva0.ui`).
+it on the configured host (127.0.0.1 by default), answers only the Host names it
+is served on (`hosts.py`: DNS rebinding) and never asks for a share link. Analytics are off before Gradio is imported (see `iva0.ui`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from iva0.ui.backend_choice import backend_note
 from iva0.ui.callbacks import Callbacks
 from iva0.ui.config import UiConfig
 from iva0.ui.editor import MAX_OBJECTS, MIN_BOX_PX
+from iva0.ui.hosts import host_check
 from iva0.ui.messages import guarded
 
 TITLE = "iva0: animate a picture along boxes"
@@ -389,6 +390,7 @@ def launch(config: UiConfig, *, block: bool = True, quiet: bool = False) -> gr.B
             pwa=False,
             mcp_server=False,
             css=CSS,
+            app_kwargs={"middleware": [host_check(config.host)]},  # DNS rebinding: only our own Host names (hosts.py)
         )
     except OSError as e:
         raise UserError(f"cannot serve on {config.host}:{config.port}: {str(e).split('. ')[0]}; pick another --port") from None
