@@ -3,7 +3,8 @@
 `build_app` lays the page out and wires the events to `Callbacks` (each one
 `guarded`: a mistake is a warning toast, never an error badge); `launch` serves
 it on the configured host (127.0.0.1 by default), answers only the Host names it
-is served on (`hosts.py`: DNS rebinding) and never asks for a share link. Analytics are off before Gradio is imported (see `iva0.ui`).
+is served on (`hosts.py`: DNS rebinding) and never asks for a share link.
+Analytics are off before Gradio is imported (see `iva0.ui`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from iva0.io.overlay import PALETTE
 from iva0.ui.backend_choice import backend_note
 from iva0.ui.callbacks import Callbacks
 from iva0.ui.config import UiConfig
-from iva0.ui.editor import MAX_OBJECTS, MIN_BOX_PX
+from iva0.ui.editor import MAX_OBJECTS, MIN_BOX_PX, DraftObject
 from iva0.ui.hosts import host_check
 from iva0.ui.messages import guarded
 
@@ -132,6 +133,20 @@ class _Events:
         return guarded(getattr(self._cb, name))
 
 
+def masks_in_sessions(demo: gr.Blocks) -> set[str]:
+    """The mask files named by the drafts of every session Gradio keeps (an open tab, or one closed less than
+    an hour ago): `WorkDir.prune` never deletes those. A draft is a tuple of `DraftObject`s in a gr.State."""
+    holder = getattr(demo, "state_holder", None)
+    if holder is None:  # not launched: no sessions
+        return set()
+    used: set[str] = set()
+    for session in list(holder.session_data.values()):
+        for value in list(session.state_data.values()):
+            if isinstance(value, tuple):
+                used |= {o.mask for o in value if isinstance(o, DraftObject) and o.mask}
+    return used
+
+
 def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
     cb = Callbacks(config, work_dir)
     ev = _Events(cb)
@@ -139,6 +154,8 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
     choices = cb.gen.pool.choices
     generative = next((c for c in choices if c.steps is not None), None)  # the model folder's backend
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 24 * 3600)) as demo:
+        demo.iva0_callbacks = cb  # tests reach the page's own callbacks and work folder through it
+        cb.work.in_use = lambda: masks_in_sessions(demo)  # masks an open page uses are never pruned
         pic = gr.State(None)  # pictures.Picture
         draft = gr.State(())  # editor.Draft
         shown = gr.State(None)  # what the canvas shows: {"object", "frame", "box"}

@@ -29,7 +29,7 @@ import numpy as np
 
 from iva0.errors import UserError
 from iva0.io.overlay import color
-from iva0.ui.editor import Draft, DraftObject
+from iva0.ui.editor import Draft, DraftObject, check_mask_file
 from iva0.ui.files import WorkDir
 from iva0.ui.messages import page_message
 from iva0.ui.pictures import Picture
@@ -150,6 +150,7 @@ def one_object_layout(obj: DraftObject):
     """The object alone at frame 0, as a layout (the layout's own checks: points in the box, a readable mask)."""
     from iva0.layout import parse_layout
 
+    check_mask_file(obj)
     data = {"num_frames": 2, "fps": 8, "objects": [{
         "name": obj.name,
         "keyframes": [{"frame": 0, "box": [round(float(v), 6) for v in obj.keys[0]]}],

@@ -10,6 +10,7 @@ CLI applies (`parse_layout`), so a layout made here is a layout `iva0 animate
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -256,7 +257,16 @@ def build_layout(draft: Draft, settings: Settings) -> Layout:
     for o in draft:
         if 0 not in o.keys:
             raise UserError(f'object "{o.name}": draw its box at frame 0 (where it is in the picture)')
+        check_mask_file(o)
     return parse_layout(draft_to_dict(draft, settings))
+
+
+def check_mask_file(obj: DraftObject) -> None:
+    """The object's mask is still in the page's work folder (the page keeps masks in use, but a folder can be
+    emptied from outside); UserError saying what to do, never the server's path, if not."""
+    if obj.mask and not Path(obj.mask).is_file():
+        raise UserError(f'object "{obj.name}": its mask is no longer on the server: upload it again (Upload mask), '
+                        f'or press Remove mask')
 
 
 def draft_from_layout(layout: Layout) -> tuple[Draft, Settings]:
