@@ -22,7 +22,7 @@ from iva0.io.overlay import PALETTE
 from iva0.ui.backend_choice import backend_note
 from iva0.ui.callbacks import Callbacks
 from iva0.ui.config import UiConfig
-from iva0.ui.editor import MAX_OBJECTS, MIN_BOX_PX, DraftObject
+from iva0.ui.editor import CAMERA_LABEL, MAX_OBJECTS, MIN_BOX_PX, DraftObject
 from iva0.ui.hosts import host_check
 from iva0.ui.messages import guarded
 
@@ -37,6 +37,10 @@ HELP = """\
 - **Draw.** With an object selected in the list, drag on the picture to draw its box at the frame the timeline shows.
   At another frame the box is shown where it would be (interpolated, or held after the last key): drag it or its
   handles to set a key there. Select the box and press Delete (or the bin) to remove that frame's key.
+- **Camera.** Press Camera to move the view: a "camera window" entry joins the list, its window (white) at frame 0 is
+  the whole picture. Move the timeline and drag the window, or its corners, to the part of the picture that frame
+  shows; it keeps the video's shape when you let go. Each key window is drawn on the picture with its frame. Delete
+  with the camera selected removes it.
 - **Objects.** The name is the object's phrase (the iva0 backend grounds it). Rename or delete the selected object.
   Its colour on the picture is the colour of its entry in the list; the other objects are drawn dimmed.
 - **Frames.** Fewer frames move an object's last key to the new last frame and drop keys between.
@@ -90,6 +94,8 @@ CSS = f"""
 #objects .wrap {{ flex-direction: column; gap: 4px; }}
 #objects label {{ width: 100%; }}
 {_OBJECT_COLOURS}
+/* the camera entry (always last): white, as its windows on the canvas, with their dark edge */
+#objects label[data-testid^="{CAMERA_LABEL} ·"] {{ border-left: 8px solid #fff !important; box-shadow: inset 2px 0 0 #222, -2px 0 0 #222; }}
 """
 
 
@@ -215,6 +221,7 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
                     add = gr.Button("Add", size="sm", scale=1, min_width=50, elem_id="add-object")
                     rename = gr.Button("Rename", size="sm", scale=1, min_width=70, elem_id="rename-object")
                     remove = gr.Button("Delete", size="sm", scale=1, min_width=60, elem_id="remove-object")
+                    add_camera = gr.Button("Camera", size="sm", scale=1, min_width=70, elem_id="add-camera")
                 with gr.Row(equal_height=True):
                     upload_mask = gr.UploadButton(
                         "Upload mask (white = object)", file_types=["image"], type="filepath", size="sm", scale=3,
@@ -320,6 +327,7 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         # editing
         add_out = [draft, source, name, frame, *show_out]
         then_show(add.click(ev.on_add_object, [name, pic, draft, *settings_in], add_out, **edit))
+        then_show(add_camera.click(ev.on_add_camera, [pic, draft, *settings_in], add_out, **edit))
         then_show(name.submit(ev.on_add_object, [name, pic, draft, *settings_in], add_out, **edit))
         then_show(rename.click(ev.on_rename_object, [name, *edit_in], [draft, name, *show_out], **edit))
         then_show(remove.click(ev.on_remove_object, edit_in, [draft, *show_out], **edit))

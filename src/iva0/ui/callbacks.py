@@ -178,8 +178,16 @@ class Callbacks:
     def on_add_object(self, name: str, pic, draft: Draft, *settings_args) -> tuple:
         """(draft, source, name box, frame, *show): the new object is selected at frame 0, ready to draw."""
         draft = editor.add_object(draft, name)
-        current = len(draft) - 1
+        current = len(editor.objects_of(draft)) - 1  # the last object (the camera entry, if any, stays last)
         return (draft, "drawn", "", 0, *self.show(pic, draft, current, 0, self.settings(*settings_args)))
+
+    def on_add_camera(self, pic, draft: Draft, *settings_args) -> tuple:
+        """(draft, source, name box, frame, *show): the camera entry, selected at frame 0 with the whole picture
+        as its window; move the timeline and drag the window to where the view should be then."""
+        if pic is None:
+            raise UserError("upload a picture or pick a sample first, then add a camera to move the view over it")
+        draft, current = editor.add_camera(draft)
+        return (draft, "drawn", gr.skip(), 0, *self.show(pic, draft, current, 0, self.settings(*settings_args)))
 
     def on_rename_object(self, name: str, pic, draft: Draft, current, frame, *settings_args) -> tuple:
         """(draft, name box, *show)."""
@@ -283,6 +291,8 @@ class Callbacks:
             box = editor.box_from_pixels(b, w, h)
             if editor.same_box(box, shown["box"], w, h):
                 return gr.skip()
+            if draft[current].camera:  # a window has the video's shape: it snaps to it when let go
+                box = editor.fit_window(box, 1.0, prev=shown["box"])
             draft = editor.set_key(draft, current, frame, box)
         return (draft, *self.show(pic, draft, current, frame, settings))
 

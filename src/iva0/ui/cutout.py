@@ -113,10 +113,12 @@ class CutoutView:
         if index is None or not 0 <= index < len(draft):
             return None, "Select an object in the list to see its cut-out here.", tag
         obj = draft[index]
+        if obj.camera:
+            return None, "**camera**: a view window; nothing is cut out of the picture for it.", tag
         if 0 not in obj.keys:
             return None, f"**{obj.name}**: draw its box at frame 0; its cut-out shows here.", tag
         # the backends seed the k-th object they segment (those without a mask of their own) with seed + k
-        k = sum(1 for o in draft[:index] if not o.mask)
+        k = sum(1 for o in draft[:index] if not o.mask and not o.camera)
         try:
             path = self._view_file(pic, obj, index, int(seed) + k)
         except UserError as e:  # e.g. a SAM 2 folder that cannot be read: said here, not as a toast per edit
