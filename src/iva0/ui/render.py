@@ -14,12 +14,12 @@ import cv2
 import numpy as np
 
 from iva0.io.image import resize_image
-from iva0.io.overlay import color, draw_layout
+from iva0.io.overlay import CAMERA_COLOR, color, draw_preview
 from iva0.layout import Layout
 from iva0.ui.editor import Draft, DraftObject, object_boxes
 from iva0.ui.pictures import view_copy
 
-CAMERA_COLOUR = (255, 255, 255)  # the camera's windows: white over a dark edge, unlike any object's colour
+CAMERA_COLOUR = CAMERA_COLOR  # the camera's windows: white over a dark edge, as in previews and overlays
 CAMERA_EDGE = (20, 20, 20)
 DIM = 0.4  # how strongly objects other than the selected one show (their layer's opacity)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -118,15 +118,17 @@ def _draw_camera(img, obj: DraftObject, windows: np.ndarray, frame, num_frames, 
         x0, y0, x1, y1 = np.round(b).astype(int)
         cv2.rectangle(img, (x0, y0), (x1, y1), CAMERA_EDGE, t + 2, cv2.LINE_AA)
         cv2.rectangle(img, (x0, y0), (x1, y1), CAMERA_COLOUR, t, cv2.LINE_AA)
-        return x0, y0
+        return x1, y0
 
     cv2.polylines(img, [pts], False, CAMERA_EDGE, thick + 2, cv2.LINE_AA)
     cv2.polylines(img, [pts], False, CAMERA_COLOUR, thick, cv2.LINE_AA)
     for f in sorted(obj.keys):
         if 0 <= f < num_frames:
-            x0, y0 = rect(px[f], max(1, thick - 1))
+            x1, y0 = rect(px[f], max(1, thick - 1))
             cv2.circle(img, tuple(int(v) for v in pts[f, 0]), thick + 2, CAMERA_COLOUR, -1, cv2.LINE_AA)
-            _label(img, f"camera {f}", x0 + thick + 2, y0 + thick + 2, scale * 0.8, CAMERA_EDGE, CAMERA_COLOUR, anchor="below")
+            text = f"camera {f}"  # inside the window's top-right corner (windows often share their top-left)
+            tw = cv2.getTextSize(text, FONT, scale * 0.8, 1)[0][0]
+            _label(img, text, x1 - tw - 6 - thick, y0 + thick + 2, scale * 0.8, CAMERA_EDGE, CAMERA_COLOUR, anchor="below")
     if box:
         f = int(np.clip(frame, 0, num_frames - 1))
         rect(px[f], thick + 1)
@@ -150,9 +152,10 @@ def _label(img, text: str, x: int, y: int, scale: float, fg, bg, anchor: str) ->
 
 
 def overlay_frames(picture: np.ndarray, layout: Layout, max_side: int = 512) -> np.ndarray:
-    """The path preview video's frames: the still picture with every object's box per frame, (F, H, W, 3)."""
+    """The path preview video's frames: the still picture with every object's box per frame and the camera's
+    window (iva0 preview's drawing), (F, H, W, 3)."""
     small = view_copy(picture, max_side, min_side=min(256, max_side))
     h, w = small.shape[:2]
     small = resize_image(small, w - w % 2, h - h % 2)  # H.264 wants even sides
     still = np.repeat(small[None], layout.num_frames, axis=0)  # (F, H, W, 3); a real copy, cv2 draws into it
-    return draw_layout(still, layout)
+    return draw_preview(still, layout)
