@@ -149,3 +149,28 @@ def test_what_only_objects_have_is_refused_for_the_camera(cb, picture, tmp_path)
     # Delete with the camera selected removes it: back to a layout without a camera
     draft, *show = cb.on_remove_object(pic, draft, 0, 0, *SETTINGS)
     assert draft == () and "camera" not in show[SHOW["json"]]
+
+
+def test_fit_window_keeps_the_side_changed_most_and_stays_inside_the_picture():
+    # the width changed most (0.8 -> 0.5): kept; the height follows (aspect 1.0: the picture's shape)
+    assert editor.fit_window((0.1, 0.1, 0.6, 0.4), 1.0, prev=(0.1, 0.1, 0.9, 0.4)) == pytest.approx((0.1, 0.0, 0.6, 0.5))
+    # the height changed most: kept
+    assert editor.fit_window((0.2, 0.2, 0.5, 0.6), 1.0, prev=(0.2, 0.2, 0.5, 0.3)) == pytest.approx((0.15, 0.2, 0.55, 0.6))
+    # too tall for the picture once snapped: shrunk about its centre, then moved inside
+    x0, y0, x1, y1 = editor.fit_window((0.0, 0.0, 1.0, 0.5), 0.5)
+    assert (x0, y0, x1, y1) == pytest.approx((0.25, 0.0, 0.75, 1.0))
+
+
+def test_the_preview_draws_the_camera_windows(cb, picture):
+    pic = cb.load_picture(picture)
+    draft, *_ = cb.on_add_camera(pic, (), *SETTINGS)
+    draft, *_ = drag_window(cb, pic, draft, 9, (200, 100, 400, 200))
+    video, status = cb.on_preview(pic, draft, *SETTINGS)
+    from iva0.io.video import read_video
+
+    frames = read_video(video)[0]
+    assert frames.shape[0] == 10 and "not generated" in status
+    # the window at frame 9 (the bottom-right quarter) is drawn in white: its top-left corner area is bright
+    h, w = frames.shape[1:3]
+    grey = frames[9].astype(int).min(axis=2)
+    assert grey[h // 2 - 1 : h // 2 + 2, w // 2 + 10 : w - 10].max() > 230
