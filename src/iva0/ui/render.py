@@ -1,6 +1,6 @@
 """Pictures for the page: the draft's boxes and paths over the still picture at a chosen frame.
 
-`iva0.io.overlay.draw_layout` draws a finished layout over video frames; the
+`iva0.layout_overlay.draw_layout` draws a finished layout over video frames; the
 editor also has to show drafts that are not valid yet (an object without its
 frame-0 box) and one chosen frame of a still picture, so it draws here with the
 same palette.
@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 
 from iva0.io.image import resize_image
-from iva0.io.overlay import CAMERA_COLOR, color, draw_preview
+from iva0.io.overlay import CAMERA_COLOR, color
 from iva0.layout import Layout
+from iva0.layout_overlay import draw_preview
 from iva0.ui.editor import Draft, DraftObject, object_boxes
 from iva0.ui.pictures import view_copy
 
