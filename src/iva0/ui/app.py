@@ -221,13 +221,14 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
                     add = gr.Button("Add", size="sm", scale=1, min_width=50, elem_id="add-object")
                     rename = gr.Button("Rename", size="sm", scale=1, min_width=70, elem_id="rename-object")
                     remove = gr.Button("Delete", size="sm", scale=1, min_width=60, elem_id="remove-object")
-                    add_camera = gr.Button("Camera", size="sm", scale=1, min_width=70, elem_id="add-camera")
                 with gr.Row(equal_height=True):
                     upload_mask = gr.UploadButton(
                         "Upload mask (white = object)", file_types=["image"], type="filepath", size="sm", scale=3,
                         elem_id="upload-mask",
                     )  # fmt: skip
                     remove_mask = gr.Button("Remove mask", size="sm", scale=1, min_width=100, elem_id="remove-mask")
+                    # the view's key-framed window (the layout's camera): an entry of its own in the list
+                    add_camera = gr.Button("Camera", size="sm", scale=1, min_width=80, elem_id="add-camera")
                 # closed at first: opened, it pushes Generate below a 1280x720 window's fold
                 with gr.Accordion("Cut-out: what will move (click to fix it)", open=False, elem_id="cutout-accordion") as cut_acc:
                     cut_note = gr.Markdown(elem_id="cutout-note")
