@@ -174,3 +174,24 @@ def test_the_preview_draws_the_camera_windows(cb, picture):
     h, w = frames.shape[1:3]
     grey = frames[9].astype(int).min(axis=2)
     assert grey[h // 2 - 1 : h // 2 + 2, w // 2 + 10 : w - 10].max() > 230
+
+
+def test_a_window_takes_the_shape_of_the_video_the_chosen_backend_makes(picture, tmp_path):
+    """CogVideoX makes 720x480 (3:2) whatever the picture: on a 2:1 picture the camera's windows are 3:2, from the
+    first one (the largest such window in the picture) to every one dragged."""
+    from iva0.backends.ttm.tiny import write_model_folder
+
+    cb = Callbacks(UiConfig(max_frames=32, min_view_side=2 * W, model=write_model_folder(tmp_path / "cog", "cogvideox")),
+                   tmp_path / "work")
+    pic = cb.load_picture(picture)
+    assert cb.window_aspect(pic, "composite", 200) == pytest.approx(1.0, abs=0.02)
+    assert cb.window_aspect(pic, "ttm", 200) == pytest.approx(1.5 / 2.0)
+    draft, *_ = cb.on_add_camera(pic, (), *SETTINGS, "ttm", 200)
+    x0, y0, x1, y1 = draft[0].keys[0]
+    assert (x1 - x0) * W / ((y1 - y0) * H) == pytest.approx(1.5) and (y0, y1) == pytest.approx((0.0, 1.0))
+    show = cb.on_select(pic, draft, 0, 9, *SETTINGS)
+    annot, shown = show[SHOW["annotator"]], show[SHOW["shown"]]
+    draft, *_ = cb.on_boxes({"image": annot["image"], "boxes": [px(0, 0, 200, 160)]}, pic, draft, shown, *SETTINGS,
+                            "ttm", 200)
+    x0, y0, x1, y1 = draft[0].keys[9]
+    assert (x1 - x0) * W / ((y1 - y0) * H) == pytest.approx(1.5)

@@ -328,7 +328,7 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         # editing
         add_out = [draft, source, name, frame, *show_out]
         then_show(add.click(ev.on_add_object, [name, pic, draft, *settings_in], add_out, **edit))
-        then_show(add_camera.click(ev.on_add_camera, [pic, draft, *settings_in], add_out, **edit))
+        then_show(add_camera.click(ev.on_add_camera, [pic, draft, *settings_in, backend, side], add_out, **edit))
         then_show(name.submit(ev.on_add_object, [name, pic, draft, *settings_in], add_out, **edit))
         then_show(rename.click(ev.on_rename_object, [name, *edit_in], [draft, name, *show_out], **edit))
         then_show(remove.click(ev.on_remove_object, edit_in, [draft, *show_out], **edit))
@@ -336,7 +336,8 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         then_show(remove_mask.click(ev.on_remove_mask, edit_in, [draft, *show_out], **edit))
         then_show(objects.input(ev.on_select, edit_in, show_out, **fast))
         then_show(frame.input(ev.on_select, edit_in, show_out, **fast), cutout=False)
-        then_show(annot.change(ev.on_boxes, [annot, pic, draft, shown, *settings_in], [draft, *show_out], **fast))
+        # (the backend and the size: a camera window snaps to the shape of the video they make)
+        then_show(annot.change(ev.on_boxes, [annot, pic, draft, shown, *settings_in, backend, side], [draft, *show_out], **fast))
         for c in (frames, interp):
             settings_event = c.input(
                 ev.on_settings, [pic, draft, objects, frame, *settings_in], [draft, frames, frame, *show_out], **fast

@@ -75,11 +75,11 @@ def camera_index(draft: Draft) -> int | None:
     return len(draft) - 1 if draft and draft[-1].camera else None
 
 
-def add_camera(draft: Draft) -> tuple[Draft, int]:
-    """The draft with a camera entry whose frame-0 window is the whole picture, and its index."""
+def add_camera(draft: Draft, window: Box = (0.0, 0.0, 1.0, 1.0)) -> tuple[Draft, int]:
+    """The draft with a camera entry whose frame-0 window is `window` (default the whole picture), and its index."""
     if camera_index(draft) is not None:
         raise UserError("there is a camera already: pick it in the list to move its window")
-    return draft + (DraftObject(name=CAMERA_NAME, keys={0: (0.0, 0.0, 1.0, 1.0)}, camera=True),), len(draft)
+    return draft + (DraftObject(name=CAMERA_NAME, keys={0: tuple(float(v) for v in window)}, camera=True),), len(draft)
 
 
 def fit_window(box: Box, aspect: float, prev: Box | None = None) -> Box:
