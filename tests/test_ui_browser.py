@@ -5,7 +5,8 @@ the browser makes is intercepted: one that leaves 127.0.0.1 is aborted and
 fails the test. One test walks the whole path (sample, draw key boxes with the
 mouse, layout round trip through the CLI, generate, overlay toggle, downloads,
 a new picture, an uploaded layout); one makes every mistake of issue 10 and
-checks that the page never shows an error badge and keeps working. The first
+checks that the page never shows an error badge and keeps working; one adds the
+camera (issue 17) and resizes its window with the mouse. The first
 takes screenshots at 1280x720 and 1920x1080; with IVA0_SCREENSHOT_DIR=docs they
 are saved there as ui-screenshot.png and ui-screenshot-1080p.png.
 """
