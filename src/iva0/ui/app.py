@@ -2,8 +2,9 @@
 
 `build_app` lays the page out and wires the events to `Callbacks` (each one
 `guarded`: a mistake is a warning toast, never an error badge); `launch` serves
-it on the configured host (127.0.0.1 by default) and never asks for a share
-link. Analytics are off before Gradio is imported (see `iva0.ui`).
+it on the configured host (127.0.0.1 by default), answers only the Host names it
+is served on (`hosts.py`: DNS rebinding) and never asks for a share link.
+Analytics are off before Gradio is imported (see `iva0.ui`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from iva0.io.overlay import PALETTE
 from iva0.ui.backend_choice import backend_note
 from iva0.ui.callbacks import Callbacks
 from iva0.ui.config import UiConfig
-from iva0.ui.editor import MAX_OBJECTS, MIN_BOX_PX
+from iva0.ui.editor import CAMERA_LABEL, MAX_OBJECTS, MIN_BOX_PX, DraftObject
+from iva0.ui.hosts import host_check
 from iva0.ui.messages import guarded
 
 TITLE = "iva0: animate a picture along boxes"
@@ -35,6 +37,10 @@ HELP = """\
 - **Draw.** With an object selected in the list, drag on the picture to draw its box at the frame the timeline shows.
   At another frame the box is shown where it would be (interpolated, or held after the last key): drag it or its
   handles to set a key there. Select the box and press Delete (or the bin) to remove that frame's key.
+- **Camera.** Press Camera to move the view: a "camera window" entry joins the list, its window (white) at frame 0 is
+  the whole picture. Move the timeline and drag the window, or its corners, to the part of the picture that frame
+  shows; it keeps the video's shape when you let go. Each key window is drawn on the picture with its frame. Delete
+  with the camera selected removes it.
 - **Objects.** The name is the object's phrase (the iva0 backend grounds it). Rename or delete the selected object.
   Its colour on the picture is the colour of its entry in the list; the other objects are drawn dimmed.
 - **Frames.** Fewer frames move an object's last key to the new last frame and drop keys between.
@@ -88,6 +94,8 @@ CSS = f"""
 #objects .wrap {{ flex-direction: column; gap: 4px; }}
 #objects label {{ width: 100%; }}
 {_OBJECT_COLOURS}
+/* the camera entry (always last): white, as its windows on the canvas, with their dark edge */
+#objects label[data-testid^="{CAMERA_LABEL} ·"] {{ border-left: 8px solid #fff !important; box-shadow: inset 2px 0 0 #222, -2px 0 0 #222; }}
 """
 
 
@@ -131,6 +139,20 @@ class _Events:
         return guarded(getattr(self._cb, name))
 
 
+def masks_in_sessions(demo: gr.Blocks) -> set[str]:
+    """The mask files named by the drafts of every session Gradio keeps (an open tab, or one closed less than
+    an hour ago): `WorkDir.prune` never deletes those. A draft is a tuple of `DraftObject`s in a gr.State."""
+    holder = getattr(demo, "state_holder", None)
+    if holder is None:  # not launched: no sessions
+        return set()
+    used: set[str] = set()
+    for session in list(holder.session_data.values()):
+        for value in list(session.state_data.values()):
+            if isinstance(value, tuple):
+                used |= {o.mask for o in value if isinstance(o, DraftObject) and o.mask}
+    return used
+
+
 def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
     cb = Callbacks(config, work_dir)
     ev = _Events(cb)
@@ -138,6 +160,8 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
     choices = cb.gen.pool.choices
     generative = next((c for c in choices if c.steps is not None), None)  # the model folder's backend
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 24 * 3600)) as demo:
+        demo.iva0_callbacks = cb  # tests reach the page's own callbacks and work folder through it
+        cb.work.in_use = lambda: masks_in_sessions(demo)  # masks an open page uses are never pruned
         pic = gr.State(None)  # pictures.Picture
         draft = gr.State(())  # editor.Draft
         shown = gr.State(None)  # what the canvas shows: {"object", "frame", "box"}
@@ -203,6 +227,8 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
                         elem_id="upload-mask",
                     )  # fmt: skip
                     remove_mask = gr.Button("Remove mask", size="sm", scale=1, min_width=100, elem_id="remove-mask")
+                    # the view's key-framed window (the layout's camera): an entry of its own in the list
+                    add_camera = gr.Button("Camera", size="sm", scale=1, min_width=80, elem_id="add-camera")
                 # closed at first: opened, it pushes Generate below a 1280x720 window's fold
                 with gr.Accordion("Cut-out: what will move (click to fix it)", open=False, elem_id="cutout-accordion") as cut_acc:
                     cut_note = gr.Markdown(elem_id="cutout-note")
@@ -302,6 +328,7 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         # editing
         add_out = [draft, source, name, frame, *show_out]
         then_show(add.click(ev.on_add_object, [name, pic, draft, *settings_in], add_out, **edit))
+        then_show(add_camera.click(ev.on_add_camera, [pic, draft, *settings_in, backend, side], add_out, **edit))
         then_show(name.submit(ev.on_add_object, [name, pic, draft, *settings_in], add_out, **edit))
         then_show(rename.click(ev.on_rename_object, [name, *edit_in], [draft, name, *show_out], **edit))
         then_show(remove.click(ev.on_remove_object, edit_in, [draft, *show_out], **edit))
@@ -309,7 +336,8 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         then_show(remove_mask.click(ev.on_remove_mask, edit_in, [draft, *show_out], **edit))
         then_show(objects.input(ev.on_select, edit_in, show_out, **fast))
         then_show(frame.input(ev.on_select, edit_in, show_out, **fast), cutout=False)
-        then_show(annot.change(ev.on_boxes, [annot, pic, draft, shown, *settings_in], [draft, *show_out], **fast))
+        # (the backend and the size: a camera window snaps to the shape of the video they make)
+        then_show(annot.change(ev.on_boxes, [annot, pic, draft, shown, *settings_in, backend, side], [draft, *show_out], **fast))
         for c in (frames, interp):
             settings_event = c.input(
                 ev.on_settings, [pic, draft, objects, frame, *settings_in], [draft, frames, frame, *show_out], **fast
@@ -389,6 +417,7 @@ def launch(config: UiConfig, *, block: bool = True, quiet: bool = False) -> gr.B
             pwa=False,
             mcp_server=False,
             css=CSS,
+            app_kwargs={"middleware": [host_check(config.host)]},  # DNS rebinding: only our own Host names (hosts.py)
         )
     except OSError as e:
         raise UserError(f"cannot serve on {config.host}:{config.port}: {str(e).split('. ')[0]}; pick another --port") from None

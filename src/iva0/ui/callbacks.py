@@ -178,8 +178,32 @@ class Callbacks:
     def on_add_object(self, name: str, pic, draft: Draft, *settings_args) -> tuple:
         """(draft, source, name box, frame, *show): the new object is selected at frame 0, ready to draw."""
         draft = editor.add_object(draft, name)
-        current = len(draft) - 1
+        current = len(editor.objects_of(draft)) - 1  # the last object (the camera entry, if any, stays last)
         return (draft, "drawn", "", 0, *self.show(pic, draft, current, 0, self.settings(*settings_args)))
+
+    def window_aspect(self, pic: Picture, backend: str | None, side: Any) -> float:
+        """The shape a camera window must have: the video's width/height for `backend` at `side`, in units of
+        the picture's own (1.0: the picture's shape, as the composite makes it; ttm's model sizes may differ)."""
+        ph, pw = pic.full.shape[:2]
+        try:
+            if backend and self.gen.makes_model_size(backend):
+                w, h, _ = self.gen.model_video_size(self.gen.pool.get(backend), pic)
+            else:
+                w, h = self.gen.video_size(pic, side)
+        except UserError:  # a size the model cannot make: the size line says so; the picture's shape meanwhile
+            return 1.0
+        return (w / h) / (pw / ph)
+
+    def on_add_camera(self, pic, draft: Draft, frames, fps, prompt, negative, interpolation, backend=None,
+                      side=None) -> tuple:
+        """(draft, source, name box, frame, *show): the camera entry, selected at frame 0 with the whole picture
+        (or the largest window of the video's shape in it) as its window; move the timeline and drag the window
+        to where the view should be then."""
+        settings_args = (frames, fps, prompt, negative, interpolation)
+        if pic is None:
+            raise UserError("upload a picture or pick a sample first, then add a camera to move the view over it")
+        draft, current = editor.add_camera(draft, editor.fit_window((0.0, 0.0, 1.0, 1.0), self.window_aspect(pic, backend, side)))
+        return (draft, "drawn", gr.skip(), 0, *self.show(pic, draft, current, 0, self.settings(*settings_args)))
 
     def on_rename_object(self, name: str, pic, draft: Draft, current, frame, *settings_args) -> tuple:
         """(draft, name box, *show)."""
@@ -245,8 +269,10 @@ class Callbacks:
         """Prompt or fps changed: (status, json, layout file); the canvas stays as it is."""
         return self.refresh(pic, draft, _index(current), editor.as_int(frame), self.settings(*settings_args))
 
-    def on_boxes(self, value: dict | None, pic: Picture | None, draft: Draft, shown: dict | None, *settings_args) -> tuple:
-        """The user drew, moved or removed the box: (draft, *show), or skip.
+    def on_boxes(self, value: dict | None, pic: Picture | None, draft: Draft, shown: dict | None, frames, fps, prompt,
+                 negative, interpolation, backend=None, side=None) -> tuple:
+        """The user drew, moved or removed the box: (draft, *show), or skip. A camera window snaps to the shape
+        of the video `backend` makes at `side` (`window_aspect`).
 
         The annotator also reports the boxes the page itself just showed; those
         (equal to `shown` up to pixel rounding) change nothing, so moving the
@@ -255,6 +281,7 @@ class Callbacks:
         object replaced the canvas) is stale and changes nothing: its boxes belong
         to a showing that is gone, never to what is selected now.
         """
+        settings_args = (frames, fps, prompt, negative, interpolation)
         if pic is None or value is None or shown is None:
             return gr.skip()
         if canvas.canvas_of(value) != shown.get("canvas"):
@@ -283,6 +310,8 @@ class Callbacks:
             box = editor.box_from_pixels(b, w, h)
             if editor.same_box(box, shown["box"], w, h):
                 return gr.skip()
+            if draft[current].camera:  # a window has the video's shape: it snaps to it when let go
+                box = editor.fit_window(box, self.window_aspect(pic, backend, side), prev=shown["box"])
             draft = editor.set_key(draft, current, frame, box)
         return (draft, *self.show(pic, draft, current, frame, settings))
 

@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from iva0.errors import UserError
-from iva0.io.overlay import color
 from iva0.layout import Layout
 from iva0.ui import editor
 from iva0.ui.editor import Draft, Settings
 from iva0.ui.files import WorkDir, portable
+from iva0.ui.messages import page_message
 from iva0.ui.pictures import Picture
-from iva0.ui.render import draw_draft
+from iva0.ui.render import draw_draft, entry_colour
 
 
 def annotator_value(
@@ -45,7 +45,7 @@ def annotator_value(
         box = editor.box_at(obj, frame, settings.num_frames, settings.interpolation)
         if box is not None:
             w, h = pic.size
-            boxes.append({**editor.box_to_pixels(box, w, h), "label": obj.name, "color": color(current)})
+            boxes.append({**editor.box_to_pixels(box, w, h), "label": obj.name, "color": entry_colour(obj, current)})
     image = work.canvas_file(bg)
     shown = {"object": current, "frame": frame, "box": box, "canvas": canvas_of({"image": image})}
     return {"image": image, "boxes": boxes}, shown
@@ -83,9 +83,11 @@ def status(
     try:
         layout = checked_layout(draft, settings, max_frames)
     except UserError as e:
-        return f"{head} **Not ready:** {e}", _json(editor.draft_to_dict(draft, settings)), None
+        return f"{head} **Not ready:** {page_message(str(e))}", _json(editor.draft_to_dict(draft, settings)), None
     n = len(layout.objects)
     line = f"{head} **Ready:** {n} object{'s' * (n != 1)}, {layout.num_frames} frames at {layout.fps} fps."
+    if layout.camera is not None:
+        line += f" Camera: windows at frame(s) {', '.join(str(k.frame) for k in layout.camera.keyframes)}."
     if pic is None:
         line += " Upload a picture or pick a sample to animate it."
     return line, _json(layout.to_dict()), work.layout_file(layout)

@@ -29,7 +29,7 @@ import numpy as np
 
 from iva0.errors import UserError
 from iva0.io.overlay import color
-from iva0.ui.editor import Draft, DraftObject
+from iva0.ui.editor import Draft, DraftObject, check_mask_file
 from iva0.ui.files import WorkDir
 from iva0.ui.messages import page_message
 from iva0.ui.pictures import Picture
@@ -113,10 +113,12 @@ class CutoutView:
         if index is None or not 0 <= index < len(draft):
             return None, "Select an object in the list to see its cut-out here.", tag
         obj = draft[index]
+        if obj.camera:
+            return None, "**camera**: a view window; nothing is cut out of the picture for it.", tag
         if 0 not in obj.keys:
             return None, f"**{obj.name}**: draw its box at frame 0; its cut-out shows here.", tag
         # the backends seed the k-th object they segment (those without a mask of their own) with seed + k
-        k = sum(1 for o in draft[:index] if not o.mask)
+        k = sum(1 for o in draft[:index] if not o.mask and not o.camera)
         try:
             path = self._view_file(pic, obj, index, int(seed) + k)
         except UserError as e:  # e.g. a SAM 2 folder that cannot be read: said here, not as a toast per edit
@@ -150,6 +152,7 @@ def one_object_layout(obj: DraftObject):
     """The object alone at frame 0, as a layout (the layout's own checks: points in the box, a readable mask)."""
     from iva0.layout import parse_layout
 
+    check_mask_file(obj)
     data = {"num_frames": 2, "fps": 8, "objects": [{
         "name": obj.name,
         "keyframes": [{"frame": 0, "box": [round(float(v), 6) for v in obj.keys[0]]}],

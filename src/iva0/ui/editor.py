@@ -10,6 +10,7 @@ CLI applies (`parse_layout`), so a layout made here is a layout `iva0 animate
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -35,6 +36,9 @@ class DraftObject:
     # the layout's clicks at frame 0 ([x, y, label], normalised; label 1 = object, 0 = not) that guide the
     # cut-out: placed by clicking the cut-out view (add_point), or brought by a loaded layout
     points: tuple[Point, ...] = ()
+    # the camera entry (at most one, always last in the draft): its keys are the layout's camera windows, the part
+    # of the picture each frame shows (normalised picture xyxy, the output's aspect ratio), not an object's box
+    camera: bool = False
 
     def key_frames(self) -> list[int]:
         return sorted(self.keys)
@@ -54,16 +58,71 @@ class Settings:
 Draft = tuple[DraftObject, ...]
 
 
+CAMERA_NAME = "camera"
+CAMERA_LABEL = "camera window"  # its entry in the objects list (the page's CSS gives it its own colour by this)
+
+
+# ---------------------------------------------------------------------------
+# the camera entry
+# ---------------------------------------------------------------------------
+def objects_of(draft: Draft) -> Draft:
+    """The draft's objects, without the camera entry."""
+    return tuple(o for o in draft if not o.camera)
+
+
+def camera_index(draft: Draft) -> int | None:
+    """Where the camera entry is (always last), or None without one."""
+    return len(draft) - 1 if draft and draft[-1].camera else None
+
+
+def add_camera(draft: Draft, window: Box = (0.0, 0.0, 1.0, 1.0)) -> tuple[Draft, int]:
+    """The draft with a camera entry whose frame-0 window is `window` (default the whole picture), and its index."""
+    if camera_index(draft) is not None:
+        raise UserError("there is a camera already: pick it in the list to move its window")
+    return draft + (DraftObject(name=CAMERA_NAME, keys={0: tuple(float(v) for v in window)}, camera=True),), len(draft)
+
+
+def fit_window(box: Box, aspect: float, prev: Box | None = None) -> Box:
+    """`box` (normalised picture xyxy) as a camera window of pixel aspect ratio `aspect` (width / height, in
+    units of the picture's own aspect: 1.0 when the video has the picture's shape), about the same centre.
+
+    The side the user changed most (against `prev`) is kept and the other follows; the window then shrinks
+    about its centre until it fits the picture (the page draws windows inside the picture; a layout file's
+    may reach past it)."""
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    keep_height = prev is not None and abs(h - (prev[3] - prev[1])) > abs(w - (prev[2] - prev[0]))
+    if keep_height:
+        w = h * aspect
+    else:
+        h = w / aspect
+    k = min(1.0, 1.0 / w, 1.0 / h)
+    w, h = w * k, h * k
+    cx, cy = min(max(cx, w / 2), 1 - w / 2), min(max(cy, h / 2), 1 - h / 2)
+    return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+
+
+def _check_object(draft: Draft, index: int | None, what: str) -> DraftObject:
+    """The object at `index`, refusing the camera entry for what only objects have."""
+    _check_index(draft, index)
+    if draft[index].camera:
+        raise UserError(f"the camera is a view window: {what}")
+    return draft[index]
+
+
 # ---------------------------------------------------------------------------
 # editing
 # ---------------------------------------------------------------------------
 def add_object(draft: Draft, name: str | None) -> Draft:
+    """A new object, after the other objects (before the camera entry, which stays last)."""
     name = _check_name(name)
-    if any(o.name == name for o in draft):
+    objects = objects_of(draft)
+    if any(o.name == name for o in objects):
         raise UserError(f"object name: there is already an object called {name!r}")
-    if len(draft) >= MAX_OBJECTS:
+    if len(objects) >= MAX_OBJECTS:
         raise UserError(f"objects: this page handles at most {MAX_OBJECTS} objects")
-    return draft + (DraftObject(name=name),)
+    return objects + (DraftObject(name=name),) + draft[len(objects) :]
 
 
 def remove_object(draft: Draft, index: int | None) -> Draft:
@@ -72,7 +131,7 @@ def remove_object(draft: Draft, index: int | None) -> Draft:
 
 
 def rename_object(draft: Draft, index: int | None, name: str | None) -> Draft:
-    _check_index(draft, index)
+    _check_object(draft, index, "it keeps its name")
     name = _check_name(name)
     if any(o.name == name for i, o in enumerate(draft) if i != index):
         raise UserError(f"object name: there is already an object called {name!r}")
@@ -114,14 +173,14 @@ def fit_frames(draft: Draft, num_frames: int) -> tuple[Draft, list[str]]:
 
 def set_mask(draft: Draft, index: int | None, mask: str | None) -> Draft:
     """The object's own mask file (None: none; the backend cuts the object out itself)."""
-    _check_index(draft, index)
+    _check_object(draft, index, "it has no mask (pick an object in the list)")
     return draft[:index] + (replace(draft[index], mask=mask),) + draft[index + 1 :]
 
 
 def add_point(draft: Draft, index: int | None, x: float, y: float, label: int) -> Draft:
     """The object with one more click at frame 0 (x, y normalised, label 1 = object, 0 = not), with the
     layout's rules: on the picture, an object click inside the frame-0 box, at most MAX_POINTS."""
-    _check_index(draft, index)
+    _check_object(draft, index, "nothing is cut out of it (pick an object in the list)")
     obj = draft[index]
     if 0 not in obj.keys:
         raise UserError(f'"{obj.name}": draw its box at frame 0 first; clicks guide the cut-out of that box')
@@ -143,7 +202,7 @@ def add_point(draft: Draft, index: int | None, x: float, y: float, label: int) -
 
 def clear_points(draft: Draft, index: int | None) -> Draft:
     """The object without clicks: the segmenter cuts it out from its box alone."""
-    _check_index(draft, index)
+    _check_object(draft, index, "it has no points")
     if not draft[index].points:
         raise UserError(f'"{draft[index].name}" has no points to clear')
     return draft[:index] + (replace(draft[index], points=()),) + draft[index + 1 :]
@@ -231,6 +290,8 @@ def box_at(obj: DraftObject, frame: int, num_frames: int, interpolation: str = "
 # ---------------------------------------------------------------------------
 def draft_to_dict(draft: Draft, settings: Settings) -> dict:
     """The layout file's dict (may still break a rule; `build_layout` checks)."""
+    cam = camera_index(draft)
+    camera = draft[cam] if cam is not None else None
     return {
         "num_frames": int(settings.num_frames),
         "fps": int(settings.fps),
@@ -244,19 +305,33 @@ def draft_to_dict(draft: Draft, settings: Settings) -> dict:
                 **({"mask": o.mask} if o.mask else {}),
                 **({"points": [list(p) for p in o.points]} if o.points else {}),
             }
-            for o in draft
+            for o in objects_of(draft)
         ],
+        **({"camera": {"keyframes": [{"frame": f, "box": [round(float(v), 6) for v in camera.keys[f]]}
+                                     for f in camera.key_frames()]}} if camera is not None else {}),
     }
 
 
 def build_layout(draft: Draft, settings: Settings) -> Layout:
     """A validated `Layout`; the same `LayoutError`s as the CLI, plus a hint for the usual page mistakes."""
-    if not draft:
-        raise UserError("objects: add an object and draw its box on the picture at frame 0")
+    if not objects_of(draft) and camera_index(draft) is None:
+        raise UserError("objects: add an object and draw its box on the picture at frame 0 (or add a camera)")
     for o in draft:
+        if o.camera and 0 not in o.keys:
+            raise UserError("camera: draw its window at frame 0 (the part of the picture the video starts on), "
+                            "or Delete the camera")
         if 0 not in o.keys:
             raise UserError(f'object "{o.name}": draw its box at frame 0 (where it is in the picture)')
+        check_mask_file(o)
     return parse_layout(draft_to_dict(draft, settings))
+
+
+def check_mask_file(obj: DraftObject) -> None:
+    """The object's mask is still in the page's work folder (the page keeps masks in use, but a folder can be
+    emptied from outside); UserError saying what to do, never the server's path, if not."""
+    if obj.mask and not Path(obj.mask).is_file():
+        raise UserError(f'object "{obj.name}": its mask is no longer on the server: upload it again (Upload mask), '
+                        f'or press Remove mask')
 
 
 def draft_from_layout(layout: Layout) -> tuple[Draft, Settings]:
@@ -264,6 +339,8 @@ def draft_from_layout(layout: Layout) -> tuple[Draft, Settings]:
         DraftObject(name=o.name, keys={k.frame: tuple(k.box) for k in o.keyframes}, mask=o.mask, points=o.points)
         for o in layout.objects
     )
+    if layout.camera is not None:
+        draft += (DraftObject(name=CAMERA_NAME, keys={k.frame: tuple(k.box) for k in layout.camera.keyframes}, camera=True),)
     settings = Settings(
         num_frames=layout.num_frames,
         fps=layout.fps,
@@ -279,6 +356,11 @@ def describe_keys(draft: Draft, index: int | None) -> str:
     if index is None or not 0 <= index < len(draft):
         return "No object yet: type a name and press **Add**." if not draft else "Pick an object in the list."
     obj = draft[index]
+    if obj.camera:
+        frames = ", ".join(str(f) for f in obj.key_frames()) or "none"
+        hint = "" if 0 in obj.keys else " Draw its window at frame 0 too."
+        return (f"**camera**: windows at frame(s) {frames}: the part of the picture each frame shows, the video's "
+                f"shape (drag it, or its corners; it keeps that shape).{hint}")
     if not obj.keys:
         return f"**{obj.name}**: no key boxes yet; draw its box at frame 0."
     frames = ", ".join(str(f) for f in obj.key_frames())
@@ -293,8 +375,8 @@ def object_choices(draft: Sequence[DraftObject]) -> list[tuple[str, int]]:
     """The objects list: name and key frames, one entry per object (the page colours entry i as object i)."""
     return [
         (
-            f"{o.name} · keys {', '.join(map(str, o.key_frames())) or 'none yet'}{' · mask' if o.mask else ''}"
-            f"{f' · {_points(o)}' if o.points else ''}",
+            f"{CAMERA_LABEL if o.camera else o.name} · keys {', '.join(map(str, o.key_frames())) or 'none yet'}"
+            f"{' · mask' if o.mask else ''}{f' · {_points(o)}' if o.points else ''}",
             i,
         )
         for i, o in enumerate(draft)

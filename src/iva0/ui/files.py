@@ -15,12 +15,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 import shutil
 import time
 import uuid
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -28,9 +30,16 @@ from iva0.io.atomic import atomic_write_bytes, atomic_write_text
 from iva0.layout import Layout
 
 
+log = logging.getLogger("iva0.ui")
+
+
 class WorkDir:
-    def __init__(self, root: str | os.PathLike) -> None:
+    """`in_use`, when set, names the mask files the open pages' drafts use (`app.masks_in_sessions`): those
+    are never pruned, however old; without it every mask is kept a day."""
+
+    def __init__(self, root: str | os.PathLike, in_use: Callable[[], set[str]] | None = None) -> None:
         self.root = Path(root)
+        self.in_use = in_use
         self._last_prune = 0.0
 
     def image_file(self, image: np.ndarray) -> str:
@@ -124,13 +133,28 @@ class WorkDir:
         self._last_prune = now
         found = (*self.root.glob("images/*.jpg"), *self.root.glob("layouts/*"), *self.root.glob("runs/*"))
         old = [p for p in found if _age(p, now) > max_age_s]
-        # masks are named by drafts that may live on in a page for long: kept a day, as Gradio keeps its files
-        old += [p for p in self.root.glob("masks/*.png") if _age(p, now) > 24 * max_age_s]
+        # masks are named by drafts that live on in open pages for as long as those stay open: a mask a page's
+        # draft names is kept, the others a day (as Gradio keeps its files); when it cannot tell, all are kept
+        old_masks = [p for p in self.root.glob("masks/*.png") if _age(p, now) > 24 * max_age_s]
+        if old_masks:
+            used = self._masks_in_use()
+            old += [p for p in old_masks if used is not None and str(p) not in used]
         for p in old:
             if p.is_dir():
                 shutil.rmtree(p, ignore_errors=True)
             else:
                 p.unlink(missing_ok=True)
+
+
+    def _masks_in_use(self) -> set[str] | None:
+        """The mask files the open pages use, or None when that cannot be told (then none is pruned)."""
+        if self.in_use is None:
+            return set()
+        try:
+            return {str(p) for p in self.in_use()}
+        except Exception:  # noqa: BLE001 - e.g. Gradio's session store changed shape: keep every mask
+            log.exception("iva0 ui: cannot tell which masks the open pages use; keeping them all")
+            return None
 
 
 def mask_name(index: int, name: str) -> str:

@@ -17,6 +17,7 @@ from iva0.ui import editor
 from iva0.ui.backend_choice import BackendPool
 from iva0.ui.config import UiConfig
 from iva0.ui.files import WorkDir
+from iva0.ui.messages import page_message
 from iva0.ui.pictures import Picture
 from iva0.ui.render import overlay_frames
 
@@ -54,7 +55,7 @@ class Generator:
                 w, h, capped = self.model_video_size(be, pic)
                 timed = be.model_layout(_timing_layout(n, rate))
             except UserError as e:  # too long for the model, a size it cannot make: say it here, before Generate
-                return f"{_label(self.pool, backend)}: {e}"
+                return f"{_label(self.pool, backend)}: {page_message(str(e))}"
             m, r = timed.num_frames, timed.fps
             line = f"Video: {w}×{h} px, {m} frames at {r} fps ({m / r:.1f} s): {_label(self.pool, backend)} makes its model's "
             line += f"size and frame count (the layout's {n} frames at {rate} fps, retimed; the size slider does not apply)."

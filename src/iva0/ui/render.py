@@ -1,6 +1,6 @@
 """Pictures for the page: the draft's boxes and paths over the still picture at a chosen frame.
 
-`iva0.io.overlay.draw_layout` draws a finished layout over video frames; the
+`iva0.layout_overlay.draw_layout` draws a finished layout over video frames; the
 editor also has to show drafts that are not valid yet (an object without its
 frame-0 box) and one chosen frame of a still picture, so it draws here with the
 same palette.
@@ -14,12 +14,14 @@ import cv2
 import numpy as np
 
 from iva0.io.image import resize_image
-from iva0.io.overlay import color
-from iva0.layout_overlay import draw_layout
+from iva0.io.overlay import CAMERA_COLOR, color
 from iva0.layout import Layout
+from iva0.layout_overlay import draw_preview
 from iva0.ui.editor import Draft, DraftObject, object_boxes
 from iva0.ui.pictures import view_copy
 
+CAMERA_COLOUR = CAMERA_COLOR  # the camera's windows: white over a dark edge, as in previews and overlays
+CAMERA_EDGE = (20, 20, 20)
 DIM = 0.4  # how strongly objects other than the selected one show (their layer's opacity)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -51,8 +53,8 @@ def draw_draft(
         for j in others:
             _draw_object(img, draft[j], j, frame, num_frames, interpolation, thick, scale, box=j != skip)
     if selected is not None and 0 <= selected < len(draft):
-        if draft[selected].mask and int(frame) == 0:  # the mask is the object's shape in the picture, at frame 0
-            img = tint_mask(img, draft[selected].mask, color(selected))
+        if draft[selected].mask and int(frame) == 0 and not draft[selected].camera:  # the mask is the object's shape in the picture, at frame 0
+            img = tint_mask(img, draft[selected].mask, entry_colour(draft[selected], selected))
         _draw_object(img, draft[selected], selected, frame, num_frames, interpolation, thick + 1, scale, box=selected != skip)
     _label(img, f"frame {int(frame)} / {num_frames - 1}", 4, H - 4, scale, (255, 255, 255), (0, 0, 0), anchor="bottom")
     return img
@@ -76,12 +78,20 @@ def _mask_at(path: str, width: int, height: int) -> np.ndarray | None:
     return cv2.resize(grey, (width, height), interpolation=cv2.INTER_AREA) >= 128  # (H, W) bool
 
 
+def entry_colour(obj: DraftObject, j: int) -> tuple[int, int, int]:
+    """The colour entry `j` of the draft is drawn in: the object's palette colour, or the camera's own."""
+    return CAMERA_COLOUR if obj.camera else color(j)
+
+
 def _draw_object(img, obj: DraftObject, j: int, frame, num_frames, interpolation, thick: int, scale: float, box: bool) -> None:
     boxes = object_boxes(obj, num_frames, interpolation)  # (F, 4) normalised, or None
     if boxes is None:
         return
+    if obj.camera:
+        _draw_camera(img, obj, boxes, frame, num_frames, thick, scale, box)
+        return
     H, W = img.shape[:2]
-    c = color(j)
+    c = entry_colour(obj, j)
     px = boxes * np.array([W, H, W, H], dtype=np.float64)  # (F, 4) px
     centres = np.stack([(px[:, 0] + px[:, 2]) / 2, (px[:, 1] + px[:, 3]) / 2], 1)  # (F, 2)
     pts = np.round(centres).astype(np.int32).reshape(-1, 1, 2)  # (F, 1, 2) for polylines
@@ -97,6 +107,34 @@ def _draw_object(img, obj: DraftObject, j: int, frame, num_frames, interpolation
     _label(img, obj.name, x0, y0, scale, (0, 0, 0), c, anchor="above")
 
 
+def _draw_camera(img, obj: DraftObject, windows: np.ndarray, frame, num_frames, thick: int, scale: float, box: bool) -> None:
+    """The camera: its window at each key frame (thin, labelled with the frame), the path of the window's
+    centre, and (`box`) the window at `frame` (bold). White over a dark edge, so it shows on any picture."""
+    H, W = img.shape[:2]
+    px = windows * np.array([W, H, W, H], dtype=np.float64)  # (F, 4) px
+    centres = np.stack([(px[:, 0] + px[:, 2]) / 2, (px[:, 1] + px[:, 3]) / 2], 1)  # (F, 2)
+    pts = np.round(centres).astype(np.int32).reshape(-1, 1, 2)  # (F, 1, 2) for polylines
+
+    def rect(b, t):
+        x0, y0, x1, y1 = np.round(b).astype(int)
+        cv2.rectangle(img, (x0, y0), (x1, y1), CAMERA_EDGE, t + 2, cv2.LINE_AA)
+        cv2.rectangle(img, (x0, y0), (x1, y1), CAMERA_COLOUR, t, cv2.LINE_AA)
+        return x1, y0
+
+    cv2.polylines(img, [pts], False, CAMERA_EDGE, thick + 2, cv2.LINE_AA)
+    cv2.polylines(img, [pts], False, CAMERA_COLOUR, thick, cv2.LINE_AA)
+    for f in sorted(obj.keys):
+        if 0 <= f < num_frames:
+            x1, y0 = rect(px[f], max(1, thick - 1))
+            cv2.circle(img, tuple(int(v) for v in pts[f, 0]), thick + 2, CAMERA_COLOUR, -1, cv2.LINE_AA)
+            text = f"camera {f}"  # inside the window's top-right corner (windows often share their top-left)
+            tw = cv2.getTextSize(text, FONT, scale * 0.8, 1)[0][0]
+            _label(img, text, x1 - tw - 6 - thick, y0 + thick + 2, scale * 0.8, CAMERA_EDGE, CAMERA_COLOUR, anchor="below")
+    if box:
+        f = int(np.clip(frame, 0, num_frames - 1))
+        rect(px[f], thick + 1)
+
+
 def _label(img, text: str, x: int, y: int, scale: float, fg, bg, anchor: str) -> None:
     """`text` on a filled box. One putText over a box (no outline drawn twice): a thick outline
     and a thin fill advance by different widths per glyph and drift apart along the text."""
@@ -104,6 +142,8 @@ def _label(img, text: str, x: int, y: int, scale: float, fg, bg, anchor: str) ->
     (tw, th), base = cv2.getTextSize(text, FONT, scale, 1)
     if anchor == "bottom":  # (x, y) is the box's bottom-left corner
         top = y - th - base - 4
+    elif anchor == "below":  # (x, y) is the label's top-left corner
+        top = y
     else:  # above (x, y), or inside the box when there is no room above
         top = y - th - base - 4 if y - th - base - 4 >= 0 else y
     left = int(np.clip(x, 0, max(0, W - tw - 4)))
@@ -113,9 +153,10 @@ def _label(img, text: str, x: int, y: int, scale: float, fg, bg, anchor: str) ->
 
 
 def overlay_frames(picture: np.ndarray, layout: Layout, max_side: int = 512) -> np.ndarray:
-    """The path preview video's frames: the still picture with every object's box per frame, (F, H, W, 3)."""
+    """The path preview video's frames: the still picture with every object's box per frame and the camera's
+    window (iva0 preview's drawing), (F, H, W, 3)."""
     small = view_copy(picture, max_side, min_side=min(256, max_side))
     h, w = small.shape[:2]
     small = resize_image(small, w - w % 2, h - h % 2)  # H.264 wants even sides
     still = np.repeat(small[None], layout.num_frames, axis=0)  # (F, H, W, 3); a real copy, cv2 draws into it
-    return draw_layout(still, layout)
+    return draw_preview(still, layout)
