@@ -2,7 +2,9 @@
 
 object_ssim: SSIM of the grey 64x64 crop at b(f) against the frame-0 crop at
 b(0), mean over frames f >= 1 where b(f) lies fully inside the frame (None when
-no frame qualifies). Crops are the pixel boxes rounded to whole pixels and
+no frame qualifies). `bench eval` passes the tracked boxes (where the object
+is), so that a drift off the path, which vIoU scores, does not count again as
+a change of looks. Crops are the pixel boxes rounded to whole pixels and
 clipped to the frame, resized with area averaging. object_psnr alike (dB).
 """
 
