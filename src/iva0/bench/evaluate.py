@@ -94,9 +94,9 @@ def evaluate_frames(frames: np.ndarray, image: np.ndarray, layout, opts: EvalOpt
     def score_object(j: int) -> dict:
         b = boxes[j]
         tr = viou(frames, b, track_side=opts.track_side)
-        # the object's looks where it is (the tracked box), not where it was asked to be: a drift is
-        # vIoU's to score; where the tracker lost it, the layout box is where it should be
-        ssim, psnr = object_scores(frames, np.where(np.isnan(tr.tracked), b, tr.tracked))
+        # the object's looks where it is (the tracked box, or the layout box where that looks more like
+        # it), not only where it was asked to be: a drift is vIoU's to score
+        ssim, psnr = object_scores(frames, b, tracked=tr.tracked)
         return {
             "name": layout.names[j],
             "viou": tr.viou,
