@@ -17,7 +17,7 @@ def retime_layout(layout: Layout, num_frames: int) -> Layout:
     scale = (num_frames - 1) / (layout.num_frames - 1)
     data = layout.to_dict()
     data["num_frames"] = num_frames
-    for obj in data["objects"]:
+    for obj in data["objects"] + ([data["camera"]] if "camera" in data else []):  # the camera's keys alike
         keys: dict[int, list[float]] = {}
         for kf in obj["keyframes"]:
             keys[round(kf["frame"] * scale)] = kf["box"]
