@@ -78,20 +78,18 @@ def object_scores(frames: np.ndarray, boxes_px: np.ndarray, size: int = CROP,
     right) or the tracker lost it (the layout box is).
     """
     frames = np.asarray(frames)
-    pairs = _object_pairs(frames, boxes_px, size)
+    # f -> (ssim, pair) per frame whose layout box is inside
+    scored = {f: (structural_similarity(*pair, data_range=255), pair) for f, pair in _object_pairs(frames, boxes_px, size)}
     if tracked is not None:
         where = np.where(np.isnan(tracked), boxes_px, tracked)
-        by_frame = dict(pairs)
         for f, pair in _object_pairs(frames, where, size, ref_box=np.asarray(boxes_px)[0]):
-            s_new = structural_similarity(*pair, data_range=255)
-            # only frames whose layout box is inside count (as without `tracked`)
-            if f in by_frame and s_new > structural_similarity(*by_frame[f], data_range=255):
-                by_frame[f] = pair
-        pairs = sorted(by_frame.items())
-    if not pairs:
+            if f in scored:  # only frames whose layout box is inside count (as without `tracked`)
+                s_new = structural_similarity(*pair, data_range=255)
+                if s_new > scored[f][0]:
+                    scored[f] = (s_new, pair)
+    if not scored:
         return None, None
-    ssim = float(np.mean([structural_similarity(a, b, data_range=255) for _, (a, b) in pairs]))
-    return ssim, float(np.mean([psnr(a, b) for _, (a, b) in pairs]))
+    return float(np.mean([v for v, _ in scored.values()])), float(np.mean([psnr(*pair) for _, pair in scored.values()]))
 
 
 def object_ssim(frames: np.ndarray, boxes_px: np.ndarray, size: int = CROP) -> float | None:

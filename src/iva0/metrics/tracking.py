@@ -123,21 +123,17 @@ def track_box(frames: np.ndarray, box0: np.ndarray, track_side: int | None = TRA
     tracker = _create_csrt()
     rect = (int(round(x0)) + pad, int(round(y0)) + pad, max(1, int(round(x1 - x0))), max(1, int(round(y1 - y0))))
     tracker.init(small(frames[0]), rect)
-    r0 = np.asarray(rect, np.float64)  # x, y, w, h in whole tracking pixels
-    c0 = np.array([(start[0] + start[2]) / 2, (start[1] + start[3]) / 2])
-    size0 = np.array([start[2] - start[0], start[3] - start[1]])
     refiner = Refiner.of(frames[0], start) if refine else None
     for f in range(1, F):
         ok, r = tracker.update(small(frames[f]))
         if not ok:
             lost[f] = True
             continue
-        r = np.asarray(r, np.float64)
-        # CSRT reports whole pixels of the small frames (1.5-2 px of the eval frames): carry the
-        # frame-0 box by the rect's motion and scale change, not by its rounded corners
-        k = r[2:] / r0[2:]  # (2,) scale change in x, y
-        c = c0 + (r[:2] + r[2:] / 2 - r0[:2] - r0[2:] / 2) / np.array([sx, sy])
-        box = np.concatenate([c - k * size0 / 2, c + k * size0 / 2])
+        x, y, w, h = (float(v) for v in r)
+        x, y = x - pad, y - pad
+        # CSRT reports whole pixels of the small frames (1.5-2 px of the eval frames): the refiner
+        # places the box to a fraction of a pixel where it can
+        box = np.array([x / sx, y / sy, (x + w) / sx, (y + h) / sy])
         tracked[f] = refiner.refine(frames[f], box) if refiner is not None else box
     return tracked, lost
 
@@ -147,7 +143,7 @@ REFINE_MIN_SIDE = 48  # px: boxes with a shorter side keep CSRT's box
 REFINE_MIN_INLIERS = 8  # fewer points agreeing on one motion: keep CSRT's box
 REFINE_MIN_SHARE = 0.25  # ... or fewer than this share of the points
 REFINE_RANSAC_PX = 1.0  # px: a point agrees with the motion within this distance
-REFINE_MAX_PX, REFINE_MAX_SHARE = 3.0, 0.05  # the largest correction: px, or share of the box's shorter side
+REFINE_MAX_PX, REFINE_MAX_SHARE = 4.0, 0.05  # the largest correction: px (2 whole px of CSRT at 256 px of 512), or share of the box's shorter side
 
 
 @dataclass
