@@ -139,7 +139,7 @@ def track_box(frames: np.ndarray, box0: np.ndarray, track_side: int | None = TRA
 
 
 REFINE_POINTS = 200  # corners tracked inside the frame-0 box
-REFINE_MIN_SIDE = 48  # px: boxes with a shorter side keep CSRT's box
+REFINE_MIN_SIDE = 48  # px: boxes of a smaller area than this side squared keep CSRT's box
 REFINE_MIN_INLIERS = 8  # fewer points agreeing on one motion: keep CSRT's box
 REFINE_MIN_SHARE = 0.25  # ... or fewer than this share of the points
 REFINE_RANSAC_PX = 1.0  # px: a point agrees with the motion within this distance
@@ -162,7 +162,7 @@ class Refiner:
         H, W = g.shape
         x0, y0 = (int(np.ceil(v)) for v in box[:2])
         x1, y1 = (int(np.floor(v)) for v in box[2:])
-        if min(x1 - x0, y1 - y0) < REFINE_MIN_SIDE:
+        if (x1 - x0) * (y1 - y0) < REFINE_MIN_SIDE**2 or min(x1 - x0, y1 - y0) < 8:
             # small objects are tracked at (nearly) full resolution, where CSRT's whole pixels are fine,
             # and hold too few corners of their own: the stars around a 25 px galaxy outvote it
             return None
