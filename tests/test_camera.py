@@ -270,7 +270,7 @@ def test_animate_checks_the_aspect_ratio_and_refuses_backends_without_a_camera(t
 
 def test_retiming_moves_the_camera_keys_too():
     """`bench run --frames` (and ttm's model frame count) spread the keys over the new length: the camera's too."""
-    from iva0.bench.retime import retime_layout
+    from iva0.retime import retime_layout
 
     lay = parse_layout(cam_layout())
     short = retime_layout(lay, 6)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from iva0.camera import output_boxes_px
-from iva0.io.overlay import CAMERA_COLOR, draw_boxes, draw_layout, draw_preview
+from iva0.io.overlay import CAMERA_COLOR, draw_boxes
+from iva0.layout_overlay import draw_layout, draw_preview
 from iva0.io.video import read_video
 from iva0.layout import make_layout, parse_layout
 from iva0.samples import get_sample

@@ -1,9 +1,7 @@
-"""Draw the layout's boxes, names and paths over frames, so users see what was asked.
+"""Draw boxes, names, paths and camera windows over frames, so users see what was asked.
 
 The drawing functions take arrays (boxes and windows in the frames' pixels);
-`draw_layout` (over a finished video: boxes through the camera's window, in
-output pixels) and `draw_preview` (over the still picture: boxes and the
-camera's window in picture pixels) read them off a layout.
+`iva0.layout_overlay` reads them off a layout (video I/O knows no layout).
 """
 
 from __future__ import annotations
@@ -12,8 +10,6 @@ from typing import Sequence
 
 import cv2
 import numpy as np
-
-from iva0.layout import Layout
 
 # distinct, colour-blind friendly (Okabe-Ito), RGB
 PALETTE = [(230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178), (213, 94, 0), (204, 121, 167)]
@@ -132,34 +128,4 @@ def draw_minimap(frames: np.ndarray, windows: np.ndarray, picture_aspect: float,
     return out
 
 
-def draw_layout(frames: np.ndarray, layout: Layout, path: bool = True) -> np.ndarray:
-    """Copy of a video's frames (F, H, W, 3) uint8 with each object's box at that frame, its name and the path
-    of its box centre, in the frames' pixels. With a camera the boxes are seen through the window (output
-    pixels) and a small map top right shows the window's path over the picture."""
-    F, H, W = frames.shape[:3]
-    keys = [[k.frame for k in o.keyframes] for o in layout.objects]
-    if layout.camera is None:
-        return draw_boxes(frames, layout.boxes_px(W, H), layout.names, keys, path)
-    from iva0.camera import output_boxes_px  # (iva0.camera is the layout's)
-
-    windows = layout.camera.windows(layout.num_frames, layout.interpolation)  # (F, 4)
-    drawn = draw_boxes(frames, output_boxes_px(layout, W, H), layout.names, keys, path)
-    # the picture's aspect: the output's, divided by the window's shape in picture units (iva0.camera's rule)
-    w0 = windows[0]
-    aspect = W / H * (w0[3] - w0[1]) / (w0[2] - w0[0])
-    return draw_minimap(drawn, windows, aspect, [k.frame for k in layout.camera.keyframes])
-
-
-def draw_preview(frames: np.ndarray, layout: Layout, path: bool = True) -> np.ndarray:
-    """Copy of frames of the still picture (F, H, W, 3) with each object's box, name and path in the picture's
-    pixels and, with a camera, its window at each frame and the path of the window's centre."""
-    F, H, W = frames.shape[:3]
-    keys = [[k.frame for k in o.keyframes] for o in layout.objects]
-    drawn = draw_boxes(frames, layout.boxes_px(W, H), layout.names, keys, path)
-    if layout.camera is None:
-        return drawn
-    windows = layout.camera.windows(layout.num_frames, layout.interpolation) * [W, H, W, H]  # (F, 4) px
-    return draw_windows(drawn, windows, [k.frame for k in layout.camera.keyframes])
-
-
-__all__ = ["CAMERA_COLOR", "PALETTE", "color", "draw_boxes", "draw_layout", "draw_minimap", "draw_preview", "draw_windows"]
+__all__ = ["CAMERA_COLOR", "PALETTE", "color", "draw_boxes", "draw_minimap", "draw_windows"]
