@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", "-o", parser=opts.file_output, help="Output: .mp4, .gif, or a folder name for PNG frames."),
         backend: BackendName = typer.Option(BackendName.composite, "--backend", "-b", help="composite (no weights, CPU), iva0 (SD1.5 diffusion) or ttm (Time-to-Move on Wan / CogVideoX)."),
         prompt: Optional[str] = typer.Option(None, "--prompt", "-p", help="Scene and in-place motion text; overrides the layout's. The composite backend ignores it."),
-        negative_prompt: Optional[str] = typer.Option(None, "--negative-prompt", help="Overrides the layout's negative prompt (iva0 backend)."),
+        negative_prompt: Optional[str] = typer.Option(None, "--negative-prompt", help="Overrides the layout's negative prompt (iva0, ttm). ttm without it: the layout's, else Wan's standard one; \"\" = none."),
         frames: Optional[int] = typer.Option(None, "--frames", min=2, max=256, help="Number of frames; overrides the layout's."),
         fps: Optional[int] = typer.Option(None, "--fps", min=1, max=120, help="Frames per second; overrides the layout's."),
         width: Optional[int] = typer.Option(None, "--width", min=16, max=4096, help="Output width (default: the picture's, capped per backend)."),
