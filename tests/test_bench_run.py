@@ -189,7 +189,9 @@ def test_eval_run_and_outside_videos(tmp_path):
     assert "background_psnr" in m["samples"][0]
     assert "fvd" in m["skipped"] and "clip_text" in m["skipped"]
     assert comp["summary"]["viou_at_0.5"] == 1.0 and static["summary"]["viou_at_0.5"] == 0.0
-    assert comp["summary"]["object_ssim"] > static["summary"]["object_ssim"] + 0.3
+    # object SSIM scores the objects' looks where they are (docs/benchmark.md, Calibration): both videos keep
+    # them; that the still one does not move them is vIoU's to say (above)
+    assert comp["summary"]["object_ssim"] > 0.8 and static["summary"]["object_ssim"] > 0.8
     assert static["summary"]["afterimage"] > 0.9 and comp["summary"]["afterimage"] < 0.5
 
     # an external method's videos: another size, fps and container, one missing

@@ -39,7 +39,7 @@ from iva0.metrics.tracking import TRACK_SIDE, viou, viou_at
 
 VIDEO_EXTS = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif")
 OBJECT_KEYS = ("viou", "object_ssim", "object_psnr", "centroid_error", "left_behind")
-VIDEO_KEYS = ("background_psnr", "background_ssim", "afterimage", "afterimage_masked", "warp_error")
+VIDEO_KEYS = ("background_psnr", "background_ssim", "afterimage", "afterimage_masked", "warp_error", "camera_error")
 SKIPPED = {
     "fvd": "not computed: give --i3d WEIGHTS.safetensors (I3D, local) and --fvd-reference VIDEOS_DIR (real videos)",
     "clip_text": "not computed: give --clip DIR (a local CLIP model folder) to score frames against the captions",
@@ -68,13 +68,21 @@ def find_video(videos_dir: Path, sample_id: str) -> Path | None:
 
 
 def prepare(frames: np.ndarray, image: np.ndarray, layout, eval_side: int):
-    """Bring a video and its input to a common size and the layout to the video's length."""
-    h, w = image.shape[:2]
-    W, H = fit_size(w, h, max_side=eval_side, multiple=1)
-    ref = cv2.resize(image, (W, H), interpolation=cv2.INTER_AREA) if (W, H) != (w, h) else image
+    """Bring a video and its input to a common size and the layout to the video's length.
+
+    With a camera the frames are windows of the picture, of the output's aspect
+    ratio: they keep it (longer side capped at `eval_side`), and the input stays
+    as it is (picture space)."""
     if len(frames) > MAX_FRAMES:  # longer than a layout may be: subsample evenly
         frames = frames[np.round(np.linspace(0, len(frames) - 1, MAX_FRAMES)).astype(int)]
     F, fh, fw, _ = frames.shape
+    h, w = image.shape[:2]
+    if layout.camera is not None:
+        W, H = fit_size(fw, fh, max_side=eval_side, multiple=1)
+        ref = image
+    else:
+        W, H = fit_size(w, h, max_side=eval_side, multiple=1)
+        ref = cv2.resize(image, (W, H), interpolation=cv2.INTER_AREA) if (W, H) != (w, h) else image
     if (fw, fh) != (W, H):
         interp = cv2.INTER_AREA if fw * fh > W * H else cv2.INTER_LINEAR
         frames = np.stack([cv2.resize(fr, (W, H), interpolation=interp) for fr in frames])  # (F, H, W, 3)
@@ -87,6 +95,8 @@ def evaluate_frames(frames: np.ndarray, image: np.ndarray, layout, opts: EvalOpt
     opts = opts or EvalOptions()
     frames, ref, layout = prepare(np.asarray(frames), image, layout, opts.eval_side)
     F, H, W, _ = frames.shape
+    if layout.camera is not None:
+        return _evaluate_camera(frames, ref, layout, opts)
     boxes = layout.boxes_px(W, H)  # (J, F, 4)
     # the layout's own masks, where it gives them: scores of the objects' pixels, not of their boxes
     masks = [layout_mask(layout, j, W, H, check_aspect=False) for j in range(len(boxes))]  # (checked: check_masks)
@@ -94,7 +104,9 @@ def evaluate_frames(frames: np.ndarray, image: np.ndarray, layout, opts: EvalOpt
     def score_object(j: int) -> dict:
         b = boxes[j]
         tr = viou(frames, b, track_side=opts.track_side)
-        ssim, psnr = object_scores(frames, b)
+        # the object's looks where it is (the tracked box, or the layout box where that looks more like
+        # it), not only where it was asked to be: a drift is vIoU's to score
+        ssim, psnr = object_scores(frames, b, tracked=tr.tracked)
         return {
             "name": layout.names[j],
             "viou": tr.viou,
@@ -131,7 +143,36 @@ def evaluate_frames(frames: np.ndarray, image: np.ndarray, layout, opts: EvalOpt
     else:
         objects = [score_object(j) for j in range(len(boxes))]
         video = score_video()
-    return {"frames": F, "size": [W, H], "objects": objects, **video}
+    return {"frames": F, "size": [W, H], "objects": objects, **video, "camera_error": None}
+
+
+# video metrics that compare a frame with the input pixel for pixel: with a camera the frames are windows of
+# the picture, and these are not defined (yet)
+PICTURE_METRICS = ("background_psnr", "background_ssim", "afterimage", "afterimage_masked")
+
+
+def _evaluate_camera(frames: np.ndarray, picture: np.ndarray, layout, opts: EvalOptions) -> dict:
+    """The metrics of a video made through the layout's camera: boxes seen through the window (output pixels),
+    the camera metric (iva0.metrics.camera), warp error; the picture-referenced metrics are None."""
+    from iva0.camera import layout_windows, output_boxes_px
+    from iva0.metrics.camera import camera_error
+
+    F, H, W, _ = frames.shape
+    ph, pw = picture.shape[:2]
+    boxes = output_boxes_px(layout, W, H)  # (J, F, 4) output px
+    windows_px = layout_windows(layout) * np.array([pw, ph, pw, ph], dtype=np.float64)  # (F, 4) picture px
+
+    def score_object(j: int) -> dict:
+        b = boxes[j]
+        tr = viou(frames, b, track_side=opts.track_side)
+        ssim, psnr = object_scores(frames, b, tracked=tr.tracked)
+        return {"name": layout.names[j], "viou": tr.viou, "object_ssim": ssim, "object_psnr": psnr,
+                "centroid_error": tr.centroid_error, "left_behind": None, "ious": [round(float(v), 4) for v in tr.ious]}
+
+    objects = [score_object(j) for j in range(len(boxes))]
+    cam = camera_error(frames, windows_px, (pw, ph), boxes)
+    return {"frames": F, "size": [W, H], "objects": objects, **{k: None for k in PICTURE_METRICS},
+            "warp_error": warp_error(frames), **cam.to_dict()}
 
 
 class UnreadableVideo(UserError):

@@ -34,10 +34,11 @@ COLUMNS = [
     ("warp_error", "warp error", "{:.4f}", False),
 ]
 # shown only when some run has them (they need local weights; left behind: runs evaluated since issue 11;
-# afterimage (masks): benchmarks whose layouts give every object a mask)
+# afterimage (masks): benchmarks whose layouts give every object a mask; camera error: layouts with a camera)
 OPTIONAL_COLUMNS = [
     ("left_behind", "left behind", "{:.3f}", False),
     ("afterimage_masked", "afterimage (masks)", "{:.3f}", False),
+    ("camera_error", "camera err (px/frame)", "{:.2f}", False),
     ("fvd", "FVD", "{:.1f}", False),
     ("clip_text", "CLIP text", "{:.4f}", True),
     ("clip_image", "CLIP image", "{:.4f}", True),
