@@ -1,0 +1,195 @@
+"""What the nodes do, on numpy arrays: the same functions as `iva0 animate --backend composite` and `bench eval`.
+
+- `cut_and_drag`: `iva0.animate.animate` with a composite backend (same size
+  rule, checks and frames as the CLI), plus the backend's own per-frame union of
+  the cut-out alphas at their place, binarised and dilated as the ttm backend's
+  stage 1 does (`iva0.backends.ttm.reference.dilate`): the motion mask.
+- `preview`: `iva0 preview`'s drawing (`iva0.io.overlay.draw_layout`).
+- `evaluate`: `bench eval`'s `evaluate_frames`.
+
+Masks given as arrays (ComfyUI's MASK batch, one per object in the layout's
+order) become the objects' own masks exactly as mask files named in the layout
+do: written as 8-bit PNGs to a temporary folder that is removed afterwards.
+Every user mistake is a `ValueError` with one line, raised before any compute.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from iva0.errors import UserError
+from iva0.extras import missing_extra
+
+DEFAULT_MASK_DILATE = 8  # as the ttm backend's --mask-dilate
+MIN_SIDE = 16  # as the CLI's --width/--height
+
+
+def value_errors(fn):
+    """Turn iva0's user errors (and a missing optional library) into one-line ValueErrors, as ComfyUI shows them."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ValueError:
+            raise
+        except UserError as e:
+            raise ValueError(str(e).replace("\n", " ")) from None
+        except ImportError as e:
+            line = missing_extra(e)
+            if line is None:
+                raise
+            raise ValueError(line) from None
+
+    return wrapper
+
+
+def parse_layout_text(text: str):
+    """The layout JSON text (as the web page downloads it) -> Layout; LayoutError (a ValueError) naming the field."""
+    from iva0.layout import parse_layout_json
+
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("layout: empty; give the layout JSON text (e.g. from 'iva0 Layout from file' or the web page)")
+    return parse_layout_json(text, "layout")
+
+
+def with_frames(layout, frames: int):
+    """The layout with `frames` frames (0 = the layout's own), validated like a file."""
+    if frames in (0, None):
+        return layout
+    return layout.with_overrides(num_frames=int(frames))
+
+
+def check_masks(masks: np.ndarray, layout, width: int, height: int) -> None:
+    """One mask per object, the picture's aspect ratio, none empty (before any compute)."""
+    from iva0.segment.mask import MAX_RATIO_ERROR
+
+    J = len(layout.objects)
+    if len(masks) != J:
+        raise ValueError(f"masks: {len(masks)} mask(s) for {J} layout object(s) ({', '.join(layout.names)}); "
+                         "give one mask per object, in the layout's order")
+    h, w = masks.shape[1:]
+    if abs(w / h - width / height) / (width / height) > MAX_RATIO_ERROR:
+        raise ValueError(f"masks: {w}x{h}, not the picture's aspect ratio ({width}x{height})")
+    for j, m in enumerate(masks):
+        if not (m >= 0.5).any():
+            raise ValueError(f'masks[{j}] ("{layout.names[j]}"): empty (no pixel at or above 0.5; 1 marks the object)')
+
+
+@contextmanager
+def layout_with_masks(layout, masks: np.ndarray | None) -> Iterator:
+    """The layout whose objects' own masks are `masks` (J, h, w) in [0, 1], as files in a temporary folder."""
+    if masks is None:
+        yield layout
+        return
+    from PIL import Image
+
+    from iva0.layout import parse_layout
+
+    with tempfile.TemporaryDirectory(prefix="iva0-comfy-masks-") as tmp:
+        data = layout.to_dict()
+        for j, (obj, m) in enumerate(zip(data["objects"], masks)):
+            path = os.path.join(tmp, f"mask{j}.png")
+            Image.fromarray(np.round(m * 255.0).astype(np.uint8), mode="L").save(path)
+            obj["mask"] = path
+        yield parse_layout(data)
+
+
+@dataclass
+class CutAndDrag:
+    frames: np.ndarray  # (F, H, W, 3) uint8; frame 0 is the picture at output size
+    motion_mask: np.ndarray  # (F, H, W) float32 {0, 1}: the moved cut-outs, dilated
+    layout: object  # the Layout the frames follow
+
+
+def _composite_keeping_alphas(**options):
+    """A composite backend whose `animate` also keeps the per-frame union of the placed cut-out alphas."""
+    from iva0.backends.composite import CompositeBackend
+
+    class KeepAlphas(CompositeBackend):
+        alphas: np.ndarray | None = None
+
+        def animate(self, image, layout, *, seed=0, progress=None):
+            frames, self.alphas = self.render(image, layout, seed=seed, progress=progress, alphas=True)
+            return frames
+
+    return KeepAlphas(**options)
+
+
+def cut_and_drag(image: np.ndarray, layout, *, masks: np.ndarray | None = None, frames: int = 0, width: int = 0,
+                 height: int = 0, segmenter: str = "auto", segmenter_model: str = "", fill: str = "telea",
+                 mask_dilate: int = DEFAULT_MASK_DILATE, seed: int = 0, progress=None) -> CutAndDrag:
+    """`iva0 animate --backend composite` on a picture (H, W, 3) uint8, with its motion mask."""
+    from iva0.animate import animate
+    from iva0.backends.ttm.reference import dilate
+
+    layout = with_frames(layout, frames)
+    for name, v in (("width", width), ("height", height)):
+        if v and not MIN_SIDE <= v:
+            raise ValueError(f"{name}: 0 (the picture's) or at least {MIN_SIDE} px, got {v}")
+    if not 0 <= mask_dilate <= 256:
+        raise ValueError(f"mask_dilate: from 0 to 256 px, got {mask_dilate}")
+    options = {"fill": fill, "segmenter": segmenter, "segmenter_model": segmenter_model or None}
+    if masks is not None:
+        check_masks(masks, layout, image.shape[1], image.shape[0])
+        options["segmenter"] = "mask"  # every object brings its own mask: nothing is computed
+        options["segmenter_model"] = None
+    backend = _composite_keeping_alphas(**{k: v for k, v in options.items() if v is not None})
+    with layout_with_masks(layout, masks) as lay:
+        anim = animate(image, lay, backend, width=width or None, height=height or None, seed=seed, progress=progress)
+    motion = dilate(backend.alphas, mask_dilate)  # (F, H, W) {0, 1}
+    return CutAndDrag(frames=anim.frames, motion_mask=motion, layout=layout)
+
+
+def preview(images: np.ndarray, layout, frames: int = 0) -> np.ndarray:
+    """The layout's boxes and paths drawn over a picture repeated over the layout's frames (one picture in), or
+    over a batch of frames (the layout retimed to their count, as `bench eval` does); (F, H, W, 3) uint8."""
+    from iva0.bench.retime import retime_layout
+    from iva0.io.overlay import draw_layout
+    from iva0.limits import check_frame_memory
+
+    layout = with_frames(layout, frames)
+    B, H, W = images.shape[:3]
+    if B == 1:
+        check_frame_memory(layout.num_frames, W, H)
+        still = np.repeat(images, layout.num_frames, axis=0)  # (F, H, W, 3)
+        return draw_layout(still, layout)
+    if B < 2:
+        raise ValueError("image: empty batch")
+    return draw_layout(images, retime_layout(layout, B) if B != layout.num_frames else layout)
+
+
+def evaluate(frames: np.ndarray, layout, *, image: np.ndarray | None = None, masks: np.ndarray | None = None,
+             eval_side: int = 512) -> tuple[dict, np.ndarray]:
+    """`bench eval`'s metrics of one video (frames (F, H, W, 3) uint8) against its input picture (default: frame 0)
+    and the layout; and the frames with the layout drawn (retimed to the video, as the metrics see it)."""
+    from iva0.bench.evaluate import EvalOptions, evaluate_frames
+    from iva0.bench.retime import retime_layout
+    from iva0.io.overlay import draw_layout
+
+    if len(frames) < 2:
+        raise ValueError(f"frames: a video needs at least 2 frames, got {len(frames)}")
+    if not 64 <= eval_side <= 4096:
+        raise ValueError(f"eval_side: from 64 to 4096 px, got {eval_side}")
+    picture = frames[0] if image is None else image
+    if masks is not None:
+        check_masks(masks, layout, picture.shape[1], picture.shape[0])
+    with layout_with_masks(layout, masks) as lay:
+        metrics = evaluate_frames(frames, picture, lay, EvalOptions(eval_side=eval_side))
+    overlay = draw_layout(frames, retime_layout(layout, len(frames)) if len(frames) != layout.num_frames else layout)
+    return json.loads(json.dumps(metrics, default=_plain)), overlay
+
+
+def _plain(v):
+    """numpy scalars -> Python numbers for JSON."""
+    if isinstance(v, np.generic):
+        return v.item()
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
