@@ -64,7 +64,7 @@ class IVA0CutAndDrag:
             "required": {
                 "image": ("IMAGE", {"tooltip": "The picture (the batch's first item is used)."}),
                 "layout": _layout_input(),
-                "frames": ("INT", {"default": 0, "min": 0, "max": MAX_FRAMES, "tooltip": "0: the layout's frame count."}),
+                "frames": ("INT", {"default": 0, "min": 0, "max": MAX_FRAMES, "tooltip": "0: the layout's frame count; else the layout retimed to this many frames (Wan: 4k+1, e.g. 81)."}),
                 "width": ("INT", {"default": 0, "min": 0, "max": MAX_SIZE, "step": 2,
                                   "tooltip": "0: the picture's (longer side capped at 1024, even sides, as the CLI)."}),
                 "height": ("INT", {"default": 0, "min": 0, "max": MAX_SIZE, "step": 2,

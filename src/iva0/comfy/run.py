@@ -62,10 +62,16 @@ def parse_layout_text(text: str):
 
 
 def with_frames(layout, frames: int):
-    """The layout with `frames` frames (0 = the layout's own), validated like a file."""
+    """The layout retimed to `frames` frames (0 = the layout's own): its key frames scale with the video, so the
+    motion spans all of it, as the ttm backend retimes a layout to its model's length (iva0.bench.retime)."""
+    from iva0.bench.retime import retime_layout
+    from iva0.layout import MAX_FRAMES
+
     if frames in (0, None):
         return layout
-    return layout.with_overrides(num_frames=int(frames))
+    if not 2 <= frames <= MAX_FRAMES:
+        raise ValueError(f"frames: 0 (the layout's) or from 2 to {MAX_FRAMES}, got {frames}")
+    return retime_layout(layout, int(frames))
 
 
 def check_masks(masks: np.ndarray, layout, width: int, height: int) -> None:
