@@ -22,7 +22,6 @@ EXTRA_OF = {
     "huggingface_hub": "diffusion",
     "einops": "diffusion",
     "ftfy": "diffusion",
-    "tokenizers": "diffusion",
     "gradio": "ui",
     "gradio_image_annotation": "ui",
 }
