@@ -278,6 +278,7 @@ def test_bad_input_is_one_clear_value_error(coffee, case, words):
     with pytest.raises(ValueError) as e:
         call_node("IVA0CutAndDrag", **links)
     assert words in str(e.value) and "\n" not in str(e.value)
+    assert type(e.value) is ValueError  # ComfyUI shows the type's full name: a plain ValueError, not iva0's own
 
 
 def test_preview_and_evaluate_refuse_bad_layout_text(coffee):

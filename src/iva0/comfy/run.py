@@ -33,15 +33,14 @@ MIN_SIDE = 16  # as the CLI's --width/--height
 
 
 def value_errors(fn):
-    """Turn iva0's user errors (and a missing optional library) into one-line ValueErrors, as ComfyUI shows them."""
+    """Turn iva0's user errors (and a missing optional library) into one-line plain ValueErrors: ComfyUI shows the
+    exception's full type name (`iva0.errors.LayoutError` for iva0's own), so the node raises ValueError itself."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except ValueError:
-            raise
-        except UserError as e:
+        except UserError as e:  # LayoutError and ImageError are ValueErrors too, under their own names
             raise ValueError(str(e).replace("\n", " ")) from None
         except ImportError as e:
             line = missing_extra(e)
