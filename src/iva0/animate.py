@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from iva0.backends import BACKENDS, Backend, ProgressFn, create_backend
+from iva0.backends import BACKENDS, Backend, ProgressFn, check_camera, create_backend
 from iva0.backends.cutouts import check_cutouts
 from iva0.errors import UserError
 from iva0.io.image import fit_size, read_image, resize_image
@@ -52,6 +52,7 @@ def animate(
     h, w = image.shape[:2]
     if width or height:  # an asked size passes every cap: check the budget before loading a backend
         check_frame_memory(layout.num_frames, *fit_size(w, h, width, height, multiple=1))
+    check_camera(layout, backend)  # a backend without camera motion refuses a camera before it loads a model
     if isinstance(backend, str) and backend in BACKENDS:  # every backend starts from the frame-0 cut-outs
         check_cutouts(layout, backend_options)  # `--segmenter mask` without every object's mask: before a model loads
     # the layout's own masks: readable, non-empty, the picture's aspect ratio (the picture's, not the output's:
@@ -67,11 +68,19 @@ def animate(
     check_frame_memory(layout.num_frames, out_w, out_h)
     if hasattr(be, "check_size"):  # the sizes the backend's model supports (optional)
         be.check_size(out_w, out_h, layout.num_frames)
+    if layout.camera is not None:  # the windows' aspect ratio is the output's (iva0.camera)
+        layout.camera.check_aspect(w, h, out_w, out_h)
     check = getattr(be, "check_layout", None)
     if check is not None:
         check(layout)
-    image = resize_image(image, out_w, out_h)
-    frames = be.animate(image, layout, seed=seed, progress=progress)
+    if layout.camera is None:
+        frames = be.animate(resize_image(image, out_w, out_h), layout, seed=seed, progress=progress)
+    else:  # picture space at the size the tightest window needs; the backend resamples each window to the output
+        from iva0.camera import picture_space_size
+
+        pw, ph = picture_space_size(w, h, out_w, out_h, layout.camera.windows(layout.num_frames, layout.interpolation))
+        check_frame_memory(2, pw, ph)  # the picture and its plate, in picture space
+        frames = be.animate(resize_image(image, pw, ph), layout, seed=seed, progress=progress, out_size=(out_w, out_h))
     return Animation(frames=frames, layout=layout, backend=be.name, info={"width": out_w, "height": out_h, "seed": seed})
 
 

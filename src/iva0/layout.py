@@ -16,7 +16,9 @@ object) whose path is relative to the layout file; it replaces the computed
 cut-out (iva0.segment.mask checks it against the picture). An object's optional
 "points" are clicks on the picture at frame 0 that guide its cut-out: [x, y,
 label], x/y normalised like the boxes, label 1 = part of the object (must lie
-in its frame-0 box), 0 = not part of it. Any rule broken raises `LayoutError`
+in its frame-0 box), 0 = not part of it. An optional "camera" ({"keyframes":
+[{"frame", "box"}]}) is a key-framed view window on the picture (iva0.camera);
+with one, "objects" may be empty. Any rule broken raises `LayoutError`
 with the path of the offending field, e.g. ``objects[1] ("cat").keyframes[0].box``.
 """
 
@@ -27,7 +29,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
@@ -35,6 +37,9 @@ from iva0.errors import LayoutError
 from iva0.io.atomic import atomic_write_text
 from iva0.io.input_file import require_regular_file
 from iva0.io.json_input import decode_json, read_json
+
+if TYPE_CHECKING:
+    from iva0.camera import Camera  # iva0.camera imports this module
 
 Box = tuple[float, float, float, float]
 Point = tuple[float, float, int]  # x, y normalised; label 1 = object, 0 = background
@@ -46,7 +51,7 @@ MIN_BOX_SIDE = 1e-3  # smaller than this is a degenerate box (less than a pixel 
 BOX_RANGE = (-1.0, 2.0)  # a box may leave the frame, but not by more than a frame
 INTERPOLATIONS = ("linear", "smooth")
 
-_TOP_KEYS = {"num_frames", "fps", "prompt", "negative_prompt", "interpolation", "objects"}
+_TOP_KEYS = {"num_frames", "fps", "prompt", "negative_prompt", "interpolation", "objects", "camera"}
 _OBJECT_KEYS = {"name", "keyframes", "mask", "points"}
 _KEYFRAME_KEYS = {"frame", "box"}
 
@@ -77,6 +82,7 @@ class Layout:
     prompt: str = ""
     negative_prompt: str = ""
     interpolation: str = "linear"
+    camera: Camera | None = None  # a key-framed view window (iva0.camera); None: every frame shows the whole picture
     _boxes: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     # ---- construction -------------------------------------------------
@@ -104,6 +110,7 @@ class Layout:
                 }
                 for o in self.objects
             ],
+            **({"camera": self.camera.to_dict()} if self.camera is not None else {}),
         }
 
     def to_json(self) -> str:
@@ -120,9 +127,14 @@ class Layout:
         prompt: str | None = None,
         negative_prompt: str | None = None,
         interpolation: str | None = None,
+        camera: dict | None = None,
     ) -> "Layout":
-        """A copy with some top-level fields replaced, validated like a file."""
+        """A copy with some top-level fields replaced, validated like a file (`camera`: its JSON, {} removes it)."""
         data = self.to_dict()
+        if camera is not None:
+            data.pop("camera", None)
+            if camera:
+                data["camera"] = camera
         for key, value in (
             ("num_frames", num_frames),
             ("fps", fps),
@@ -144,7 +156,7 @@ class Layout:
         if self._boxes is None:
             out = np.stack(
                 [interpolate_keyframes(o.keyframes, self.num_frames, self.interpolation) for o in self.objects]
-            )  # (J, F, 4)
+            ) if self.objects else np.zeros((0, self.num_frames, 4))  # (J, F, 4); no objects: pure camera motion
             out.setflags(write=False)
             object.__setattr__(self, "_boxes", out)
         return self._boxes
@@ -224,16 +236,22 @@ def parse_layout(data: Any, base_dir: str | os.PathLike | None = None) -> Layout
     interpolation = data.get("interpolation", "linear")
     if interpolation not in INTERPOLATIONS:
         raise LayoutError(f"interpolation: must be one of {', '.join(INTERPOLATIONS)} (got {_show(interpolation)})")
-    if "objects" not in data:
-        raise LayoutError("objects: missing; a layout needs at least one object with key boxes")
-    raw_objects = data["objects"]
+    camera = None
+    if data.get("camera") is not None:  # (null: no camera)
+        from iva0.camera import parse_camera
+
+        camera = parse_camera(data["camera"], num_frames)
+    if "objects" not in data and camera is None:
+        raise LayoutError("objects: missing; a layout needs at least one object with key boxes (or a camera)")
+    raw_objects = data.get("objects", [])
     if not isinstance(raw_objects, list):
         raise LayoutError(f"objects: must be a list, got {_kind(raw_objects)}")
-    if not raw_objects:
-        raise LayoutError("objects: empty; a layout needs at least one object with key boxes")
+    if not raw_objects and camera is None:
+        raise LayoutError("objects: empty; a layout needs at least one object with key boxes (or a camera)")
     objects = tuple(_parse_object(o, i, num_frames, base_dir) for i, o in enumerate(raw_objects))
     return Layout(
-        objects=objects, num_frames=num_frames, fps=fps, prompt=prompt, negative_prompt=negative, interpolation=interpolation
+        objects=objects, num_frames=num_frames, fps=fps, prompt=prompt, negative_prompt=negative, interpolation=interpolation,
+        camera=camera,
     )
 
 
@@ -396,8 +414,9 @@ def make_layout(
     prompt: str = "",
     negative_prompt: str = "",
     interpolation: str = "linear",
+    camera: Iterable[tuple[int, Sequence[float]]] | None = None,
 ) -> Layout:
-    """Build a validated layout from Python values: [(name, [(frame, box), ...]), ...]."""
+    """Build a validated layout from Python values: [(name, [(frame, box), ...]), ...]; camera: [(frame, window), ...]."""
     return parse_layout(
         {
             "num_frames": num_frames,
@@ -408,6 +427,7 @@ def make_layout(
             "objects": [
                 {"name": n, "keyframes": [{"frame": f, "box": list(b)} for f, b in kfs]} for n, kfs in objects
             ],
+            **({"camera": {"keyframes": [{"frame": f, "box": list(b)} for f, b in camera]}} if camera is not None else {}),
         }
     )
 

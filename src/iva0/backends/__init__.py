@@ -13,6 +13,19 @@ from iva0.backends.base import Backend, ProgressFn, no_progress
 from iva0.errors import UserError
 
 BACKENDS = ("composite", "iva0", "ttm")
+CAMERA_BACKENDS = ("composite",)  # the backends that honour a layout's camera (an instance says `supports_camera`)
+
+
+def check_camera(layout: Any, backend: Any) -> None:
+    """Refuse a layout with a camera for a backend (a name or an instance) that has no camera motion, before it
+    is built: the iva0 method has none (it keeps the input's pixels in place, DESIGN.md), so it would ignore it."""
+    if getattr(layout, "camera", None) is None:
+        return
+    name = backend if isinstance(backend, str) else getattr(backend, "name", type(backend).__name__)
+    ok = name in CAMERA_BACKENDS if isinstance(backend, str) else getattr(backend, "supports_camera", False)
+    if not ok:
+        raise UserError(f"camera: the {name} backend has no camera motion (the layout has a camera); "
+                        f"use a backend that has: {', '.join(CAMERA_BACKENDS)}")
 
 
 def create_backend(name: str, **options: Any) -> Backend:
@@ -35,4 +48,4 @@ def create_backend(name: str, **options: Any) -> Backend:
     raise UserError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
 
 
-__all__ = ["BACKENDS", "Backend", "ProgressFn", "create_backend", "no_progress"]
+__all__ = ["BACKENDS", "CAMERA_BACKENDS", "Backend", "check_camera", "ProgressFn", "create_backend", "no_progress"]

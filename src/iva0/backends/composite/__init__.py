@@ -7,6 +7,13 @@ each cut-out from its frame-0 box to its box at that frame (scale + translate)
 and alpha-blend it over the plate with feathered edges, objects whose box bottom
 is lower drawn in front. Frame 0 is the input, pixel for pixel. The prompt is
 ignored: this backend adds no in-place motion.
+
+With a camera (iva0.camera) each frame is first made in picture space as above
+(only the part its window reads), then window f is resampled to the output size
+(window.py: sub-pixel, area-averaged when zooming out). Past the picture's edges
+the edge pixels are replicated; `render_video(..., known=True)` says per output
+pixel whether it shows the picture's own pixels (not a revealed border, not the
+fill of a hole left uncovered).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import numpy as np
 
 from iva0.backends.base import ProgressFn, no_progress
 from iva0.backends.composite.fill import FILLS, fill_hole
+from iva0.backends.composite.window import inside_picture, resample_window, window_region, window_to_px
 from iva0.errors import LayoutError, UserError
 from iva0.layout import Layout
 from iva0.segment import Segmenter, box_to_int, create_segmenter, resolve_segmenter, segment_all
@@ -80,7 +88,11 @@ def background_plate(image: np.ndarray, layout: Layout, config: CompositeConfig 
     """The input with every layout object removed and the holes filled, RGB uint8 (H, W, 3)."""
     if cutouts is None:
         cutouts = segment_objects(image, layout, config, seed)
-    H, W = image.shape[:2]
+    return fill_hole(image, plate_hole(image.shape[0], image.shape[1], cutouts, config), config.fill)
+
+
+def plate_hole(H: int, W: int, cutouts: list[Cutout], config: CompositeConfig = CompositeConfig()) -> np.ndarray:
+    """The part of the (H, W) picture the objects leave and the plate fills, (H, W) uint8 {0, 1}."""
     r = max(1, int(round(config.hole_margin * min(H, W))))
     disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
     hole = np.zeros((H, W), np.uint8)
@@ -88,7 +100,7 @@ def background_plate(image: np.ndarray, layout: Layout, config: CompositeConfig 
         grown = cv2.dilate(c.mask | (c.alpha > 0.05).astype(np.uint8), disk)  # the soft edge leaves too
         x0, y0, x1, y1 = box_to_int(c.box0, W, H)
         hole[y0:y1, x0:x1] |= grown[y0:y1, x0:x1]  # never past the box: the picture outside every box stays
-    return fill_hole(image, hole, config.fill)
+    return hole
 
 
 def paste(canvas: np.ndarray, cut: Cutout, box: np.ndarray) -> None:
@@ -125,6 +137,7 @@ class CompositeBackend:
     name = "composite"
     max_side = 1024
     size_multiple = 2
+    supports_camera = True  # a layout's camera is honoured (animate's out_size: the output, image: picture space)
 
     def __init__(self, config: CompositeConfig | None = None, **options) -> None:
         if config is None:
@@ -152,38 +165,90 @@ class CompositeBackend:
         if any(o.mask is None for o in layout.objects):
             self.segmenter  # noqa: B018 - loads (and so checks) the model folder now
 
-    def animate(self, image: np.ndarray, layout: Layout, *, seed: int = 0, progress: ProgressFn | None = None) -> np.ndarray:
-        return self.render(image, layout, seed=seed, progress=progress)[0]
+    def animate(self, image: np.ndarray, layout: Layout, *, seed: int = 0, progress: ProgressFn | None = None,
+                out_size: tuple[int, int] | None = None) -> np.ndarray:
+        return self.render_video(image, layout, seed=seed, progress=progress, out_size=out_size).frames
 
     def render(self, image: np.ndarray, layout: Layout, *, seed: int = 0, progress: ProgressFn | None = None,
                alphas: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """(frames, per-frame union of the objects' cut-out alphas at their place (F, H, W) float32 or None)."""
+        r = self.render_video(image, layout, seed=seed, progress=progress, alphas=alphas)
+        return r.frames, r.alphas
+
+    def render_video(self, image: np.ndarray, layout: Layout, *, seed: int = 0, progress: ProgressFn | None = None,
+                     alphas: bool = False, known: bool = False, out_size: tuple[int, int] | None = None) -> "Render":
+        """The video of `layout` over `image` (picture space), with the per-frame masks asked for; see `Render`.
+
+        out_size: (width, height) of the output, only with a camera (default: the image's size); without a
+        camera the output is the image's size.
+        """
         progress = progress or no_progress
         H, W = image.shape[:2]
+        out_w, out_h = out_size or (W, H)
+        if layout.camera is None and (out_w, out_h) != (W, H):
+            raise ValueError(f"without a camera the output is the picture's size {W}x{H}, got out_size {out_size}")
         boxes = layout.boxes_px(W, H)  # (J, F, 4)
         F = layout.num_frames
         self.check_layout(layout)
         needs = any(o.mask is None for o in layout.objects)
         cutouts = segment_objects(image, layout, self.config, seed, progress, self.segmenter if needs else None)
-        plate = background_plate(image, layout, self.config, cutouts).astype(np.float32)
-        frames = np.empty((F, H, W, 3), np.uint8)
-        frames[0] = image
-        union = np.zeros((F, H, W), np.float32) if alphas else None
+        hole = plate_hole(H, W, cutouts, self.config)  # (H, W) {0, 1}
+        plate = fill_hole(image, hole, self.config.fill).astype(np.float32)
+        windows = None if layout.camera is None else window_to_px(layout.camera.windows(F, layout.interpolation), W, H)
+        frames = np.empty((F, out_h, out_w, 3), np.uint8)
+        union = np.zeros((F, out_h, out_w), np.float32) if alphas else None
+        sure = np.zeros((F, out_h, out_w), np.float32) if known else None
+        order = [np.argsort(boxes[:, f, 3], kind="stable") for f in range(F)]  # lower box bottom = nearer = in front
         progress(1, F, "compositing")
         for f in range(F):
-            if union is not None:
-                for j in range(len(cutouts)):
-                    union[f] = np.maximum(union[f], placed_alpha(cutouts[j], boxes[j, f], H, W))
+            # the part of picture space this frame reads: all of it without a camera, else window f's region
+            x0, y0, x1, y1 = (0, 0, W, H) if windows is None else window_region(windows[f], W, H, out_w, out_h)
+            shift = np.array([x0, y0, x0, y0], dtype=np.float64)
             if f == 0:
-                continue
-            canvas = plate.copy()
-            # lower box bottom = nearer the camera = drawn last, in front
-            for j in np.argsort(boxes[:, f, 3], kind="stable"):
-                paste(canvas, cutouts[j], boxes[j, f])
-            frames[f] = np.clip(canvas + 0.5, 0, 255).astype(np.uint8)
-            progress(f + 1, F, "compositing")
-        return frames, union
+                canvas = image[y0:y1, x0:x1].astype(np.float32)  # frame 0 is the input
+            else:
+                canvas = plate[y0:y1, x0:x1].copy()
+                for j in order[f]:
+                    paste(canvas, cutouts[j], boxes[j, f] - shift)
+            placed = None
+            if alphas or known:
+                placed = np.zeros((y1 - y0, x1 - x0), np.float32)
+                for j in range(len(cutouts)):
+                    placed = np.maximum(placed, placed_alpha(cutouts[j], boxes[j, f] - shift, y1 - y0, x1 - x0))
+            if windows is None:
+                if f > 0:
+                    frames[f] = np.clip(canvas + 0.5, 0, 255).astype(np.uint8)
+                else:
+                    frames[f] = image
+                if union is not None:
+                    union[f] = placed
+                if sure is not None:
+                    sure[f] = 1.0 if f == 0 else np.maximum(1.0 - hole, placed)
+            else:
+                win, origin = windows[f], (x0, y0)
+                frames[f] = np.clip(resample_window(canvas, win, out_w, out_h, origin=origin) + 0.5, 0, 255).astype(np.uint8)
+                on_picture = inside_picture(win, W, H, out_w, out_h) if placed is not None else None
+                if union is not None:
+                    union[f] = resample_window(placed, win, out_w, out_h, origin=origin) * on_picture
+                if sure is not None:
+                    k = np.ones_like(placed) if f == 0 else np.maximum(1.0 - hole[y0:y1, x0:x1], placed)
+                    sure[f] = np.clip(resample_window(k, win, out_w, out_h, origin=origin), 0, 1) * on_picture
+            if f > 0:
+                progress(f + 1, F, "compositing")
+        return Render(frames=frames, alphas=union, known=sure)
 
 
-__all__ = ["CompositeBackend", "CompositeConfig", "Cutout", "background_plate", "check_segmentation", "paste", "placed_alpha",
-           "segment_objects"]
+@dataclass
+class Render:
+    """What `CompositeBackend.render_video` makes, all at the output size (F frames of H x W)."""
+
+    frames: np.ndarray  # (F, H, W, 3) uint8; frame 0 is the input (through window 0 with a camera)
+    alphas: np.ndarray | None  # (F, H, W) float32 in [0, 1]: union of the objects' cut-out alphas at their place
+    known: np.ndarray | None  # (F, H, W) float32 in [0, 1]: 1 where the pixel shows the picture's own pixels, i.e.
+    # on the picture (not past its edges, where the camera reveals replicated edge pixels) and not in the filled hole
+    # the objects left (unless a moved object covers it); 0 there; soft on edges (threshold at 0.5 for a hard mask).
+    # Frame 0 is known wherever it is on the picture.
+
+
+__all__ = ["CompositeBackend", "CompositeConfig", "Cutout", "Render", "background_plate", "check_segmentation", "paste",
+           "placed_alpha", "plate_hole", "segment_objects"]
