@@ -383,3 +383,31 @@ def test_comfyui_registry_metadata():
     meta = tomllib.loads((ROOT / "comfyui" / "pyproject.toml").read_text())
     assert meta["project"]["name"] and meta["project"]["version"].count(".") == 2
     assert {"PublisherId", "DisplayName", "Icon"} <= set(meta["tool"]["comfy"])
+
+
+# ------------------------------------------------------------------ camera (layout "camera": iva0.camera)
+def camera_layout(lay) -> dict:
+    data = lay.to_dict()
+    data["camera"] = {"keyframes": [{"frame": 0, "box": [0.0, 0.0, 0.8, 0.8]}, {"frame": 5, "box": [0.4, 0.1, 1.2, 0.9]}]}
+    return data
+
+
+def test_camera_frames_equal_the_clis_and_the_mask_holds_the_known_pixels(coffee, tmp_path):
+    """With a camera: the CLI's composite frames; the motion mask is the moved cut-outs plus every pixel whose
+    reference is known, so the border the camera reveals past the picture's right edge is not pinned."""
+    from iva0.cli import main
+
+    rgb, png, _, lay = coffee
+    data = camera_layout(lay)
+    (tmp_path / "cam.json").write_text(json.dumps(data))
+    assert main(["animate", str(png), "-l", str(tmp_path / "cam.json"), "-o", str(tmp_path / "frames"), "-q"]) in (0, None)
+    cli, _ = read_video(tmp_path / "frames")
+    frames, motion, _ = call_node("IVA0CutAndDrag", image=comfy_image(rgb), layout=json.dumps(data), mask_dilate=0)
+    np.testing.assert_array_equal(to_uint8(frames), cli)
+    m = motion.numpy()
+    assert m[0].min() == 1.0  # window 0 lies inside the picture: every pixel is the picture's own
+    edge = round((1.0 - 0.4) / 0.8 * W)  # output column where the last window leaves the picture
+    assert m[5][:, edge + 1:].max() == 0.0  # the revealed border: unknown, not pinned
+    assert m[5][:, : edge - 1].mean() > 0.5  # the camera-moved background: known, pinned
+    _, objects_only, _ = call_node("IVA0CutAndDrag", image=comfy_image(rgb), layout=lay.to_json(), mask_dilate=0)
+    assert objects_only.numpy()[0].mean() < 0.5  # without a camera: only the objects

@@ -3,7 +3,10 @@
 - `cut_and_drag`: `iva0.animate.animate` with a composite backend (same size
   rule, checks and frames as the CLI), plus the backend's own per-frame union of
   the cut-out alphas at their place, binarised and dilated as the ttm backend's
-  stage 1 does (`iva0.backends.ttm.reference.dilate`): the motion mask.
+  stage 1 does (`iva0.backends.ttm.reference.dilate`): the motion mask. With a
+  camera in the layout the mask also holds every output pixel whose reference is
+  known (the camera-moved background; not revealed borders, not the hole's fill),
+  as Time-to-Move pins for camera motion (DESIGN.md, "Camera motion").
 - `preview`: `iva0 preview`'s drawing (`iva0.io.overlay.draw_layout`).
 - `evaluate`: `bench eval`'s `evaluate_frames`.
 
@@ -111,22 +114,35 @@ def layout_with_masks(layout, masks: np.ndarray | None) -> Iterator:
 @dataclass
 class CutAndDrag:
     frames: np.ndarray  # (F, H, W, 3) uint8; frame 0 is the picture at output size
-    motion_mask: np.ndarray  # (F, H, W) float32 {0, 1}: the moved cut-outs, dilated
+    motion_mask: np.ndarray  # (F, H, W) float32 {0, 1}: the moved cut-outs, dilated (+ the known pixels with a camera)
     layout: object  # the Layout the frames follow
 
 
-def _composite_keeping_alphas(**options):
-    """A composite backend whose `animate` also keeps the per-frame union of the placed cut-out alphas."""
+def _composite_keeping_masks(**options):
+    """A composite backend whose `animate` also keeps its per-frame masks: the union of the placed cut-out alphas
+    and, with a camera, which output pixels show the picture's own pixels (`Render.known`)."""
     from iva0.backends.composite import CompositeBackend
 
-    class KeepAlphas(CompositeBackend):
-        alphas: np.ndarray | None = None
+    class KeepMasks(CompositeBackend):
+        render_out = None
 
-        def animate(self, image, layout, *, seed=0, progress=None):
-            frames, self.alphas = self.render(image, layout, seed=seed, progress=progress, alphas=True)
-            return frames
+        def animate(self, image, layout, *, seed=0, progress=None, out_size=None):
+            self.render_out = self.render_video(image, layout, seed=seed, progress=progress, alphas=True,
+                                                known=layout.camera is not None, out_size=out_size)
+            return self.render_out.frames
 
-    return KeepAlphas(**options)
+    return KeepMasks(**options)
+
+
+def motion_mask(render, dilate_px: int) -> np.ndarray:
+    """What TTM pins, (F, H, W) float32 {0, 1}: the moved cut-outs (binarised, dilated by `dilate_px`); with a camera
+    also every pixel whose reference is known (camera-moved background), not revealed borders nor the fill."""
+    from iva0.backends.ttm.reference import dilate
+
+    mask = dilate(render.alphas, dilate_px)
+    if render.known is not None:
+        mask = np.maximum(mask, (render.known >= 0.5).astype(np.float32))
+    return mask
 
 
 def cut_and_drag(image: np.ndarray, layout, *, masks: np.ndarray | None = None, frames: int = 0, width: int = 0,
@@ -134,7 +150,6 @@ def cut_and_drag(image: np.ndarray, layout, *, masks: np.ndarray | None = None, 
                  mask_dilate: int = DEFAULT_MASK_DILATE, seed: int = 0, progress=None) -> CutAndDrag:
     """`iva0 animate --backend composite` on a picture (H, W, 3) uint8, with its motion mask."""
     from iva0.animate import animate
-    from iva0.backends.ttm.reference import dilate
 
     layout = with_frames(layout, frames)
     for name, v in (("width", width), ("height", height)):
@@ -147,11 +162,10 @@ def cut_and_drag(image: np.ndarray, layout, *, masks: np.ndarray | None = None, 
         check_masks(masks, layout, image.shape[1], image.shape[0])
         options["segmenter"] = "mask"  # every object brings its own mask: nothing is computed
         options["segmenter_model"] = None
-    backend = _composite_keeping_alphas(**{k: v for k, v in options.items() if v is not None})
+    backend = _composite_keeping_masks(**{k: v for k, v in options.items() if v is not None})
     with layout_with_masks(layout, masks) as lay:
         anim = animate(image, lay, backend, width=width or None, height=height or None, seed=seed, progress=progress)
-    motion = dilate(backend.alphas, mask_dilate)  # (F, H, W) {0, 1}
-    return CutAndDrag(frames=anim.frames, motion_mask=motion, layout=layout)
+    return CutAndDrag(frames=anim.frames, motion_mask=motion_mask(backend.render_out, mask_dilate), layout=layout)
 
 
 def preview(images: np.ndarray, layout, frames: int = 0) -> np.ndarray:
