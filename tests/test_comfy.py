@@ -411,3 +411,47 @@ def test_camera_frames_equal_the_clis_and_the_mask_holds_the_known_pixels(coffee
     assert m[5][:, : edge - 1].mean() > 0.5  # the camera-moved background: known, pinned
     _, objects_only, _ = call_node("IVA0CutAndDrag", image=comfy_image(rgb), layout=lay.to_json(), mask_dilate=0)
     assert objects_only.numpy()[0].mean() < 0.5  # without a camera: only the objects
+
+
+# ------------------------------------------------------------------ the example workflows
+WORKFLOWS = ROOT / "comfyui" / "workflows"
+
+
+@pytest.mark.parametrize("name", ["cut_and_drag_video", "cut_and_drag_wan_ttm"])
+def test_example_workflows_use_the_nodes_as_defined(name):
+    """API JSON: every iva0 node gets each required input, a valid value or a link; the UI JSON (serialized by
+    ComfyUI's frontend from the API JSON) holds the same nodes and links."""
+    api = json.loads((WORKFLOWS / f"{name}_api.json").read_text())
+    ui = json.loads((WORKFLOWS / f"{name}_ui.json").read_text())
+    for node_id, node in api.items():
+        for value in node["inputs"].values():
+            if isinstance(value, list):  # a link [node id, output index]
+                assert value[0] in api, (node_id, value)
+        cls = NODE_CLASS_MAPPINGS.get(node["class_type"])
+        if cls is None:
+            continue
+        spec = cls.INPUT_TYPES()
+        assert set(spec["required"]) <= set(node["inputs"]), node_id
+        for key, value in node["inputs"].items():
+            entry = spec["required"].get(key) or spec.get("optional", {})[key]
+            if isinstance(value, list):
+                continue
+            kind, opts = entry[0], (entry[1] if len(entry) > 1 else {})
+            if isinstance(kind, list):
+                assert value in kind, key
+            elif kind == "INT":
+                assert opts["min"] <= value <= opts["max"], key
+    assert sorted(n["type"] for n in ui["nodes"]) == sorted(n["class_type"] for n in api.values())
+    api_links = sum(isinstance(v, list) for n in api.values() for v in n["inputs"].values())
+    assert len(ui["links"]) == api_links
+
+
+def test_ttm_workflow_feeds_wanvideowrappers_ttm_node():
+    api = json.loads((WORKFLOWS / "cut_and_drag_wan_ttm_api.json").read_text())
+    ttm = next(n for n in api.values() if n["class_type"] == "WanVideoAddTTMLatents")
+    cut = next(k for k, n in api.items() if n["class_type"] == "IVA0CutAndDrag")
+    assert ttm["inputs"]["mask"] == [cut, 1]  # motion_mask
+    encode = api[ttm["inputs"]["reference_latents"][0]]
+    assert encode["class_type"] == "WanVideoEncode" and encode["inputs"]["image"] == [cut, 0]  # the frames
+    frames = api[cut]["inputs"]["frames"]
+    assert (frames - 1) % 4 == 0  # Wan's 4k+1 frames
