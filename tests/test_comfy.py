@@ -455,3 +455,14 @@ def test_ttm_workflow_feeds_wanvideowrappers_ttm_node():
     assert encode["class_type"] == "WanVideoEncode" and encode["inputs"]["image"] == [cut, 0]  # the frames
     frames = api[cut]["inputs"]["frames"]
     assert (frames - 1) % 4 == 0  # Wan's 4k+1 frames
+
+
+def test_frames_input_retimes_the_camera_with_the_objects(coffee):
+    """frames=N spreads the whole motion over N frames: the camera's key windows scale like the objects' boxes."""
+    from iva0.comfy.run import parse_layout_text, with_frames
+
+    _, _, _, lay = coffee
+    longer = with_frames(parse_layout_text(json.dumps(camera_layout(lay))), 11)
+    windows = longer.camera.windows(11, longer.interpolation)
+    np.testing.assert_allclose(windows[-1], [0.4, 0.1, 1.2, 0.9])  # the last key window, at the last frame
+    np.testing.assert_allclose(windows[5], [0.2, 0.05, 1.0, 0.85])  # half way, not already there
