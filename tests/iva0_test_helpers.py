@@ -12,6 +12,7 @@ from iva0.backends.diffusion import tiny
 from iva0.backends.diffusion.inversion import EpsFn, NoiseLevels, ddim_step
 from iva0.backends.diffusion.motion_unet import split_motion_unet
 from iva0.io.atomic import atomic_path
+from iva0.io.output_rule import replaceable_folder
 
 
 def is_gligen_unet(unet: torch.nn.Module) -> bool:
@@ -42,7 +43,7 @@ def save_components(components, folder: str | Path, *, overwrite: bool = False) 
         raise ValueError("this motion UNet was not made by assemble_motion_unet; its part configs are unknown")
     unet2d, adapter = split_motion_unet(components.unet, configs["unet"], configs["motion_adapter"])
     tiny._check_target(folder, overwrite)
-    with atomic_path(folder, directory=True) as tmp:
+    with atomic_path(folder, directory=True, may_replace=replaceable_folder) as tmp:
         tmp = Path(tmp)
         tmp.mkdir(parents=True, exist_ok=True)
         parts = {"unet": unet2d, "motion_adapter": adapter, "vae": components.vae,

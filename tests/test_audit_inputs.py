@@ -13,6 +13,7 @@ import pytest
 from iva0.animate import animate
 from iva0.errors import UserError
 from iva0.io.atomic import atomic_path
+from iva0.io.output_rule import replaceable_folder
 from iva0.layout import load_layout, parse_layout_json
 from iva0.limits import MAX_SEED
 from test_bench_run import make_bench
@@ -171,7 +172,7 @@ def test_failed_folder_swap_puts_the_old_folder_back_and_leaves_nothing(tmp_path
 
     monkeypatch.setattr("iva0.io.atomic.os.replace", replace)
     with pytest.raises(PermissionError):
-        with atomic_path(final, directory=True) as tmp:
+        with atomic_path(final, directory=True, may_replace=replaceable_folder) as tmp:
             (tmp / "000.png").write_bytes(b"x")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
     assert final.is_dir() and not any(final.iterdir())

@@ -17,7 +17,7 @@ from iva0.cli import main
 from iva0_test_helpers import run_cli as run
 from iva0.errors import UserError
 from iva0.io.atomic import atomic_path
-from iva0.io.output_rule import FRAMES_MANIFEST, check_output
+from iva0.io.output_rule import FRAMES_MANIFEST, check_output, replaceable_folder
 from iva0.io.video import write_video
 from iva0.metrics.synthetic import texture
 
@@ -143,9 +143,14 @@ def test_atomic_folder_swap_never_moves_a_foreign_folder(tmp_path):
     (target / "a.jpg").write_bytes(b"jpeg")
     before = snapshot(tmp_path)
     with pytest.raises(UserError, match="holds files iva0 did not write"):
-        with atomic_path(target, directory=True) as tmp:
+        with atomic_path(target, directory=True, may_replace=replaceable_folder) as tmp:
             (tmp / "000.png").write_bytes(b"x")
     assert snapshot(tmp_path) == before  # the temporary folder is gone too
+    # without the rule, an existing folder is never replaced
+    with pytest.raises(UserError, match="holds files iva0 did not write"):
+        with atomic_path(target, directory=True) as tmp:
+            (tmp / "000.png").write_bytes(b"x")
+    assert snapshot(tmp_path) == before
     with pytest.raises(UserError):
         with atomic_path(".", directory=True):
             pass

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from iva0.bench.format import Benchmark, BenchSample, check_masks, load_benchmark
-from iva0.bench.retime import retime_layout
+from iva0.retime import retime_layout
 from iva0.errors import UserError
 from iva0.io.atomic import atomic_write_text
 from iva0.io.output_rule import check_output

@@ -35,7 +35,7 @@ import numpy as np
 from iva0.backends import BACKENDS
 from iva0.backends.cutouts import check_cutouts
 from iva0.bench.format import Benchmark, BenchSample, check_masks
-from iva0.bench.retime import retime_layout
+from iva0.retime import retime_layout
 from iva0.errors import UserError, one_line
 from iva0.io.atomic import atomic_write_text, is_partial
 from iva0.io.json_input import read_json

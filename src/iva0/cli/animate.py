@@ -50,7 +50,13 @@ def run_animate(
         num_frames=frames, fps=fps, prompt=prompt, negative_prompt=negative_prompt
     )
     picture = read_image(image)
-    with progress_bar(not quiet) as progress:
+    segmenter_line = None  # the first progress line: which segmenter cuts the objects out, and how to get SAM 2
+    if not quiet and any(o.mask is None for o in layout.objects):
+        from iva0.segment import describe_segmenter
+
+        options = backend_options or {}
+        segmenter_line = describe_segmenter(options.get("segmenter"), options.get("segmenter_model"))
+    with progress_bar(not quiet, first_line=segmenter_line) as progress:
         anim = animate(
             picture, layout, backend, width=width, height=height, seed=seed, progress=progress, **(backend_options or {})
         )

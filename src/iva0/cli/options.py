@@ -48,7 +48,7 @@ GroundingSteps = Annotated[Optional[float], typer.Option("--grounding-steps", mi
 BlendSteps = Annotated[Optional[float], typer.Option("--blend-steps", min=0.0, max=1.0, help="[iva0] Share of steps with the background latent blend (lambda, default 0.8).")]
 Tuned = Annotated[Optional[Path], typer.Option("--tuned", help="[iva0] One-shot tuned weights from `iva0 tune`.")]
 
-SegmenterOpt = Annotated[Optional[str], typer.Option("--segmenter", help="[composite, iva0, ttm] Frame-0 cut-outs (the composite's objects, the iva0 plate, ttm's reference video): grabcut (default, no weights), sam2 (needs --segmenter-model or IVA0_SAM2_MODEL) or mask (every object's layout \"mask\").")]
+SegmenterOpt = Annotated[Optional[str], typer.Option("--segmenter", help="[composite, iva0, ttm] Frame-0 cut-outs (the composite's objects, the iva0 plate, ttm's reference video): auto (default: sam2 when --segmenter-model, IVA0_SAM2_MODEL or a SAM 2 model in the local Hugging Face cache gives one, else grabcut), grabcut (no weights), sam2 (needs a model folder) or mask (every object's layout \"mask\").")]
 FillOpt = Annotated[Optional[str], typer.Option("--fill", help="[composite, iva0, ttm] Fill of the hole the objects leave: telea (default, fast), ns, or fsr (OpenCV xphoto; less smear, slower).")]
 SegmenterModel = Annotated[Optional[Path], typer.Option("--segmenter-model", help="[composite, iva0, ttm] SAM 2 model folder (transformers layout, safetensors); picks --segmenter sam2 unless another is named.")]
 

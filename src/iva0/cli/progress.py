@@ -12,8 +12,9 @@ from iva0.backends.base import ProgressFn
 class LazyProgress:
     """A rich Progress that starts on its first update; a no-op when disabled."""
 
-    def __init__(self, enabled: bool = True, label: bool = False) -> None:
+    def __init__(self, enabled: bool = True, label: bool = False, first_line: str | None = None) -> None:
         self.enabled = enabled
+        self.first_line = first_line  # said when work starts (above the bars), never before a mistake's error line
         self.shown = False
         self.bar = None
         if not enabled:
@@ -35,6 +36,8 @@ class LazyProgress:
         if not self.enabled:
             return
         if not self.shown:
+            if self.first_line:
+                self.bar.console.print(self.first_line, markup=False, highlight=False, soft_wrap=True)
             self.bar.start()
             self.shown = True
         self.bar.update(task, **kwargs)
@@ -45,8 +48,8 @@ class LazyProgress:
 
 
 @contextlib.contextmanager
-def lazy_progress(enabled: bool = True, label: bool = False) -> Iterator[LazyProgress]:
-    p = LazyProgress(enabled, label)
+def lazy_progress(enabled: bool = True, label: bool = False, first_line: str | None = None) -> Iterator[LazyProgress]:
+    p = LazyProgress(enabled, label, first_line)
     try:
         yield p
     finally:
@@ -54,9 +57,9 @@ def lazy_progress(enabled: bool = True, label: bool = False) -> Iterator[LazyPro
 
 
 @contextlib.contextmanager
-def progress_bar(enabled: bool = True) -> Iterator[ProgressFn]:
-    """A `progress(done, total, stage)` callback for the backends: one bar per stage."""
-    with lazy_progress(enabled) as p:
+def progress_bar(enabled: bool = True, first_line: str | None = None) -> Iterator[ProgressFn]:
+    """A `progress(done, total, stage)` callback for the backends: one bar per stage, `first_line` above them."""
+    with lazy_progress(enabled, first_line=first_line) as p:
         tasks: dict[str, int] = {}
 
         def update(done: int, total: int, stage: str) -> None:

@@ -65,8 +65,8 @@ def parse_layout_text(text: str):
 
 def with_frames(layout, frames: int):
     """The layout retimed to `frames` frames (0 = the layout's own): its key frames scale with the video, so the
-    motion spans all of it, as the ttm backend retimes a layout to its model's length (iva0.bench.retime)."""
-    from iva0.bench.retime import retime_layout
+    motion spans all of it, as the ttm backend retimes a layout to its model's length (iva0.retime)."""
+    from iva0.retime import retime_layout
     from iva0.layout import MAX_FRAMES
 
     if frames in (0, None):
@@ -171,7 +171,7 @@ def cut_and_drag(image: np.ndarray, layout, *, masks: np.ndarray | None = None, 
 def preview(images: np.ndarray, layout, frames: int = 0) -> np.ndarray:
     """The layout's boxes and paths drawn over a picture repeated over the layout's frames (one picture in), or
     over a batch of frames (the layout retimed to their count, as `bench eval` does); (F, H, W, 3) uint8."""
-    from iva0.bench.retime import retime_layout
+    from iva0.retime import retime_layout
     from iva0.io.overlay import draw_layout
     from iva0.limits import check_frame_memory
 
@@ -191,7 +191,7 @@ def evaluate(frames: np.ndarray, layout, *, image: np.ndarray | None = None, mas
     """`bench eval`'s metrics of one video (frames (F, H, W, 3) uint8) against its input picture (default: frame 0)
     and the layout; and the frames with the layout drawn (retimed to the video, as the metrics see it)."""
     from iva0.bench.evaluate import EvalOptions, evaluate_frames
-    from iva0.bench.retime import retime_layout
+    from iva0.retime import retime_layout
     from iva0.io.overlay import draw_layout
 
     if len(frames) < 2:

@@ -7,18 +7,22 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from iva0.errors import UserError
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, *, directory: bool = False,
+                may_replace: Callable[[Path], bool] | None = None) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success rename it to `path`.
 
     The temporary name keeps the suffix (encoders pick the container from it)
     and starts with a dot, so a folder listing or a resumed benchmark run can
     tell it from a finished file. On any error the temporary is removed.
+    directory=True: an existing folder at `path` is swapped out only when
+    `may_replace(folder)` says so at the swap itself (the output rule's
+    `replaceable_folder`); without it an existing folder is never replaced.
     """
     final = Path(path)
     if final.name in ("", ".", ".."):
@@ -36,11 +40,9 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator
     try:
         yield tmp
         if directory and (final.exists() or final.is_symlink()):
-            from iva0.io.output_rule import replaceable_folder
-
             # checked again at the swap itself: only an empty folder or one iva0 wrote whole
             # (frames manifest, tiny-models folder) may be moved away and deleted
-            if not replaceable_folder(final):
+            if may_replace is None or not may_replace(final):
                 raise UserError(f"output folder {final}/ exists and holds files iva0 did not write")
             old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=parent))
             os.replace(final, old / "x")

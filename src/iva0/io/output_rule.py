@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Iterable, Literal
 
 from iva0.errors import UserError
+from iva0.io.atomic import is_partial
 
 OutputKind = Literal["video", "metrics", "tuned", "i3d", "run", "report", "model"]
 FOLDER_KINDS = ("run", "report", "model")
@@ -39,6 +40,7 @@ TAG = "written by iva0"  # in every MP4/GIF iva0 writes; the version follows
 FRAMES_MANIFEST = ".iva0-frames.json"
 TUNED_FORMAT = "iva0-tuned-1"  # = backends.diffusion.tuning.FORMAT (kept here so no torch import is needed)
 I3D_FORMAT = "iva0-i3d-1"  # the metadata tag of `bench convert-i3d`'s safetensors
+VIDEO_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mp4", ".gif": "gif"}
 
 _KIND_NAMES = {
     "mp4": "video",
@@ -142,6 +144,17 @@ def folder_refusal(folder: Path, fmt: str) -> str | None:
     return "exists and holds files iva0 did not write"
 
 
+def video_format(path: str | os.PathLike) -> str:
+    """'mp4', 'gif' or 'png' (a folder of frames: a name with no suffix or ending in '/')."""
+    s = str(path)
+    suffix = Path(s).suffix.lower()
+    if s.endswith(("/", os.sep)) or suffix == "":
+        return "png"
+    if suffix in VIDEO_SUFFIXES:
+        return VIDEO_SUFFIXES[suffix]
+    raise UserError(f"output {s}: unsupported kind {suffix!r}; use .mp4, .gif, or a folder name for PNG frames")
+
+
 def replaceable_folder(folder: Path) -> bool:
     """May the atomic folder swap move `folder` away? Only an empty one or one iva0 wrote whole
     (a frames folder with its manifest, a model folder from tiny-models)."""
@@ -191,8 +204,6 @@ def tag() -> str:
 # ---------------------------------------------------------------- helpers
 def _format(text: str, kind: str) -> str:
     if kind == "video":
-        from iva0.io.video import video_format
-
         return video_format(text)
     if kind == "metrics":
         if Path(text).suffix.lower() != ".json":
@@ -261,8 +272,6 @@ def _safetensors_metadata(path: Path) -> dict:
 
 
 def _only_partial(names: list[str]) -> bool:
-    from iva0.io.atomic import is_partial
-
     return all(is_partial(n) for n in names)
 
 

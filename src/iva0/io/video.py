@@ -12,26 +12,12 @@ from PIL import Image
 
 from iva0.errors import UserError
 from iva0.io.atomic import atomic_path
-
-VIDEO_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mp4", ".gif": "gif"}
-
-
-def video_format(path: str | os.PathLike) -> str:
-    """'mp4', 'gif' or 'png' (a folder of frames: a name with no suffix or ending in '/')."""
-    s = str(path)
-    suffix = Path(s).suffix.lower()
-    if s.endswith(("/", os.sep)) or suffix == "":
-        return "png"
-    if suffix in VIDEO_SUFFIXES:
-        return VIDEO_SUFFIXES[suffix]
-    raise UserError(f"output {s}: unsupported kind {suffix!r}; use .mp4, .gif, or a folder name for PNG frames")
+from iva0.io.output_rule import FRAMES_MANIFEST, check_output, frames_manifest, replaceable_folder, tag, video_format
 
 
 def check_output_path(path: str | os.PathLike, inputs=()) -> Path:
     """Refuse an output we could not write or must not replace, before any work is done
     (the rule is `iva0.io.output_rule.check_output`)."""
-    from iva0.io.output_rule import check_output
-
     return check_output(path, "video", inputs=inputs)
 
 
@@ -41,15 +27,13 @@ def write_video(frames: np.ndarray, path: str | os.PathLike, fps: int = 8) -> Pa
     The output rule is checked again here (an existing output is replaced only when
     iva0 wrote it), and what is written carries iva0's tag so that a re-run may
     replace it: MP4 metadata, a GIF comment, a manifest in a PNG-frames folder."""
-    from iva0.io.output_rule import FRAMES_MANIFEST, check_output, frames_manifest, tag
-
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames must be uint8 (F, H, W, 3), got {frames.dtype} {frames.shape}")
     kind = video_format(path)
     final = check_output(path, "video")
     if kind == "png":
-        with atomic_path(final, directory=True) as tmp:
+        with atomic_path(final, directory=True, may_replace=replaceable_folder) as tmp:
             width = max(3, len(str(len(frames) - 1)))
             names = [f"{i:0{width}d}.png" for i in range(len(frames))]
             for name, fr in zip(names, frames):
@@ -74,7 +58,6 @@ def _write_mp4(frames: np.ndarray, path: Path, fps: int) -> None:
     ph, pw = H % 2, W % 2
     if ph or pw:
         frames = np.pad(frames, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
-    from iva0.io.output_rule import tag
 
     with av.open(str(path), mode="w", format="mp4") as container:
         container.metadata["comment"] = tag()  # lets a re-run recognise its own output

@@ -225,12 +225,13 @@ def write_model_folder(
     largest part (the 1.07 B-parameter UNet, ~4.3 GB) rather than all ~9 GB.
     """
     from iva0.io.atomic import atomic_path
+    from iva0.io.output_rule import replaceable_folder
 
     folder = Path(folder)
     _check_target(folder, overwrite)
     configs = component_configs(full_size, adapter)
     total = len(PARTS) + 1
-    with atomic_path(folder, directory=True) as tmp:
+    with atomic_path(folder, directory=True, may_replace=replaceable_folder) as tmp:
         tmp = Path(tmp)
         tmp.mkdir(parents=True, exist_ok=True)
         for i, name in enumerate(PARTS):

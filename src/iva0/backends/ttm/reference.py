@@ -19,7 +19,7 @@ import numpy as np
 
 from iva0.backends.base import ProgressFn
 from iva0.backends.ttm.families import Family
-from iva0.bench.retime import retime_layout
+from iva0.retime import retime_layout
 from iva0.errors import UserError
 from iva0.layout import Layout
 

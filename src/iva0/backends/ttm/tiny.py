@@ -146,6 +146,7 @@ def write_model_folder(
     from iva0.library_logs import quiet_libraries
     from iva0.backends.diffusion.tiny import _cast, _check_target
     from iva0.io.atomic import atomic_path
+    from iva0.io.output_rule import replaceable_folder
 
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; known: {', '.join(FAMILIES)}")
@@ -154,7 +155,7 @@ def write_model_folder(
     configs = component_configs(family, full_size)
     names = parts_of(family)
     total = len(names) + 1
-    with atomic_path(folder, directory=True) as tmp:
+    with atomic_path(folder, directory=True, may_replace=replaceable_folder) as tmp:
         tmp = Path(tmp)
         tmp.mkdir(parents=True, exist_ok=True)
         for i, name in enumerate(names):
