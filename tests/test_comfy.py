@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from iva0.comfy import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
-from iva0.bench.retime import retime_layout
+from iva0.retime import retime_layout
 from iva0.io.image import read_image, resize_image
 from iva0.io.video import read_video
 from iva0.layout import load_layout
