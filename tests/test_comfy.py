@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -103,7 +104,7 @@ def test_import_needs_no_comfyui_nor_anything_heavy():
 
 def test_mappings_name_every_node_and_display_name():
     assert set(NODE_CLASS_MAPPINGS) == set(NODE_DISPLAY_NAME_MAPPINGS) == {
-        "IVA0CutAndDrag", "IVA0LayoutFromFile", "IVA0LayoutPreview", "IVA0Evaluate"}
+        "IVA0CutAndDrag", "IVA0LayoutFromFile", "IVA0LayoutPreview", "IVA0Evaluate", "IVA0Animate"}
     assert NODE_DISPLAY_NAME_MAPPINGS["IVA0CutAndDrag"] == "iva0 Cut and Drag"
 
 
@@ -113,7 +114,7 @@ def test_input_types_are_valid_comfyui(name):
     assert cls.CATEGORY == "iva0"
     assert callable(getattr(cls, cls.FUNCTION))
     assert len(cls.RETURN_TYPES) == len(cls.RETURN_NAMES)
-    assert set(cls.RETURN_TYPES) <= LINK_TYPES | {"STRING"}
+    assert set(cls.RETURN_TYPES) <= LINK_TYPES | {"STRING", "INT"}
     spec = cls.INPUT_TYPES()
     assert set(spec) <= {"required", "optional"} and spec["required"]
     for section, inputs in spec.items():
@@ -135,6 +136,8 @@ def test_input_types_are_valid_comfyui(name):
                 assert isinstance(d, int) and not isinstance(d, bool), key
                 assert opts["min"] <= d <= opts["max"], key
                 assert opts["max"] <= 2**64, key
+            elif kind == "FLOAT":
+                assert isinstance(d, float) and opts["min"] <= d <= opts["max"], key
             elif kind == "STRING":
                 assert isinstance(d, str), key
 
@@ -466,3 +469,43 @@ def test_frames_input_retimes_the_camera_with_the_objects(coffee):
     windows = longer.camera.windows(11, longer.interpolation)
     np.testing.assert_allclose(windows[-1], [0.4, 0.1, 1.2, 0.9])  # the last key window, at the last frame
     np.testing.assert_allclose(windows[5], [0.2, 0.05, 1.0, 0.85])  # half way, not already there
+
+
+# ------------------------------------------------------------------ animate (ttm / iva0 backends), on a tiny model
+@pytest.fixture(scope="module")
+def tiny_wan(tmp_path_factory):
+    """A random-weight Wan 2.1 folder in the real on-disk layout (`iva0 tiny-models --family wan21`)."""
+    d = tmp_path_factory.mktemp("tiny-wan")
+    r = subprocess.run([sys.executable, "-m", "iva0", "tiny-models", str(d / "wan"), "--family", "wan21", "-q"],
+                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, timeout=600)
+    assert r.returncode == 0, r.stderr
+    return d / "wan"
+
+
+def test_animate_node_gives_the_clis_ttm_frames(coffee, tiny_wan, tmp_path):
+    """The one-node path: `iva0 animate --backend ttm` on the same folder and options, PNG frames (no coding)."""
+    from iva0.cli import main
+
+    rgb, png, _, lay = coffee
+    short = retime_layout(lay, 3)
+    (tmp_path / "short.json").write_text(short.to_json())
+    args = ["--width", "48", "--height", "32", "--steps", "4", "--tweak-index", "1", "--tstrong-index", "2"]
+    assert main(["animate", str(png), "-l", str(tmp_path / "short.json"), "-b", "ttm", "--model", str(tiny_wan), *args,
+                 "-q", "-o", str(tmp_path / "frames")]) in (0, None)
+    cli, _ = read_video(tmp_path / "frames")
+    frames, fps = call_node("IVA0Animate", image=comfy_image(rgb), layout=short.to_json(), model=str(tiny_wan), width=48,
+                            height=32, steps=4, tweak_index=1, tstrong_index=2)
+    check_image(frames)
+    assert fps == 16 and frames.shape == (5, 32, 48, 3)  # retimed to Wan's 16 fps, 4k+1 frames
+    np.testing.assert_array_equal(to_uint8(frames), cli)
+
+
+@pytest.mark.parametrize("links, words", [
+    ({"model": ""}, "model: empty"),
+    ({"backend": "iva0", "model": "x", "tweak_index": 2}, "apply to the ttm backend only"),
+    ({"model": "/nonexistent/wan"}, "/nonexistent/wan"),
+])
+def test_animate_node_bad_input_is_one_value_error(coffee, links, words):
+    with pytest.raises(ValueError) as e:
+        call_node("IVA0Animate", image=comfy_image(coffee[0]), **links)
+    assert words in str(e.value) and "\n" not in str(e.value) and type(e.value) is ValueError

@@ -193,15 +193,65 @@ class IVA0Evaluate:
         return (json.dumps(metrics, indent=1), tensors.to_image(overlay))
 
 
+class IVA0Animate:
+    """`iva0 animate --backend ttm|iva0` in one node: Time-to-Move on a local Wan 2.x / CogVideoX diffusers folder,
+    or the iva0 diffusion method on an SD1.5 + GLIGEN + AnimateDiff folder (needs iva0's [diffusion] extra)."""
+
+    DESCRIPTION = ("Animate the picture along the layout with iva0's ttm backend (Time-to-Move on a local Wan 2.x or "
+                   "CogVideoX diffusers folder) or its iva0 backend (SD1.5 + GLIGEN + AnimateDiff folder), as "
+                   "`iva0 animate --backend ttm|iva0 --model DIR`. The model stays loaded between runs.")
+    CATEGORY = CATEGORY
+    FUNCTION = "run"
+    RETURN_TYPES = ("IMAGE", "INT")
+    RETURN_NAMES = ("frames", "fps")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "image": ("IMAGE", {"tooltip": "The picture (the batch's first item is used)."}),
+                "layout": _layout_input(),
+                "backend": (["ttm", "iva0"], {"default": "ttm"}),
+                "model": ("STRING", {"default": "", "tooltip": "The model folder (a diffusers folder on this machine)."}),
+                "prompt": ("STRING", {"multiline": True, "default": "", "tooltip": "Empty: the layout's prompt."}),
+                "frames": ("INT", {"default": 0, "min": 0, "max": MAX_FRAMES, "tooltip": "0: the layout's (ttm: retimed to its model)."}),
+                "width": ("INT", {"default": 0, "min": 0, "max": MAX_SIZE, "step": 2, "tooltip": "0: the backend's default size rule."}),
+                "height": ("INT", {"default": 0, "min": 0, "max": MAX_SIZE, "step": 2}),
+                "steps": ("INT", {"default": 0, "min": 0, "max": 1000, "tooltip": "0: the backend's default."}),
+                "guidance": ("FLOAT", {"default": -1.0, "min": -1.0, "max": 50.0, "step": 0.1, "tooltip": "-1: the backend's default."}),
+                "tweak_index": ("INT", {"default": -1, "min": -1, "max": 999, "tooltip": "ttm: -1 = TTM's default for the family."}),
+                "tstrong_index": ("INT", {"default": -1, "min": -1, "max": 999, "tooltip": "ttm: -1 = TTM's default for the family."}),
+                "device": (["auto", "cuda", "cpu"], {"default": "auto"}),
+                "segmenter": (SEGMENTERS, {"default": "auto"}),
+                "fill": (FILLS, {"default": "telea"}),
+                "seed": ("INT", {"default": 0, "min": 0, "max": MAX_SEED}),
+            }
+        }
+
+    @value_errors
+    def run(self, image, layout, backend="ttm", model="", prompt="", frames=0, width=0, height=0, steps=0,
+            guidance=-1.0, tweak_index=-1, tstrong_index=-1, device="auto", segmenter="auto", fill="telea", seed=0):
+        from iva0.comfy import run, tensors
+
+        picture = tensors.images_to_uint8(image)[0]
+        video, fps = run.animate_model(picture, run.parse_layout_text(layout), backend=backend, model=model, prompt=prompt,
+                                       frames=frames, width=width, height=height, steps=steps, guidance=guidance,
+                                       tweak_index=tweak_index, tstrong_index=tstrong_index, device=device,
+                                       segmenter=segmenter, fill=fill, seed=seed, progress=_progress())
+        return (tensors.to_image(video), int(fps))
+
+
 NODE_CLASS_MAPPINGS = {
     "IVA0CutAndDrag": IVA0CutAndDrag,
     "IVA0LayoutFromFile": IVA0LayoutFromFile,
     "IVA0LayoutPreview": IVA0LayoutPreview,
     "IVA0Evaluate": IVA0Evaluate,
+    "IVA0Animate": IVA0Animate,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "IVA0CutAndDrag": "iva0 Cut and Drag",
     "IVA0LayoutFromFile": "iva0 Layout from file",
     "IVA0LayoutPreview": "iva0 Layout Preview",
     "IVA0Evaluate": "iva0 Evaluate",
+    "IVA0Animate": "iva0 Animate (ttm / iva0)",
 }

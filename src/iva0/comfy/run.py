@@ -7,6 +7,8 @@
   camera in the layout the mask also holds every output pixel whose reference is
   known (the camera-moved background; not revealed borders, not the hole's fill),
   as Time-to-Move pins for camera motion (DESIGN.md, "Camera motion").
+- `animate_model`: `iva0 animate --backend ttm|iva0` (the same `iva0.animate.animate`), with the backend kept
+  between runs while its options stay the same (a model loads once, not once per queue).
 - `preview`: `iva0 preview`'s drawing (`iva0.io.overlay.draw_layout`).
 - `evaluate`: `bench eval`'s `evaluate_frames`.
 
@@ -166,6 +168,47 @@ def cut_and_drag(image: np.ndarray, layout, *, masks: np.ndarray | None = None, 
     with layout_with_masks(layout, masks) as lay:
         anim = animate(image, lay, backend, width=width or None, height=height or None, seed=seed, progress=progress)
     return CutAndDrag(frames=anim.frames, motion_mask=motion_mask(backend.render_out, mask_dilate), layout=layout)
+
+
+_BACKEND_CACHE: dict = {}  # at most one model backend: (backend, options) -> the instance
+
+
+def animate_model(image: np.ndarray, layout, *, backend: str, model: str, prompt: str = "", frames: int = 0,
+                  width: int = 0, height: int = 0, steps: int = 0, guidance: float = -1.0, tweak_index: int = -1,
+                  tstrong_index: int = -1, device: str = "auto", segmenter: str = "auto", fill: str = "telea",
+                  seed: int = 0, progress=None) -> tuple[np.ndarray, int]:
+    """`iva0 animate --backend ttm|iva0 --model MODEL` on a picture; (frames (F, H, W, 3) uint8, fps).
+
+    0 / -1 / "" / "auto" leave an option at the backend's default (steps, guidance, the TTM indices, the prompt:
+    the layout's, the device). The ttm backend retimes the layout to its model's length and fps itself.
+    """
+    from iva0.animate import animate
+    from iva0.backends import create_backend
+
+    if backend not in ("ttm", "iva0"):
+        raise ValueError(f"backend: ttm or iva0, got {backend!r}")
+    if not (model or "").strip():
+        raise ValueError(f"model: empty; give the {backend} backend's model folder")
+    if backend == "iva0" and (tweak_index >= 0 or tstrong_index >= 0):
+        raise ValueError("tweak_index/tstrong_index apply to the ttm backend only; set them to -1")
+    layout = with_frames(layout, frames)
+    if prompt.strip():
+        layout = layout.with_overrides(prompt=prompt)
+    options = {"model": os.path.expanduser(model.strip()), "steps": steps or None,
+               "guidance": guidance if guidance >= 0 else None, "device": None if device == "auto" else device,
+               "segmenter": segmenter, "fill": fill}
+    if backend == "ttm":
+        options.update(tweak_index=tweak_index if tweak_index >= 0 else None,
+                       tstrong_index=tstrong_index if tstrong_index >= 0 else None)
+    options = {k: v for k, v in options.items() if v is not None}
+    key = (backend, json.dumps(options, sort_keys=True))
+    be = _BACKEND_CACHE.get(key)
+    if be is None:
+        _BACKEND_CACHE.clear()  # one model in memory at a time
+        be = create_backend(backend, **options)
+        _BACKEND_CACHE[key] = be
+    anim = animate(image, layout, be, width=width or None, height=height or None, seed=seed, progress=progress)
+    return anim.frames, anim.fps
 
 
 def preview(images: np.ndarray, layout, frames: int = 0) -> np.ndarray:
