@@ -101,7 +101,8 @@ def test_comfyui_lists_the_nodes(server):
     base, _ = server
     info = _get(f"{base}/object_info")
     for name, shown in [("IVA0CutAndDrag", "iva0 Cut and Drag"), ("IVA0LayoutFromFile", "iva0 Layout from file"),
-                        ("IVA0LayoutPreview", "iva0 Layout Preview"), ("IVA0Evaluate", "iva0 Evaluate")]:
+                        ("IVA0LayoutPreview", "iva0 Layout Preview"), ("IVA0Evaluate", "iva0 Evaluate"),
+                        ("IVA0Animate", "iva0 Animate (ttm / iva0)")]:
         assert info[name]["display_name"] == shown and info[name]["category"] == "iva0"
 
 
