@@ -73,6 +73,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from PIL import Image
 
+    from iva0.backends.ttm import dual_clock
     from iva0.backends.ttm.families import FAMILIES
     from iva0.backends.ttm.loading import check_offload, load_pipeline, pick_device, pick_dtype
     from iva0.backends.ttm.pipeline import TTMPipeline
@@ -117,9 +118,8 @@ def main(argv=None) -> int:
     frames = args.frames or (9 if tiny else family.num_frames)
     steps = args.steps or (4 if tiny else 50)
     guidance = family.guidance if args.guidance is None else args.guidance
-    tweak, tstrong = ttm.default_indices(steps)
-    tweak = tweak if args.tweak_index is None else args.tweak_index
-    tstrong = max(tweak, tstrong) if args.tstrong_index is None else args.tstrong_index
+    # the backend's own rule: a late --tweak-index drags tstrong past it, so a pinned step survives
+    tweak, tstrong = dual_clock.resolve_indices(*family.indices50(False), steps, args.tweak_index, args.tstrong_index)
     card = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     what = args.model or f"{'tiny' if tiny else 'full-size'} random {family.name}"
     print(f"device: {card}; {what}, {str(dtype).removeprefix('torch.')}; {width}x{height}, {frames} frames, "

@@ -72,3 +72,13 @@ def test_backends_do_not_import_the_benchmark():
     up = {m: sorted(d for d in deps if d.startswith(("iva0.bench", "iva0.ui", "iva0.cli")))
           for m, deps in g.items() if m.startswith("iva0.backends")}
     assert {m: d for m, d in up.items() if d} == {}
+
+
+def test_video_io_imports_nothing_above_it():
+    """io/ reads and writes pictures and videos; the layout, the backends, the benchmark, the page and
+    the CLI are above it (the overlays read off a layout live in iva0.layout_overlay)."""
+    g = imports()
+    above = ("iva0.layout", "iva0.camera", "iva0.retime", "iva0.masks", "iva0.animate", "iva0.backends", "iva0.segment",
+             "iva0.metrics", "iva0.bench", "iva0.ui", "iva0.cli", "iva0.comfy")
+    up = {m: sorted(d for d in deps if d.startswith(above)) for m, deps in g.items() if m.startswith("iva0.io")}
+    assert {m: d for m, d in up.items() if d} == {}

@@ -266,3 +266,13 @@ def test_animate_checks_the_aspect_ratio_and_refuses_backends_without_a_camera(t
         animate(img, lay, width=400, height=400)  # square output, 3:2 windows
     with pytest.raises(UserError, match=r"^camera: the iva0 backend has no camera motion"):
         animate(img, lay, "iva0", model=tmp_path / "nowhere")  # refused before the backend (and its models) load
+
+
+def test_retiming_moves_the_camera_keys_too():
+    """`bench run --frames` (and ttm's model frame count) spread the keys over the new length: the camera's too."""
+    from iva0.retime import retime_layout
+
+    lay = parse_layout(cam_layout())
+    short = retime_layout(lay, 6)
+    assert [k.frame for k in short.camera.keyframes] == [0, 3, 5]
+    np.testing.assert_allclose(short.camera.windows(6)[-1], lay.camera.windows(16)[-1])

@@ -324,11 +324,11 @@ def test_layout_from_file_bad_path_is_a_value_error(path, words):
 
 
 def test_preview_draws_the_layout_over_the_picture_or_frames(coffee):
-    from iva0.io.overlay import draw_layout
+    from iva0.layout_overlay import draw_preview
 
     rgb, _, layout_path, lay = coffee
     (still,) = call_node("IVA0LayoutPreview", image=comfy_image(rgb), layout=layout_path.read_text())
-    np.testing.assert_array_equal(to_uint8(still), draw_layout(np.repeat(rgb[None], 6, 0), lay))
+    np.testing.assert_array_equal(to_uint8(still), draw_preview(np.repeat(rgb[None], 6, 0), lay))  # as `iva0 preview`
     (over,) = call_node("IVA0LayoutPreview", image=torch.cat([comfy_image(rgb)] * 11), layout=layout_path.read_text())
     assert over.shape == (11, H, W, 3)  # a batch of frames: the layout retimed to it
 

@@ -89,6 +89,40 @@ def test_wrong_folders_are_refused(work, tmp_path):
     assert r.returncode == 2 and "vae" in r.stderr
 
 
+def test_negative_prompt_given_empty_is_not_the_same_as_not_given():
+    from iva0.cli import options as opts
+
+    base = {name: None for name in ("guidance_2", "flow_shift", "tweak_index", "tstrong_index", "dual_clock",
+                                    "keep_background", "mask_dilate", "offload_mode")}
+    base.update(vae_tiling=False, vae_slicing=False)
+    assert opts.backend_options("ttm", {}, opts.ttm_from_params({**base, "negative_prompt": ""}), "--backend") == \
+        {"negative_prompt": ""}  # --negative-prompt "": none
+    assert opts.backend_options("ttm", {}, opts.ttm_from_params({**base, "negative_prompt": None}), "--backend") == {}
+    assert opts.backend_options("iva0", {}, opts.ttm_from_params({**base, "negative_prompt": "x"}), "--backend") == {}
+
+
+CAMERA = {"keyframes": [{"frame": 0, "box": [0.0, 0.0, 0.5, 0.5]}, {"frame": 2, "box": [0.5, 0.25, 1.0, 0.75]}]}
+
+
+def test_camera_layout_runs_and_its_contradictions_are_one_error_line(work, tmp_path):
+    lay = json.loads((work / "lay.json").read_text())
+    (tmp_path / "cam.json").write_text(json.dumps({**lay, "objects": [], "camera": CAMERA}))  # pure camera motion
+    (tmp_path / "both.json").write_text(json.dumps({**lay, "camera": CAMERA}))
+    out = tmp_path / "o" / "out.mp4"
+    out.parent.mkdir()
+    r = iva0("animate", work / "img.png", "-l", tmp_path / "cam.json", "-b", "ttm", "--model", work / "wan", "--width",
+             48, "--height", 32, "--steps", 2, "-q", "-o", out)
+    assert r.returncode == 0, r.stderr
+    frames, _ = read_video(out)
+    assert frames.shape[:3] == (5, 32, 48)
+    out.unlink()
+    for flag, message in (("--keep-background", "camera: --keep-background"), ("--no-dual-clock", "camera: --no-dual-clock")):
+        r = iva0("animate", work / "img.png", "-l", tmp_path / "both.json", "-b", "ttm", "--model", work / "wan",
+                 "--width", 48, "--height", 32, "--steps", 2, "-q", "-o", out, flag)
+        assert r.returncode == 2 and r.stderr.startswith("error: " + message) and r.stderr.count("\n") == 1, r.stderr
+        assert list(out.parent.iterdir()) == []
+
+
 def test_ttm_options_are_refused_for_other_backends(work, tmp_path):
     r = iva0("animate", work / "img.png", "-l", work / "lay.json", "--no-dual-clock", "-o", tmp_path / "x.mp4")
     assert r.returncode == 2 and "only applies to --backend ttm" in r.stderr

@@ -22,6 +22,30 @@ def test_scale_index_keeps_the_share_of_the_schedule():
     assert all(dc.scale_index(49, n) == n - 1 for n in (1, 4, 30))  # never past the last step
 
 
+@pytest.mark.parametrize("pair", [(3, 7), (4, 9), (2, 5), (3, 6)])  # Wan / CogVideoX cut-and-drag, and camera
+def test_scaled_defaults_keep_a_pinned_step_at_every_step_count(pair):
+    for steps in range(1, 201):
+        tweak, tstrong = dc.default_indices(*pair, steps)
+        dc.check_indices(tweak, tstrong, steps)
+        if steps >= 2:
+            assert tweak < tstrong, (pair, steps)  # at least one step is pinned
+            assert dc.no_pin_warning(tweak, tstrong, steps) is None
+        else:
+            assert (tweak, tstrong) == (0, 0) and "1 step" in dc.no_pin_warning(tweak, tstrong, steps)
+    assert dc.default_indices(3, 7, 10) == (1, 2)  # scaling alone gives 1/1 at 9 and 10 steps (no pin)
+    assert dc.default_indices(3, 7, 9) == (1, 2)
+    assert dc.default_indices(3, 7, 2) == (0, 1)
+
+
+def test_resolved_indices_keep_a_pinned_step_after_a_late_tweak():
+    assert dc.resolve_indices(3, 7, 50) == (3, 7)
+    assert dc.resolve_indices(3, 7, 50, tweak=9) == (9, 10)  # past the default tstrong: dragged one past it
+    assert dc.resolve_indices(3, 7, 50, tweak=49) == (49, 49)  # the last step: nothing left to pin
+    assert "tweak index = tstrong index = 49" in dc.no_pin_warning(49, 49, 50)
+    assert dc.resolve_indices(3, 7, 50, tstrong=3) == (3, 3)  # the user's own pair is kept as given
+    assert dc.resolve_indices(3, 7, 10, tstrong=5) == (1, 5)
+
+
 @pytest.mark.parametrize("tweak,tstrong,steps", [(3, 2, 10), (-1, 2, 10), (2, 10, 10), (10, 10, 10)])
 def test_check_indices_refuses(tweak, tstrong, steps):
     with pytest.raises(ValueError):
@@ -103,6 +127,22 @@ def test_retime_keeps_duration_on_the_frame_rule():
     assert (lay.num_frames, lay.fps) == (33, 16) and lay.objects[0].keyframes[-1].frame == 32
     with pytest.raises(UserError, match="at most 5.00 s"):
         model_frames(_layout(61, 8), wan)  # 7.5 s
+
+
+def test_retime_moves_the_camera_keys_with_the_objects():
+    from iva0.backends.ttm.reference import model_layout
+
+    lay = parse_layout({"num_frames": 16, "fps": 8, "objects": [
+        {"name": "a", "keyframes": [{"frame": 0, "box": [0.1, 0.1, 0.3, 0.3]}, {"frame": 15, "box": [0.5, 0.1, 0.7, 0.3]}]}],
+        "camera": {"keyframes": [{"frame": 0, "box": [0, 0, 0.5, 0.5]}, {"frame": 5, "box": [0.2, 0, 0.7, 0.5]},
+                                 {"frame": 15, "box": [0.5, 0.5, 1.0, 1.0]}]}})
+    out = model_layout(lay, FAMILIES["wan21"])  # 16 frames at 8 fps -> 33 at 16 fps
+    assert out.num_frames == 33 and out.camera is not None
+    assert [k.frame for k in out.camera.keyframes] == [0, 11, 32]  # 5 * 32 / 15 = 10.7 -> 11
+    assert [k.box for k in out.camera.keyframes] == [k.box for k in lay.camera.keyframes]
+    # the window at the same time is the same window: the camera keeps its duration like the objects
+    assert np.allclose(out.camera.windows(33)[32], lay.camera.windows(16)[15])
+    assert out.objects[0].keyframes[-1].frame == 32
 
 
 def test_reference_mask_is_the_moved_cutout_not_the_box():

@@ -302,3 +302,209 @@ def test_check_inputs_raises_value_errors(pipes):
     with pytest.raises(ValueError, match="multiples of 16"):
         p.check_inputs(picture(36, 48), **ok)
     p.check_inputs(img, **{**ok, "layout": None, "dual_clock_on": False})  # off: no reference needed
+
+
+def test_negative_prompt_is_the_familys_standard_one_unless_given(tiny, pipes):
+    from iva0.animate import animate
+    from iva0.backends.ttm.backend import TTMBackend
+    from iva0.backends.ttm.families import WAN_NEGATIVE_PROMPT
+
+    img = picture(32, 48)
+    be = TTMBackend(model=str(tiny("wan21")), steps=2)
+    runs = {}
+    for name, given, lay in (("not given", None, layout()), ("standard", WAN_NEGATIVE_PROMPT, layout()),
+                             ("empty", "", layout()), ("layout's", None, layout().with_overrides(negative_prompt="blurry"))):
+        be.settings.negative_prompt = given
+        frames = animate(img, lay, be, width=48, height=32, seed=1).frames
+        runs[name] = (be.last.info.get("negative_prompt"), frames)
+    assert np.array_equal(runs["not given"][1], runs["standard"][1])
+    assert not np.array_equal(runs["not given"][1], runs["empty"][1])  # "" is no negative prompt: another video
+    assert runs["not given"][0] == WAN_NEGATIVE_PROMPT and runs["empty"][0] == "" and runs["layout's"][0] == "blurry"
+    assert pipes("cogvideox").negative_prompt(None) == ""  # CogVideoX's scripts use none
+    assert pipes("wan21").negative_prompt(layout(), "") == ""
+
+
+def test_default_indices_pin_at_ten_steps_and_one_step_warns(tiny, capsys):
+    from iva0.animate import animate
+    from iva0.backends.ttm.backend import TTMBackend
+
+    img = picture(32, 48)
+    be = TTMBackend(model=str(tiny("wan21")), steps=10)
+    animate(img, layout(), be, width=48, height=32, seed=1)
+    info = be.last.info
+    assert (info["tweak_index"], info["tstrong_index"]) == (1, 2)  # scaling alone gives 1/1: no pin at all
+    assert capsys.readouterr().err == ""
+    be.settings.steps = 1
+    animate(img, layout(), be, width=48, height=32, seed=1)
+    err = capsys.readouterr().err
+    assert err.startswith("warning: 1 step leaves none to pin") and err.count("\n") == 1
+
+
+@pytest.fixture(scope="session")
+def dpm_folder(tiny):
+    """Tiny CogVideoX with diffusers' CogVideoXDPMScheduler (the one CogVideoX's docs suggest), trailing spacing."""
+    import json
+    import shutil
+
+    folder = tiny("cogvideox").parent / "cogvideox-dpm"
+    if not folder.exists():
+        shutil.copytree(tiny("cogvideox"), folder)
+        index = json.loads((folder / "model_index.json").read_text())
+        index["scheduler"] = ["diffusers", "CogVideoXDPMScheduler"]
+        (folder / "model_index.json").write_text(json.dumps(index))
+        path = folder / "scheduler" / "scheduler_config.json"
+        config = json.loads(path.read_text())
+        config.update(_class_name="CogVideoXDPMScheduler", timestep_spacing="trailing")
+        path.write_text(json.dumps(config))
+    return folder
+
+
+def test_cogvideox_dpm_scheduler_is_diffusers_own_pipeline_with_the_clock_off(dpm_folder):
+    import diffusers
+
+    p = TTMPipeline.from_pretrained(dpm_folder)
+    assert type(p.pipe.scheduler).__name__ == "CogVideoXDPMScheduler"
+    img = picture(32, 48)
+    ours = p(img, prompt="a red ball", negative_prompt="blurry", num_frames=9, num_inference_steps=4,
+             guidance_scale=4.0, dual_clock_on=False, generator=torch.Generator().manual_seed(7))
+    ref = diffusers.CogVideoXImageToVideoPipeline.from_pretrained(str(dpm_folder), torch_dtype=torch.float32)
+    ref.set_progress_bar_config(disable=True)
+    theirs = to_uint8(ref(image=Image.fromarray(img), prompt="a red ball", negative_prompt="blurry", height=32, width=48,
+                          num_frames=9, num_inference_steps=4, guidance_scale=4.0, output_type="np",
+                          generator=torch.Generator().manual_seed(7)).frames[0])
+    assert theirs[1:].std() > 5
+    assert np.array_equal(ours.frames[1:], theirs[1:])
+
+
+def test_cogvideox_dpm_scheduler_dual_clock_pins_and_restarts_its_history_at_tweak(dpm_folder):
+    from diffusers.utils.torch_utils import randn_tensor
+
+    p = TTMPipeline.from_pretrained(dpm_folder)
+    calls, seen = [], {}
+    sched = p.pipe.scheduler
+    step = sched.step
+
+    def spy(model_output, old_pred, timestep, timestep_back, sample, **kw):
+        calls.append((old_pred is None, None if timestep_back is None else int(timestep_back), int(timestep)))
+        return step(model_output, old_pred, timestep, timestep_back, sample, **kw)
+
+    sched.step = spy
+    try:
+        out = p(picture(32, 48), layout(), num_inference_steps=5, tweak_index=1, tstrong_index=3, guidance_scale=3.0,
+                mask_dilate=2, generator=torch.Generator().manual_seed(5),
+                callback_on_step_end=lambda pipe, i, t, kw: seen.__setitem__(i, kw["latents"].clone()) or {})
+    finally:
+        del sched.step
+    ts = [int(t) for t in sched.timesteps]
+    # a fresh multistep history at tweak (first order, nothing to look back to), then each step looks back one
+    assert calls == [(True, None, ts[1]), (False, ts[1], ts[2]), (False, ts[2], ts[3]), (False, ts[3], ts[4])]
+    shape = seen[1].shape
+    g = torch.Generator().manual_seed(5)
+    x = torch.from_numpy(picture(32, 48)).float().permute(2, 0, 1)[None, :, None] / 127.5 - 1
+    p.pipe.vae.encode(x).latent_dist.sample(g)
+    randn_tensor(shape, generator=g)
+    noise = randn_tensor(shape, generator=g)
+    ref = p.parts.encode_video(out.reference, torch.device("cpu"))
+    m = out.latent_mask.bool()[None, :, None].expand(shape)
+    acp = sched.alphas_cumprod
+    for i in (1, 2):
+        a = acp[ts[i + 1]]
+        assert (seen[i][m] - (a.sqrt() * ref + (1 - a).sqrt() * noise)[m]).abs().max() < 1e-4
+    a = acp[ts[4]]
+    assert (seen[3][m] - (a.sqrt() * ref + (1 - a).sqrt() * noise)[m]).abs().max() > 1e-3
+
+
+def _first_input(module, record):
+    def hook(mod, args, kwargs):
+        if not record:
+            record.append(kwargs["hidden_states"].detach().clone())
+    return module.register_forward_pre_hook(hook, with_kwargs=True)
+
+
+def _start_noise(p, family, shape, seed):
+    """TTM's noise n as the test draws it: after diffusers' own draws of prepare_latents, with the same generator."""
+    from diffusers.utils.torch_utils import randn_tensor
+
+    g = torch.Generator().manual_seed(seed)
+    if family == "cogvideox":  # the image's VAE sample, then the start noise
+        x = torch.from_numpy(picture(32, 48)).float().permute(2, 0, 1)[None, :, None] / 127.5 - 1
+        p.pipe.vae.encode(x).latent_dist.sample(g)
+    randn_tensor(shape, generator=g, dtype=torch.float32)
+    return randn_tensor(shape, generator=g, dtype=torch.float32)
+
+
+@pytest.mark.parametrize("family", ["wan21", "cogvideox"])
+def test_first_transformer_input_is_the_reference_noised_to_tweak_with_the_drawn_noise(family, pipes):
+    p = pipes(family)
+    steps, tweak = 6, 2
+    first = []
+    handle = _first_input(p.pipe.transformer, first)
+    try:
+        out = p(picture(32, 48), layout(), num_inference_steps=steps, tweak_index=tweak, tstrong_index=4,
+                guidance_scale=3.0, mask_dilate=2, generator=torch.Generator().manual_seed(11))
+    finally:
+        handle.remove()
+    ref = p.parts.encode_video(out.reference, torch.device("cpu"))
+    noise = _start_noise(p, family, ref.shape, 11)
+    sched = p.pipe.scheduler
+    t = sched.timesteps[tweak]
+    if family == "cogvideox":  # (2B, F', 2C, h, w): [uncond, cond] x [latents, image latents]; DDIM scales nothing
+        a = sched.alphas_cumprod[int(t)]
+        expected = a.sqrt() * ref + (1 - a).sqrt() * noise
+        got = first[0][:1, :, : ref.shape[2]]
+    else:  # (B, 2C + 4, F', h, w): latents then the image condition
+        sigma = sched.sigmas[tweak]
+        expected = (1 - sigma) * ref + sigma * noise
+        got = first[0][:, : ref.shape[1]]
+    assert float(t) != float(sched.timesteps[0])
+    assert (got - expected).abs().max() < 1e-5
+
+
+def _moving_block(frames, h, w, spatial, temporal):
+    """A reference video and pixel mask with a block in the left of the frame moving right one cell per latent
+    frame, with edges cut at 5/8 and 3/8 of a cell; and the latent mask computed here, cell by cell."""
+    ref = np.broadcast_to(picture(h, w), (frames, h, w, 3)).copy()
+    mask = np.zeros((frames, h, w), np.float32)
+    for f in range(frames):
+        k = 0 if f == 0 else (f - 1) // temporal + 1  # the latent frame pixel frame f falls in
+        x0 = k * spatial + spatial - 5  # 5 of the first cell's 8 columns: in; 3 of the last's: out
+        y0 = spatial
+        mask[f, y0: y0 + 2 * spatial, x0: x0 + 5 + spatial + 3] = 1.0
+        ref[f][mask[f] > 0] = (240, 30, 30)
+    picked = [0] + list(range(1, frames, temporal))
+    want = np.zeros((len(picked), h // spatial, w // spatial), np.float32)
+    for k, f in enumerate(picked):
+        for r in range(h // spatial):
+            for c in range(w // spatial):
+                want[k, r, c] = mask[f, r * spatial:(r + 1) * spatial, c * spatial:(c + 1) * spatial].mean() >= 0.5
+    return ref, mask, want
+
+
+@pytest.mark.parametrize("family", ["wan21", "cogvideox"])
+def test_latent_mask_and_pins_follow_the_pixel_mask(family, pipes):
+    p = pipes(family)
+    frames = 9
+    ref_video, mask, want = _moving_block(frames, 32, 48, p.parts.spatial, p.temporal)
+    assert want.any() and not np.array_equal(want, want[..., ::-1])  # a left-right flip would show
+    assert want[0, 1, 0] == 1 and want[0, 1, 2] == 0  # 5/8 of the cell: in; 3/8: out
+    seen = {}
+    out = p(picture(32, 48), reference=ref_video, motion_mask=mask, num_frames=frames, num_inference_steps=4,
+            tweak_index=1, tstrong_index=3, guidance_scale=3.0, generator=torch.Generator().manual_seed(2),
+            callback_on_step_end=lambda pipe, i, t, kw: seen.__setitem__(i, kw["latents"].clone()) or {})
+    assert np.array_equal(out.latent_mask.numpy(), want)
+    ref = p.parts.encode_video(ref_video, torch.device("cpu"))
+    noise = _start_noise(p, family, ref.shape, 2)
+    sched = p.pipe.scheduler
+    t_next = sched.timesteps[2]
+    if family == "cogvideox":
+        a = sched.alphas_cumprod[int(t_next)]
+        target = a.sqrt() * ref + (1 - a).sqrt() * noise
+        m = torch.from_numpy(want).bool()[None, :, None].expand(ref.shape)  # (B, F', C, h, w)
+    else:
+        sigma = sched.sigmas[2]
+        target = (1 - sigma) * ref + sigma * noise
+        m = torch.from_numpy(want).bool()[None, None].expand(ref.shape)  # (B, C, F', h, w)
+    gap = (seen[1] - target).abs()
+    assert gap[m].max() < 1e-4  # pinned where the pixel mask is
+    cells = gap.amax(dim=2 if family == "cogvideox" else 1)[0]  # (F', h, w): the largest gap over channels
+    assert (cells[~torch.from_numpy(want).bool()] > 1e-4).all()  # every cell outside it denoised freely

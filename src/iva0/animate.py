@@ -13,7 +13,7 @@ from iva0.backends import BACKENDS, Backend, ProgressFn, check_camera, create_ba
 from iva0.backends.cutouts import check_cutouts
 from iva0.errors import UserError
 from iva0.io.image import fit_size, read_image, resize_image
-from iva0.io.overlay import draw_layout
+from iva0.layout_overlay import draw_layout
 from iva0.io.video import check_output_path, write_video
 from iva0.layout import Layout, load_layout
 from iva0.limits import check_frame_memory, check_seed

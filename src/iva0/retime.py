@@ -17,9 +17,7 @@ def retime_layout(layout: Layout, num_frames: int) -> Layout:
     scale = (num_frames - 1) / (layout.num_frames - 1)
     data = layout.to_dict()
     data["num_frames"] = num_frames
-    # the objects' key boxes and the camera's key windows (iva0.camera) alike: the whole motion scales
-    tracks = list(data.get("objects", [])) + ([data["camera"]] if data.get("camera") else [])
-    for obj in tracks:
+    for obj in data["objects"] + ([data["camera"]] if "camera" in data else []):  # the camera's keys alike
         keys: dict[int, list[float]] = {}
         for kf in obj["keyframes"]:
             keys[round(kf["frame"] * scale)] = kf["box"]

@@ -13,7 +13,7 @@ from iva0.backends.base import Backend, ProgressFn, no_progress
 from iva0.errors import UserError
 
 BACKENDS = ("composite", "iva0", "ttm")
-CAMERA_BACKENDS = ("composite",)  # the backends that honour a layout's camera (an instance says `supports_camera`)
+CAMERA_BACKENDS = ("composite", "ttm")  # the backends that honour a layout's camera (an instance says `supports_camera`)
 
 
 def check_camera(layout: Any, backend: Any) -> None:

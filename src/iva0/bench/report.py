@@ -246,7 +246,7 @@ def strip(runs: list[RunData], sample_id: str, out: Path, height: int = 160, col
     from iva0.bench.evaluate import find_video, prepare
     from iva0.bench.format import load_benchmark
     from iva0.io.image import read_image
-    from iva0.io.overlay import draw_layout
+    from iva0.layout_overlay import draw_layout
     from iva0.io.video import read_video
 
     bench = load_benchmark(runs[0].metrics.get("benchmark_path") or runs[0].run["benchmark_path"])

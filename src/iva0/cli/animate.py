@@ -71,13 +71,13 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", "-o", parser=opts.file_output, help="Output: .mp4, .gif, or a folder name for PNG frames."),
         backend: BackendName = typer.Option(BackendName.composite, "--backend", "-b", help="composite (no weights, CPU), iva0 (SD1.5 diffusion) or ttm (Time-to-Move on Wan / CogVideoX)."),
         prompt: Optional[str] = typer.Option(None, "--prompt", "-p", help="Scene and in-place motion text; overrides the layout's. The composite backend ignores it."),
-        negative_prompt: Optional[str] = typer.Option(None, "--negative-prompt", help="Overrides the layout's negative prompt (iva0 backend)."),
+        negative_prompt: Optional[str] = typer.Option(None, "--negative-prompt", help="Overrides the layout's negative prompt (iva0, ttm). ttm without it: the layout's, else Wan's standard one; \"\" = none."),
         frames: Optional[int] = typer.Option(None, "--frames", min=2, max=256, help="Number of frames; overrides the layout's."),
         fps: Optional[int] = typer.Option(None, "--fps", min=1, max=120, help="Frames per second; overrides the layout's."),
         width: Optional[int] = typer.Option(None, "--width", min=16, max=4096, help="Output width (default: the picture's, capped per backend)."),
         height: Optional[int] = typer.Option(None, "--height", min=16, max=4096, help="Output height."),
         seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Random seed."),
-        overlay: bool = typer.Option(False, "--overlay", help="Also write <out>_overlay.mp4 with the boxes and paths drawn."),
+        overlay: bool = typer.Option(False, "--overlay", help="Also write <out>_overlay.mp4 with the boxes and paths drawn (through the camera's window, with a map of its path)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
         # ---- iva0 backend (iva0.cli.options) ----
         model: opts.Model = None,
@@ -160,11 +160,11 @@ def register(app: typer.Typer) -> None:
         frames: Optional[int] = typer.Option(None, "--frames", min=2, max=256, help="Number of frames; overrides the layout's."),
         width: Optional[int] = typer.Option(None, "--width", min=16, max=4096, help="Output width (default: the picture's, longer side capped at 1024)."),
     ) -> None:
-        """Check a layout before a long run: its boxes and paths drawn over the still picture, in seconds."""
+        """Check a layout before a long run: its boxes and paths (and the camera's window) drawn over the still picture, in seconds."""
         import numpy as np
 
         from iva0.io.image import fit_size, read_image, resize_image
-        from iva0.io.overlay import draw_layout
+        from iva0.layout_overlay import draw_preview
         from iva0.io.video import check_output_path, write_video
         from iva0.layout import load_layout
         from iva0.limits import check_frame_memory
@@ -175,4 +175,4 @@ def register(app: typer.Typer) -> None:
         w, h = fit_size(picture.shape[1], picture.shape[0], width, None, max_side=1024)
         check_frame_memory(lay.num_frames, w, h)
         still = np.repeat(resize_image(picture, w, h)[None], lay.num_frames, axis=0)  # (F, H, W, 3)
-        print(write_video(draw_layout(still, lay), out, lay.fps))
+        print(write_video(draw_preview(still, lay), out, lay.fps))

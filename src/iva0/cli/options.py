@@ -130,8 +130,8 @@ def refuse_flags(options: dict[str, Any], what: str, flags: dict[str, str] = _FL
 # --offload and --negative-prompt are shared with iva0 ----
 Guidance2 = Annotated[Optional[float], typer.Option("--guidance-2", min=0.0, help="[ttm] Guidance of Wan 2.2 I2V-A14B's low-noise expert (default: --guidance).")]
 FlowShift = Annotated[Optional[float], typer.Option("--flow-shift", min=0.0, help="[ttm] Wan's flow-matching shift (default: the folder's scheduler config).")]
-TweakIndex = Annotated[Optional[int], typer.Option("--tweak-index", min=0, help="[ttm] Step the whole video starts denoising at (default: TTM's 3 of 50 on Wan, 4 of 50 on CogVideoX, scaled to --steps).")]
-TstrongIndex = Annotated[Optional[int], typer.Option("--tstrong-index", min=0, help="[ttm] Step the objects' region is released at (default: 7 of 50 on Wan, 9 of 50 on CogVideoX, scaled).")]
+TweakIndex = Annotated[Optional[int], typer.Option("--tweak-index", min=0, help="[ttm] Step the whole video starts denoising at (default: TTM's 3 of 50 on Wan, 4 of 50 on CogVideoX, with a camera 2 / 3, scaled to --steps).")]
+TstrongIndex = Annotated[Optional[int], typer.Option("--tstrong-index", min=0, help="[ttm] Step the pinned region is released at (default: 7 of 50 on Wan, 9 of 50 on CogVideoX, with a camera 5 / 7, scaled).")]
 DualClock = Annotated[Optional[bool], typer.Option("--dual-clock/--no-dual-clock", help="[ttm] Time-to-Move's dual clock (on); off = the model's plain image-to-video from noise.")]
 KeepBackground = Annotated[Optional[bool], typer.Option("--keep-background/--no-keep-background", help="[ttm] Paste the input's exact pixels outside the objects' boxes (off).")]
 MaskDilate = Annotated[Optional[int], typer.Option("--mask-dilate", min=0, max=256, help="[ttm] Grow the objects' motion mask by this many pixels (default 8).")]
@@ -165,8 +165,13 @@ def ttm_options(
 
 
 def ttm_from_params(params: dict[str, Any]) -> dict[str, Any]:
+    """`ttm_options` of a command's parameters, with its --negative-prompt when given (shared with iva0): the ttm
+    backend tells `--negative-prompt ""` (none) from no flag (the layout's, else the family's standard one)."""
     names = inspect.signature(ttm_options).parameters
-    return ttm_options(**{k: params[k] for k in names})
+    options = ttm_options(**{k: params[k] for k in names})
+    if params.get("negative_prompt") is not None:
+        options["negative_prompt"] = params["negative_prompt"]
+    return options
 
 
 def backend_options(backend: str, diffusion: dict[str, Any], ttm: dict[str, Any], flag: str) -> dict[str, Any]:
@@ -182,7 +187,7 @@ def backend_options(backend: str, diffusion: dict[str, Any], ttm: dict[str, Any]
                 raise UserError(f"--offload is --offload-mode model; it contradicts --offload-mode {ttm['offload']}")
             options["offload"] = "model"
         return {**options, **ttm}
-    refuse_flags(ttm, f"{flag} ttm", _TTM_FLAGS)
+    refuse_flags({k: v for k, v in ttm.items() if k != "negative_prompt"}, f"{flag} ttm", _TTM_FLAGS)
     if backend != "iva0":
         refuse_flags(diffusion, f"{flag} iva0")
     return diffusion

@@ -9,7 +9,7 @@
   as Time-to-Move pins for camera motion (DESIGN.md, "Camera motion").
 - `animate_model`: `iva0 animate --backend ttm|iva0` (the same `iva0.animate.animate`), with the backend kept
   between runs while its options stay the same (a model loads once, not once per queue).
-- `preview`: `iva0 preview`'s drawing (`iva0.io.overlay.draw_layout`).
+- `preview`: `iva0 preview`'s drawing (`iva0.layout_overlay.draw_preview`; over a video: `draw_layout`).
 - `evaluate`: `bench eval`'s `evaluate_frames`.
 
 Masks given as arrays (ComfyUI's MASK batch, one per object in the layout's
@@ -215,7 +215,7 @@ def preview(images: np.ndarray, layout, frames: int = 0) -> np.ndarray:
     """The layout's boxes and paths drawn over a picture repeated over the layout's frames (one picture in), or
     over a batch of frames (the layout retimed to their count, as `bench eval` does); (F, H, W, 3) uint8."""
     from iva0.retime import retime_layout
-    from iva0.io.overlay import draw_layout
+    from iva0.layout_overlay import draw_layout, draw_preview
     from iva0.limits import check_frame_memory
 
     layout = with_frames(layout, frames)
@@ -223,7 +223,7 @@ def preview(images: np.ndarray, layout, frames: int = 0) -> np.ndarray:
     if B == 1:
         check_frame_memory(layout.num_frames, W, H)
         still = np.repeat(images, layout.num_frames, axis=0)  # (F, H, W, 3)
-        return draw_layout(still, layout)
+        return draw_preview(still, layout)
     if B < 2:
         raise ValueError("image: empty batch")
     return draw_layout(images, retime_layout(layout, B) if B != layout.num_frames else layout)
@@ -235,7 +235,7 @@ def evaluate(frames: np.ndarray, layout, *, image: np.ndarray | None = None, mas
     and the layout; and the frames with the layout drawn (retimed to the video, as the metrics see it)."""
     from iva0.bench.evaluate import EvalOptions, evaluate_frames
     from iva0.retime import retime_layout
-    from iva0.io.overlay import draw_layout
+    from iva0.layout_overlay import draw_layout
 
     if len(frames) < 2:
         raise ValueError(f"frames: a video needs at least 2 frames, got {len(frames)}")

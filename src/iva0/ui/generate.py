@@ -10,7 +10,7 @@ import numpy as np
 
 from iva0.errors import UserError
 from iva0.io.image import fit_size
-from iva0.io.overlay import draw_layout
+from iva0.layout_overlay import draw_layout
 from iva0.io.video import write_video
 from iva0.layout import Layout
 from iva0.ui import editor

@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 
 from iva0.io.image import resize_image
-from iva0.io.overlay import color, draw_layout
+from iva0.io.overlay import color
+from iva0.layout_overlay import draw_layout
 from iva0.layout import Layout
 from iva0.ui.editor import Draft, DraftObject, object_boxes
 from iva0.ui.pictures import view_copy

@@ -187,6 +187,9 @@ class IVA0Backend:
     def animate(self, image: np.ndarray, layout: Layout, *, seed: int = 0, progress: ProgressFn | None = None) -> np.ndarray:
         import torch
 
+        from iva0.backends import check_camera
+
+        check_camera(layout, self)  # the method keeps the input's pixels in place: no camera motion (README, Camera)
         progress = progress or no_progress
         embeds = None
         if self.tuned is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -65,6 +66,7 @@ def validate(s: TTMSettings) -> None:
 
 class TTMBackend:
     name = "ttm"
+    supports_camera = True  # a layout's camera: the reference is the composite's camera video (docs/ttm.md)
 
     def __init__(self, **options: Any) -> None:
         known = {f.name for f in fields(TTMSettings)}
@@ -140,36 +142,53 @@ class TTMBackend:
 
     def check_layout(self, layout: Layout) -> None:
         """Before any compute (the model loads on the first animate): stage 1's cut-outs can be made as asked
-        (`--segmenter mask`: every object's mask; a SAM 2 folder is read here, once)."""
+        (`--segmenter mask`: every object's mask; a SAM 2 folder is read here, once); a camera needs the dual
+        clock and no --keep-background."""
+        from iva0.backends.ttm.pipeline import has_camera
+
+        if has_camera(layout):
+            if not self.settings.dual_clock:
+                raise UserError("camera: --no-dual-clock is the model's plain image-to-video, which has no camera; "
+                                "drop --no-dual-clock or the layout's camera")
+            if self.settings.keep_background:
+                raise UserError("camera: --keep-background pastes the input's pixels where they are, and the camera "
+                                "moves them; drop --keep-background or the layout's camera")
         self.composite.check_layout(layout)
 
-    def animate(self, image: np.ndarray, layout: Layout, *, seed: int = 0, progress: ProgressFn | None = None) -> np.ndarray:
+    def animate(self, image: np.ndarray, layout: Layout, *, seed: int = 0, progress: ProgressFn | None = None,
+                out_size: tuple[int, int] | None = None) -> np.ndarray:
+        """image at the video's size; with a camera in picture space and out_size (width, height) the video's."""
         import torch
 
-        from iva0.backends.ttm.dual_clock import default_indices
+        from iva0.backends.ttm import dual_clock
+        from iva0.backends.ttm.pipeline import has_camera
 
         s = self.settings
         progress = progress or no_progress
         retimed = self.model_layout(layout)
         if s.dual_clock:
-            tweak, tstrong = default_indices(self.family.tweak, self.family.tstrong, s.steps)
-            tweak = tweak if s.tweak_index is None else s.tweak_index
-            tstrong = max(tweak, tstrong) if s.tstrong_index is None else s.tstrong_index  # a late tweak drags it
+            tweak, tstrong = dual_clock.resolve_indices(*self.family.indices50(has_camera(layout)), s.steps,
+                                                        s.tweak_index, s.tstrong_index)
+            warning = dual_clock.no_pin_warning(tweak, tstrong, s.steps)
+            if warning:
+                print(f"warning: {warning}", file=sys.stderr, flush=True)
         else:
             tweak = tstrong = 0
-        negative = layout.negative_prompt if s.negative_prompt is None else s.negative_prompt
+        # --negative-prompt "" (settings "") = none; not given: the layout's, else the family's standard one
+        negative = s.negative_prompt if s.negative_prompt is not None else (
+            layout.negative_prompt or self.family.negative_prompt)
         kwargs = dict(num_frames=retimed.num_frames, num_inference_steps=s.steps, guidance_scale=s.guidance,
                       guidance_scale_2=s.guidance_2, tweak_index=tweak, tstrong_index=tstrong,
                       dual_clock_on=s.dual_clock)
         try:
             self.pipe.check_inputs(image, retimed.num_frames, s.steps, tweak, tstrong,
                                    self.family.guidance if s.guidance is None else s.guidance, s.guidance_2,
-                                   None, None, s.dual_clock, layout=retimed)
+                                   None, None, s.dual_clock, layout=retimed, out_size=out_size)
         except ValueError as e:
             raise UserError(str(e)) from None
         out = self.pipe(image, retimed if s.dual_clock else None, prompt=layout.prompt, negative_prompt=negative,
                         mask_dilate=s.mask_dilate, generator=torch.Generator().manual_seed(seed), progress=progress,
-                        composite=self.composite, **kwargs)
+                        composite=self.composite, out_size=out_size, **kwargs)
         frames = out.frames
         if s.keep_background:
             from iva0.backends.diffusion.compose import paste_alpha, paste_kept

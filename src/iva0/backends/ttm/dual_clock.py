@@ -39,9 +39,47 @@ def scale_index(index: int, steps: int, reference_steps: int = REFERENCE_STEPS) 
 
 
 def default_indices(tweak50: int, tstrong50: int, steps: int) -> tuple[int, int]:
-    """TTM's 50-step (tweak, tstrong) scaled to `steps` (see `scale_index`)."""
+    """TTM's 50-step (tweak, tstrong) scaled to `steps` (see `scale_index`), keeping at least one pinned step.
+
+    Scaling alone can give tweak == tstrong (Wan's 3/7 at 9 or 10 steps: 1/1),
+    which pins nothing. When TTM's pair pins (tstrong50 > tweak50) and there are
+    two steps or more, tweak stays below the last step and tstrong at least one
+    past tweak: 3/7 of 50 -> 1/2 at 10 steps, 0/1 at 2. One step cannot pin (0/0).
+    """
     tweak = scale_index(tweak50, steps)
-    return tweak, max(tweak, scale_index(tstrong50, steps))
+    tstrong = max(tweak, scale_index(tstrong50, steps))
+    if tstrong50 > tweak50 and steps >= 2:
+        tweak = min(tweak, steps - 2)
+        tstrong = max(tstrong, tweak + 1)
+    return tweak, tstrong
+
+
+def resolve_indices(tweak50: int, tstrong50: int, steps: int, tweak: int | None = None,
+                    tstrong: int | None = None) -> tuple[int, int]:
+    """The (tweak, tstrong) a run uses: the given ones, the scaled defaults for the rest.
+
+    A given tweak at or past the default tstrong drags tstrong to tweak + 1 (at
+    most steps - 1), so pinning survives whenever the steps allow it.
+    """
+    d_tweak, d_tstrong = default_indices(tweak50, tstrong50, steps)
+    tweak = d_tweak if tweak is None else tweak
+    if tstrong is None:
+        tstrong = d_tstrong if tweak < d_tstrong else min(steps - 1, tweak + 1)
+    return tweak, tstrong
+
+
+def pinned_steps(tweak: int, tstrong: int) -> int:
+    """How many steps are followed by a pin (0: the dual clock only starts late, nothing holds the objects)."""
+    return max(0, tstrong - tweak)
+
+
+def no_pin_warning(tweak: int, tstrong: int, steps: int) -> str | None:
+    """One line when no step is pinned, else None."""
+    if pinned_steps(tweak, tstrong):
+        return None
+    why = "1 step leaves none to pin" if steps == 1 else f"tweak index = tstrong index = {tweak}"
+    return (f"{why}: no step is pinned to the cut-and-drag video, so the objects are not held to their path "
+            f"(raise --steps or --tstrong-index)")
 
 
 def check_indices(tweak: int, tstrong: int, steps: int) -> None:

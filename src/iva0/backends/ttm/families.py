@@ -33,6 +33,16 @@ class Family:
     steps: int = 50
     guidance: float = 5.0
     guidance_2: float | None = None
+    negative_prompt: str = ""  # used when neither the layout nor --negative-prompt gives one
+    # indices for REFERENCE_STEPS steps when the layout has a camera: TTM's README gives 2/5 for camera control on
+    # Wan ("good starting points"); TTM gives none for CogVideoX: 3/7 is ours (docs/ttm.md)
+    camera_tweak: int = 2
+    camera_tstrong: int = 5
+
+
+    def indices50(self, camera: bool = False) -> tuple[int, int]:
+        """TTM's (tweak, tstrong) for REFERENCE_STEPS steps: cut-and-drag, or camera control."""
+        return (self.camera_tweak, self.camera_tstrong) if camera else (self.tweak, self.tstrong)
 
     @property
     def seconds(self) -> float:
@@ -41,17 +51,29 @@ class Family:
 
 REFERENCE_STEPS = 50  # the step count TTM's indices were tuned for
 
+# Wan's standard negative prompt (`sample_neg_prompt` of Wan 2.1's and Wan 2.2's shared_config.py; TTM's run_wan.py
+# uses the same string). CogVideoX's scripts and TTM's run_cog.py pass none.
+WAN_NEGATIVE_PROMPT = (
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，"
+    "丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动的画面，"
+    "杂乱的背景，三条腿，背景人很多，倒着走"
+)
+
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
         Family("wan21", "wan", "WanImageToVideoPipeline", "Wan-AI__Wan2.1-I2V-14B-480P-Diffusers",
-               "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers", 81, 4, 16, 480, 832, 3, 7, guidance=5.0),
+               "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers", 81, 4, 16, 480, 832, 3, 7, guidance=5.0,
+               negative_prompt=WAN_NEGATIVE_PROMPT),
         Family("wan22-a14b", "wan", "WanImageToVideoPipeline", "Wan-AI__Wan2.2-I2V-A14B-Diffusers",
-               "Wan-AI/Wan2.2-I2V-A14B-Diffusers", 81, 4, 16, 480, 832, 3, 7, guidance=3.5, guidance_2=3.5),
+               "Wan-AI/Wan2.2-I2V-A14B-Diffusers", 81, 4, 16, 480, 832, 3, 7, guidance=3.5, guidance_2=3.5,
+               negative_prompt=WAN_NEGATIVE_PROMPT),
         Family("wan22-ti2v", "wan", "WanImageToVideoPipeline", "Wan-AI__Wan2.2-TI2V-5B-Diffusers",
-               "Wan-AI/Wan2.2-TI2V-5B-Diffusers", 121, 4, 24, 704, 1280, 3, 7, guidance=5.0),
+               "Wan-AI/Wan2.2-TI2V-5B-Diffusers", 121, 4, 24, 704, 1280, 3, 7, guidance=5.0,
+               negative_prompt=WAN_NEGATIVE_PROMPT),
         Family("cogvideox", "cogvideox", "CogVideoXImageToVideoPipeline", "THUDM__CogVideoX-5b-I2V",
-               "THUDM/CogVideoX-5b-I2V", 49, 8, 8, 480, 720, 4, 9, guidance=6.0),
+               "THUDM/CogVideoX-5b-I2V", 49, 8, 8, 480, 720, 4, 9, guidance=6.0,
+               camera_tweak=3, camera_tstrong=7),
     )
 }
 

@@ -176,8 +176,14 @@ class CogVideoXParts(_VideoParts):
         rotary = (pipe._prepare_rotary_positional_embeddings(height, width, latents.size(1), device)
                   if pipe.transformer.config.use_rotary_positional_embeddings else None)
         ofs = None if pipe.transformer.config.ofs_embed_dim is None else latents.new_full((1,), fill_value=2.0)
+        from diffusers import CogVideoXDPMScheduler
+
         state = dict(cfg=cfg, prompt_embeds=prompt_embeds, image_latents=image_latents, rotary=rotary, ofs=ofs,
-                     guidance=guidance, extra=pipe.prepare_extra_step_kwargs(generator, 0.0), dtype=prompt_embeds.dtype)
+                     guidance=guidance, extra=pipe.prepare_extra_step_kwargs(generator, 0.0), dtype=prompt_embeds.dtype,
+                     # CogVideoXDPMScheduler is multistep: its last x0 prediction and the timestep it was made at.
+                     # Empty at the loop's first step (step 0, or tweak with the dual clock): a first-order step,
+                     # as diffusers' loop makes at step 0
+                     dpm=isinstance(pipe.scheduler, CogVideoXDPMScheduler), old_pred=None, prev_t=None)
         return latents, state
 
     def step(self, state: dict[str, Any], latents: torch.Tensor, i: int, t: torch.Tensor) -> torch.Tensor:
@@ -195,7 +201,12 @@ class CogVideoXParts(_VideoParts):
         if state["cfg"]:
             uncond, text = noise_pred.chunk(2)
             noise_pred = uncond + state["guidance"] * (text - uncond)
-        latents = pipe.scheduler.step(noise_pred, t, latents, **state["extra"], return_dict=False)[0]
+        if state["dpm"]:
+            latents, state["old_pred"] = pipe.scheduler.step(noise_pred, state["old_pred"], t, state["prev_t"], latents,
+                                                             **state["extra"], return_dict=False)
+            state["prev_t"] = t
+        else:
+            latents = pipe.scheduler.step(noise_pred, t, latents, **state["extra"], return_dict=False)[0]
         return latents.to(state["dtype"])
 
     def encode_video(self, frames: np.ndarray, device) -> torch.Tensor:

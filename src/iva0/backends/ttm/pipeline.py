@@ -38,6 +38,11 @@ class TTMPipelineOutput:
     info: dict[str, Any] = field(default_factory=dict)  # family, steps, indices, transformer calls
 
 
+def has_camera(layout: Layout | None) -> bool:
+    """Whether a layout moves the camera (the layout's optional `camera` field)."""
+    return getattr(layout, "camera", None) is not None
+
+
 def _peak_reset(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -95,19 +100,34 @@ class TTMPipeline:
                      self.family.kind == "cogvideox")
         return model_size(width, height, g)
 
-    def default_indices(self, steps: int) -> tuple[int, int]:
-        return dual_clock.default_indices(self.family.tweak, self.family.tstrong, steps)
+    def default_indices(self, steps: int, camera: bool = False) -> tuple[int, int]:
+        """TTM's 50-step indices (cut-and-drag, or camera control) scaled to `steps`."""
+        return dual_clock.default_indices(*self.family.indices50(camera), steps)
+
+    def negative_prompt(self, layout: Layout | None, given: str | None = None) -> str:
+        """`given` when not None ("" = none); else the layout's when not empty; else the family's standard one."""
+        if given is not None:
+            return given
+        return (layout.negative_prompt if layout is not None else "") or self.family.negative_prompt
 
     # ------------------------------------------------------------------ checks
     def check_inputs(self, image: np.ndarray, num_frames: int, num_inference_steps: int, tweak_index: int,
                      tstrong_index: int, guidance_scale: float, guidance_scale_2: float | None,
                      reference: np.ndarray | None, motion_mask: np.ndarray | None, dual_clock_on: bool,
-                     callback_on_step_end_tensor_inputs: list[str] | None = None, layout: Layout | None = None) -> None:
+                     callback_on_step_end_tensor_inputs: list[str] | None = None, layout: Layout | None = None,
+                     out_size: tuple[int, int] | None = None) -> None:
         """ValueError for anything the loop cannot run, before any compute (with a layout, stage 1 makes the
-        reference and mask at the right shapes, so only their absence is checked)."""
+        reference and mask at the right shapes, so only their absence is checked). `out_size` (width, height):
+        the video's size when a camera layout's picture is in picture space."""
         if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8):
             raise ValueError("image must be an RGB uint8 array (H, W, 3)")
-        H, W = image.shape[:2]
+        camera = has_camera(layout)
+        if out_size is not None and not camera:
+            raise ValueError("out_size is for a layout with a camera; without one the video is the image's size")
+        if camera and not dual_clock_on:
+            raise ValueError("the camera is made by the dual clock's reference video; the model's plain "
+                             "image-to-video (dual clock off) has no camera")
+        H, W = image.shape[:2] if out_size is None else (out_size[1], out_size[0])
         m = self.size_multiple
         if H % m or W % m:
             raise ValueError(f"height and width must be multiples of {m} for {self.family.name}; got {W}x{H}")
@@ -146,7 +166,7 @@ class TTMPipeline:
         motion_mask: np.ndarray | None = None,
         num_frames: int | None = None,
         prompt: str = "",
-        negative_prompt: str = "",
+        negative_prompt: str | None = None,
         num_inference_steps: int = 50,
         guidance_scale: float | None = None,
         guidance_scale_2: float | None = None,
@@ -157,6 +177,7 @@ class TTMPipeline:
         generator: torch.Generator | None = None,
         composite_options: dict | None = None,
         composite=None,
+        out_size: tuple[int, int] | None = None,
         callback_on_step_end: Callable[["TTMPipeline", int, torch.Tensor, dict], dict] | None = None,
         callback_on_step_end_tensor_inputs: list[str] | None = None,
         progress: ProgressFn | None = None,
@@ -166,15 +187,23 @@ class TTMPipeline:
 
         Stage 1 (with a layout) cuts the objects out with `composite`, a ready CompositeBackend
         (iva0.backends.cutouts.cutout_backend: segmenter, SAM 2 folder, fill), or one built from
-        `composite_options`; neither: GrabCut and Telea."""
+        `composite_options`; neither: GrabCut and Telea.
+
+        With a camera in the layout, `image` is the picture at picture-space size (iva0.animate picks it) and
+        `out_size` (width, height) the video's: the reference is the composite's camera video, its frame 0
+        (window 0) is the picture the model starts from, and the pinned mask covers every pixel whose reference
+        is known (see `reference.camera_mask`).
+
+        negative_prompt: None = the layout's when it has one, else the family's standard one (Wan's
+        `sample_neg_prompt`; none on CogVideoX); "" = no negative prompt."""
         progress = progress or no_progress
         timings: dict[str, float] = {}
         _peak_reset(self.device)
         steps = num_inference_steps
-        default_tweak, default_tstrong = self.default_indices(steps)
-        tweak = default_tweak if tweak_index is None else tweak_index
-        tstrong = max(tweak, default_tstrong) if tstrong_index is None else tstrong_index
+        camera = has_camera(layout)
+        tweak, tstrong = dual_clock.resolve_indices(*self.family.indices50(camera), steps, tweak_index, tstrong_index)
         guidance = self.family.guidance if guidance_scale is None else guidance_scale
+        negative_prompt = self.negative_prompt(layout, negative_prompt)
 
         # 1. The layout at the model's frame rule (same duration), and the frame count
         from iva0.backends.ttm.reference import build_reference, model_layout
@@ -186,14 +215,17 @@ class TTMPipeline:
 
         # 2. Check inputs. Raise error if not correct
         self.check_inputs(image, num_frames, steps, tweak, tstrong, guidance, guidance_scale_2, reference, motion_mask,
-                          dual_clock_on, callback_on_step_end_tensor_inputs, layout=retimed)
+                          dual_clock_on, callback_on_step_end_tensor_inputs, layout=retimed, out_size=out_size)
 
         # 3. Stage 1: the cut-and-drag reference video and motion mask (composite backend)
         t0 = time.perf_counter()
         if dual_clock_on and layout is not None:
             ref = build_reference(image, retimed, dilate_px=mask_dilate, seed=generator.initial_seed() if generator else 0,
-                                  composite_options=composite_options, composite=composite, progress=progress)
+                                  composite_options=composite_options, composite=composite, progress=progress,
+                                  out_size=(out_size or image.shape[1::-1]) if camera else None)
             reference, motion_mask = ref.frames, ref.mask
+            if camera:
+                image = reference[0]  # window 0 of the picture, at the video's size: what the model starts from
         timings["reference"] = time.perf_counter() - t0
 
         # 4. Encode prompt and image, set the timesteps, draw diffusers' own starting noise
@@ -249,5 +281,6 @@ class TTMPipeline:
             peak_memory=_peak(self.device),
             info={"family": self.family.name, "steps": steps, "tweak_index": tweak if dual_clock_on else 0,
                   "tstrong_index": tstrong if dual_clock_on else 0, "dual_clock": dual_clock_on,
-                  "transformer_calls": calls, "guidance": guidance, "num_frames": num_frames},
+                  "transformer_calls": calls, "guidance": guidance, "num_frames": num_frames,
+                  "negative_prompt": negative_prompt, "camera": camera},
         )

@@ -66,17 +66,33 @@ def dilate(mask: np.ndarray, px: int) -> np.ndarray:
     return hard.astype(np.float32)
 
 
+def camera_mask(alphas: np.ndarray, known: np.ndarray, dilate_px: int) -> np.ndarray:
+    """The pinned mask of a camera video (F, H, W) float32 {0, 1}: every pixel whose reference is known.
+
+    The objects' cut-outs at their place, dilated by `dilate_px` as without a camera, and the background the
+    window shows of the picture's own pixels (`known` > 0.5, not dilated). Revealed borders (a window past the
+    picture's edge) and filled holes (where an object was and nothing covers it now) are not known: they stay on
+    the weak clock, free from step tweak, as in TTM's camera-control examples.
+    """
+    return np.maximum(dilate(alphas, dilate_px), (known > 0.5).astype(np.float32))
+
+
 def build_reference(image: np.ndarray, layout: Layout, *, dilate_px: int = 8, seed: int = 0,
                     composite_options: dict | None = None, composite=None,
-                    progress: ProgressFn | None = None) -> Reference:
+                    progress: ProgressFn | None = None, out_size: tuple[int, int] | None = None) -> Reference:
     """The composite backend's video of `layout` (already retimed) over `image` (at model size) and its motion mask.
 
     `composite`: a ready CompositeBackend (iva0.backends.cutouts.cutout_backend; its SAM 2 model, if any, loads
     once); else one is built from `composite_options` (CompositeConfig fields; none = the defaults).
+    With a camera, `image` is in picture space, `out_size` (width, height) the video's, and the mask
+    `camera_mask`'s.
     """
     if composite is None:
         from iva0.backends.composite import CompositeBackend
 
         composite = CompositeBackend(**(composite_options or {}))
-    frames, alphas = composite.render(image, layout, seed=seed, progress=progress, alphas=True)
-    return Reference(frames=frames, mask=dilate(alphas, dilate_px), layout=layout)
+    if getattr(layout, "camera", None) is None:
+        frames, alphas = composite.render(image, layout, seed=seed, progress=progress, alphas=True)
+        return Reference(frames=frames, mask=dilate(alphas, dilate_px), layout=layout)
+    r = composite.render_video(image, layout, seed=seed, progress=progress, alphas=True, known=True, out_size=out_size)
+    return Reference(frames=r.frames, mask=camera_mask(r.alphas, r.known, dilate_px), layout=layout)
