@@ -13,6 +13,7 @@ except ImportError:  # pragma: no cover
 
 from iva0 import __version__
 from iva0.errors import UserError, printable
+from iva0.extras import missing_extra
 
 app = typer.Typer(
     name="iva0",
@@ -71,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except UserError as e:
         fail(str(e).replace("\n", " "))
+    except ImportError as e:  # a library of an extra that is not installed (iva0.extras): say which extra
+        line = missing_extra(e)
+        if line is None:
+            raise
+        fail(line)
     except OSError as e:
         # the file system said no (permissions, read-only, disk full, a path through a file):
         # the user's to fix, so one line and no traceback

@@ -32,7 +32,12 @@ SAM2_HINT = "hf download facebook/sam2.1-hiera-tiny"  # how a user gets SAM 2 cu
 
 def cached_sam2() -> str | None:
     """The snapshot folder of the first SAM2_HUB_REPOS model in the local HF cache (transformers layout:
-    config.json of model_type sam2 and safetensors weights), or None. Reads the cache only; never downloads."""
+    config.json of model_type sam2 and safetensors weights), or None. Reads the cache only; never downloads.
+    None too without the [diffusion] extra (huggingface_hub, transformers): SAM 2 could not run, "auto" is GrabCut."""
+    import importlib.util
+
+    if importlib.util.find_spec("huggingface_hub") is None or importlib.util.find_spec("transformers") is None:
+        return None
     from huggingface_hub import try_to_load_from_cache
 
     for repo in SAM2_HUB_REPOS:
