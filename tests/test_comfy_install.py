@@ -55,7 +55,8 @@ def test_a_missing_extra_is_one_error_line_naming_it(tmp_path, blocked, args, ex
     # a Wan folder's configs (shipped, no weights): the backends get as far as their imports
     shutil.copytree(ROOT / "src/iva0/data/model_configs/Wan-AI__Wan2.2-TI2V-5B-Diffusers", tmp_path / "model")
     for config in (tmp_path / "model").glob("*/config.json"):
-        (config.parent / "model.safetensors").write_bytes(b"")  # present (never read: the import comes first)
+        # a valid safetensors file holding no tensor: the folder checks pass, and the backend's import comes next
+        (config.parent / "model.safetensors").write_bytes((2).to_bytes(8, "little") + b"{}")
     (tmp_path / "model" / "tokenizer").mkdir()
     (tmp_path / "model" / "tokenizer" / "tokenizer_config.json").write_text("{}")
     args = [{"IMG": str(s.image), "LAYOUT": str(s.layout), "MODEL": str(tmp_path / "model")}.get(a, a) for a in args]
