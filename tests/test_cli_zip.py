@@ -92,6 +92,8 @@ def test_bad_zips_are_one_line_and_write_nothing(scene, capsys, private_tmp, com
     cases["none.zip"] = (_zip(scene / "none.zip", {"masks/m.png": mask}), "must hold layout.json")
     cases["missing.zip"] = (_zip(scene / "missing.zip", {"layout.json": json.dumps(_layout_data())}),
                             "masks/m.png is not in the .zip")
+    cases["sub.zip"] = (_zip(scene / "sub.zip", {"a/layout.json": json.dumps(_layout_data(mask="../b/m.png")),
+                                                 "b/m.png": mask}), "must be inside the layout's folder")
     (scene / "broken.zip").write_bytes(b"PK\x03\x04 not really")
     cases["broken.zip"] = (scene / "broken.zip", "not a readable .zip")
     (scene / "out.mp4").write_bytes(b"not ours")
@@ -134,3 +136,14 @@ def test_zip_over_the_size_limits_is_refused(scene, capsys, private_tmp, monkeyp
     monkeypatch.setattr(layout_zip, "CLI_MAX_TOTAL_BYTES", len(json.dumps(_layout_data())) + 10)  # not the mask too
     _good_zip(scene, "ok.zip")
     refused(["animate", "photo.png", "-l", "ok.zip", "-o", "o.mp4", "-q"], capsys, scene, "too large")
+
+
+def test_page_and_cli_share_one_zip_reader_below_the_page():
+    from test_architecture import imports
+
+    g = imports()
+    assert "iva0.layout_zip" in g["iva0.ui.masks"] and "iva0.layout_zip" in g["iva0.cli.animate"]
+    assert not any(d.startswith(("iva0.ui", "iva0.cli")) for d in g["iva0.layout_zip"])
+    import iva0.ui.masks as ui_masks
+
+    assert not hasattr(ui_masks, "_Unzip")  # no second copy of the bounded reader in the page
