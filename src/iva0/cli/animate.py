@@ -40,12 +40,22 @@ def run_animate(
     quiet: bool = False,
     backend_options: Optional[dict] = None,
 ) -> list[Path]:
+    from iva0.layout_zip import unpacked_layout
+
+    with unpacked_layout(layout_path) as layout_file:  # a layout .zip: unpacked into a private folder, removed after
+        return _run_animate(image, layout_path, layout_file, out, backend=backend, prompt=prompt,
+                            negative_prompt=negative_prompt, frames=frames, fps=fps, width=width, height=height,
+                            seed=seed, overlay=overlay, quiet=quiet, backend_options=backend_options)
+
+
+def _run_animate(image: Path, layout_path: Path, layout_file: Path, out: Path, *, backend: str, prompt, negative_prompt,
+                 frames, fps, width, height, seed: int, overlay: bool, quiet: bool, backend_options) -> list[Path]:
     from iva0.animate import animate, check_outputs, save_animation
     from iva0.io.image import read_image
     from iva0.layout import load_layout
 
     # validate everything before any work, so a mistake costs nothing and writes nothing
-    layout = load_layout(layout_path)
+    layout = load_layout(layout_file)
     check_outputs(out, overlay=overlay, inputs=[image, layout_path, *layout.mask_files()])  # masks are inputs too
     layout = layout.with_overrides(num_frames=frames, fps=fps, prompt=prompt, negative_prompt=negative_prompt)
     picture = read_image(image)
@@ -66,7 +76,7 @@ def register(app: typer.Typer) -> None:
     @app.command("animate")
     def animate_cmd(
         image: Path = typer.Argument(..., help="The still picture to animate (PNG, JPEG, WebP, ...)."),
-        layout: Path = typer.Option(..., "--layout", "-l", help="Layout JSON: objects and their key boxes."),
+        layout: Path = typer.Option(..., "--layout", "-l", help="Layout JSON: objects and their key boxes (or the page's layout.zip: layout.json + masks/)."),
         out: Path = typer.Option(..., "--out", "-o", parser=opts.file_output, help="Output: .mp4, .gif, or a folder name for PNG frames."),
         backend: BackendName = typer.Option(BackendName.composite, "--backend", "-b", help="composite (no weights, CPU), iva0 (SD1.5 diffusion) or ttm (Time-to-Move on Wan / CogVideoX)."),
         prompt: Optional[str] = typer.Option(None, "--prompt", "-p", help="Scene and in-place motion text; overrides the layout's. The composite backend ignores it."),
@@ -154,7 +164,7 @@ def register(app: typer.Typer) -> None:
     @app.command("preview")
     def preview_cmd(
         image: Path = typer.Argument(..., help="The still picture."),
-        layout: Path = typer.Option(..., "--layout", "-l", help="Layout JSON to check."),
+        layout: Path = typer.Option(..., "--layout", "-l", help="Layout JSON to check (or the page's layout.zip)."),
         out: Path = typer.Option(..., "--out", "-o", parser=opts.file_output, help="Output: .mp4, .gif, or a folder name for PNG frames."),
         frames: Optional[int] = typer.Option(None, "--frames", min=2, max=256, help="Number of frames; overrides the layout's."),
         width: Optional[int] = typer.Option(None, "--width", min=16, max=4096, help="Output width (default: the picture's, longer side capped at 1024)."),
@@ -168,11 +178,14 @@ def register(app: typer.Typer) -> None:
         from iva0.layout import load_layout
         from iva0.limits import check_frame_memory
 
-        lay = load_layout(layout)
-        check_output_path(out, inputs=[image, layout, *lay.mask_files()])  # the masks it names are inputs too
-        lay = lay.with_overrides(num_frames=frames)
-        picture = read_image(image)
-        w, h = fit_size(picture.shape[1], picture.shape[0], width, None, max_side=1024)
-        check_frame_memory(lay.num_frames, w, h)
-        still = np.repeat(resize_image(picture, w, h)[None], lay.num_frames, axis=0)  # (F, H, W, 3)
-        print(write_video(draw_preview(still, lay), out, lay.fps))
+        from iva0.layout_zip import unpacked_layout
+
+        with unpacked_layout(layout) as layout_file:  # a layout .zip: unpacked into a private folder, removed after
+            lay = load_layout(layout_file)
+            check_output_path(out, inputs=[image, layout, *lay.mask_files()])  # the masks it names are inputs too
+            lay = lay.with_overrides(num_frames=frames)
+            picture = read_image(image)
+            w, h = fit_size(picture.shape[1], picture.shape[0], width, None, max_side=1024)
+            check_frame_memory(lay.num_frames, w, h)
+            still = np.repeat(resize_image(picture, w, h)[None], lay.num_frames, axis=0)  # (F, H, W, 3)
+            print(write_video(draw_preview(still, lay), out, lay.fps))

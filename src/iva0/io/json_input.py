@@ -54,7 +54,8 @@ def read_json(path: str | os.PathLike, error: type[UserError] = UserError, what:
         raise error(f"{what} {p} is too large: more than {max_bytes // 2**20} MB (at most {max_bytes} bytes)")
     kind = file_kind(data)
     if kind is not None:
-        hint = ("; unzip it (the page's layout.zip holds layout.json and masks/) and pass its layout.json"
+        hint = ("; pass it under a .zip name (the page's layout.zip: layout.json and masks/), or unzip it and "
+                "pass its layout.json"
                 if kind.startswith("a .zip") and "layout" in what else "")
         raise error(f"{what} {p} is {kind}, not JSON text{hint}")
     try:

@@ -52,7 +52,7 @@ HELP = """\
   (green, inside the box) or not (red), as the radio says, and the cut-out is redone. "· 1 point" in the list marks
   it; Clear points removes them. The points travel with the layout.
 - **Layout.** The download is exactly the file `iva0 animate --layout` reads: `layout.json`, or with masks
-  `layout.zip` (layout.json and its masks/ folder; unzip it and pass layout.json). Either can be uploaded here and
+  `layout.zip` (layout.json and its masks/ folder, which `-l layout.zip` reads as it is). Either can be uploaded here and
   edited.
 """
 
