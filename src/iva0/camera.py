@@ -32,7 +32,7 @@ import numpy as np
 
 from iva0.errors import LayoutError
 
-from iva0.layout import Keyframe, _kind, _show, interpolate_keyframes
+from iva0.layout import Keyframe, _kind, _show, interpolate_keyframes, parse_keyframes
 
 if TYPE_CHECKING:
     from iva0.layout import Layout
@@ -41,7 +41,6 @@ ASPECT_TOLERANCE = 0.02  # a window's aspect ratio may differ from the output's 
 MIN_WINDOW_SIDE = 1e-2  # a narrower window zooms in more than 100x: surely a mistake
 WINDOW_RANGE = (-1.0, 2.0)  # a window may reach past the picture, by at most one picture
 _CAMERA_KEYS = {"keyframes"}
-_KEYFRAME_KEYS = {"frame", "box"}
 
 
 @dataclass(frozen=True)
@@ -130,34 +129,7 @@ def parse_camera(raw: Any, num_frames: int) -> Camera:
     unknown = sorted(set(raw) - _CAMERA_KEYS)
     if unknown:
         raise LayoutError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; allowed: keyframes")
-    kfs = raw.get("keyframes")
-    if not isinstance(kfs, list) or not kfs:
-        raise LayoutError(f"{where}.keyframes: must be a non-empty list of {{frame, box}}, got {_show(kfs)}")
-    parsed = []
-    seen: dict[int, int] = {}
-    for k, kf in enumerate(kfs):
-        kw = f"{where}.keyframes[{k}]"
-        if not isinstance(kf, dict):
-            raise LayoutError(f"{kw}: must be an object with 'frame' and 'box', got {_kind(kf)}")
-        unknown = sorted(set(kf) - _KEYFRAME_KEYS)
-        if unknown:
-            raise LayoutError(f"{kw}: unknown field(s) {', '.join(map(repr, unknown))}; allowed: frame, box")
-        if "frame" not in kf:
-            raise LayoutError(f"{kw}.frame: missing")
-        frame = kf["frame"]
-        if isinstance(frame, float) and frame.is_integer():
-            frame = int(frame)
-        if isinstance(frame, bool) or not isinstance(frame, int):
-            raise LayoutError(f"{kw}.frame: must be an integer, got {_show(frame)}")
-        if not 0 <= frame < num_frames:
-            raise LayoutError(f"{kw}.frame: {_show(frame)} is out of range 0..{num_frames - 1} (num_frames={num_frames})")
-        if frame in seen:
-            raise LayoutError(f"{kw}.frame: duplicate key frame {frame} (also keyframes[{seen[frame]}])")
-        seen[frame] = k
-        if "box" not in kf:
-            raise LayoutError(f"{kw}.box: missing")
-        parsed.append(Keyframe(frame=frame, box=_parse_window(kf["box"], f"{kw}.box")))
-    parsed.sort(key=lambda k: k.frame)
+    parsed = parse_keyframes(raw.get("keyframes"), where, num_frames, _parse_window)
     if parsed[0].frame != 0:
         raise LayoutError(f"{where}.keyframes: needs a key window at frame 0 (what the first frame shows)")
     return Camera(keyframes=tuple(parsed))

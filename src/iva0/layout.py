@@ -29,7 +29,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -286,35 +286,7 @@ def _parse_object(raw: Any, index: int, num_frames: int, base_dir: str | os.Path
     unknown = sorted(set(raw) - _OBJECT_KEYS)
     if unknown:
         raise LayoutError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; allowed: name, keyframes, mask, points")
-    kfs = raw.get("keyframes")
-    if not isinstance(kfs, list) or not kfs:
-        raise LayoutError(f"{where}.keyframes: must be a non-empty list of {{frame, box}}, got {_show(kfs)}")
-    parsed: list[Keyframe] = []
-    seen: dict[int, int] = {}
-    for k, kf in enumerate(kfs):
-        kw = f"{where}.keyframes[{k}]"
-        if not isinstance(kf, dict):
-            raise LayoutError(f"{kw}: must be an object with 'frame' and 'box', got {_kind(kf)}")
-        unknown = sorted(set(kf) - _KEYFRAME_KEYS)
-        if unknown:
-            raise LayoutError(f"{kw}: unknown field(s) {', '.join(map(repr, unknown))}; allowed: frame, box")
-        if "frame" not in kf:
-            raise LayoutError(f"{kw}.frame: missing")
-        frame = kf["frame"]
-        if isinstance(frame, float) and frame.is_integer():
-            frame = int(frame)
-        if isinstance(frame, bool) or not isinstance(frame, int):
-            raise LayoutError(f"{kw}.frame: must be an integer, got {_show(frame)}")
-        if not 0 <= frame < num_frames:
-            raise LayoutError(f"{kw}.frame: {_show(frame)} is out of range 0..{num_frames - 1} (num_frames={num_frames})")
-        if frame in seen:
-            raise LayoutError(f"{kw}.frame: duplicate key frame {frame} (also keyframes[{seen[frame]}])")
-        seen[frame] = k
-        if "box" not in kf:
-            raise LayoutError(f"{kw}.box: missing")
-        box = _parse_box(kf["box"], f"{kw}.box")
-        parsed.append(Keyframe(frame=frame, box=box))
-    parsed.sort(key=lambda k: k.frame)
+    parsed = parse_keyframes(raw.get("keyframes"), where, num_frames, _parse_box)
     if parsed[0].frame != 0:
         raise LayoutError(f"{where}.keyframes: needs a key box at frame 0 (where the object is in the input image)")
     x0, y0, x1, y1 = parsed[0].box
@@ -347,6 +319,39 @@ def _resolve(p: Path) -> Path | None:
         return p.resolve()
     except (OSError, RuntimeError):
         return None
+
+
+def parse_keyframes(kfs: Any, where: str, num_frames: int, parse_box: Callable[[Any, str], Box]) -> list[Keyframe]:
+    """The `keyframes` list of an object or of the camera, validated and sorted by frame; errors name the field.
+    `parse_box(raw, field)` checks one box (an object's box, or the camera's window)."""
+    if not isinstance(kfs, list) or not kfs:
+        raise LayoutError(f"{where}.keyframes: must be a non-empty list of {{frame, box}}, got {_show(kfs)}")
+    parsed: list[Keyframe] = []
+    seen: dict[int, int] = {}
+    for k, kf in enumerate(kfs):
+        kw = f"{where}.keyframes[{k}]"
+        if not isinstance(kf, dict):
+            raise LayoutError(f"{kw}: must be an object with 'frame' and 'box', got {_kind(kf)}")
+        unknown = sorted(set(kf) - _KEYFRAME_KEYS)
+        if unknown:
+            raise LayoutError(f"{kw}: unknown field(s) {', '.join(map(repr, unknown))}; allowed: frame, box")
+        if "frame" not in kf:
+            raise LayoutError(f"{kw}.frame: missing")
+        frame = kf["frame"]
+        if isinstance(frame, float) and frame.is_integer():
+            frame = int(frame)
+        if isinstance(frame, bool) or not isinstance(frame, int):
+            raise LayoutError(f"{kw}.frame: must be an integer, got {_show(frame)}")
+        if not 0 <= frame < num_frames:
+            raise LayoutError(f"{kw}.frame: {_show(frame)} is out of range 0..{num_frames - 1} (num_frames={num_frames})")
+        if frame in seen:
+            raise LayoutError(f"{kw}.frame: duplicate key frame {frame} (also keyframes[{seen[frame]}])")
+        seen[frame] = k
+        if "box" not in kf:
+            raise LayoutError(f"{kw}.box: missing")
+        parsed.append(Keyframe(frame=frame, box=parse_box(kf["box"], f"{kw}.box")))
+    parsed.sort(key=lambda k: k.frame)
+    return parsed
 
 
 def _parse_points(raw: Any, where: str, box0: Box) -> tuple[Point, ...]:
