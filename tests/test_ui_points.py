@@ -118,6 +118,7 @@ def test_clicks_add_points_in_order_and_clear_removes_them(cb, picture):
     draft = (DraftObject("square", {0: BOX, 7: (0.5, 0.2, 0.85, 0.8)}),)
     view, note, tag = cb.on_cutout(pic, draft, 0, 0)
     assert Path(view).is_file() and "square" in note and "grabcut" in note and tag
+    assert "For SAM 2 cut-outs: `hf download facebook/sam2.1-hiera-tiny`" in note  # which segmenter, how to get SAM 2
     out = click(cb, pic, draft, tag, 0.2, 0.5, label=1)
     assert out[PT["draft"]][0].points == ((0.2, 0.5, 1),)
     assert out[PT["objects"]]["choices"] == [("square · keys 0, 7 · 1 point", 0)]

@@ -129,8 +129,13 @@ class CutoutView:
         else:
             n = len(obj.points)
             pts = f", {n} point{'s' * (n != 1)}" if n else ""
-            line = (f"**{obj.name}** at frame 0: full colour is what moves ({self.segmenter_name()}{pts}). "
+            segmenter = self.segmenter_name()
+            line = (f"**{obj.name}** at frame 0: full colour is what moves ({segmenter}{pts}). "
                     f"Click a spot to mark it as object or not object.")
+            if segmenter == "grabcut":
+                from iva0.segment import SAM2_HINT
+
+                line += f" For SAM 2 cut-outs: `{SAM2_HINT}`, then restart the page."
         return path, line, tag
 
     def _view_file(self, pic: Picture, obj: DraftObject, index: int, seed: int) -> str:
