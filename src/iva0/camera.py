@@ -24,7 +24,6 @@ composite replicates the edge pixels) and mark it unknown.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +31,7 @@ import numpy as np
 
 from iva0.errors import LayoutError
 
-from iva0.layout import Keyframe, _kind, _show, interpolate_keyframes, parse_keyframes
+from iva0.layout import Keyframe, _kind, _show, four_numbers, interpolate_keyframes, parse_keyframes
 
 if TYPE_CHECKING:
     from iva0.layout import Layout
@@ -136,17 +135,7 @@ def parse_camera(raw: Any, num_frames: int) -> Camera:
 
 
 def _parse_window(raw: Any, where: str) -> tuple[float, float, float, float]:
-    if not isinstance(raw, (list, tuple)) or len(raw) != 4:
-        raise LayoutError(f"{where}: must be a list of 4 numbers [x0, y0, x1, y1], got {_show(raw)}")
-    vals = []
-    for v in raw:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise LayoutError(f"{where}: must be 4 numbers, got {_show(raw)}")
-        if isinstance(v, int) and abs(v) > 2**53:  # float(v) could overflow; far out of range anyway
-            v = 1e300 if v > 0 else -1e300
-        if not math.isfinite(v):
-            raise LayoutError(f"{where}: non-finite number in {_show(raw)}")
-        vals.append(float(v))
+    vals = four_numbers(raw, where)
     x0, y0, x1, y1 = vals
     lo, hi = WINDOW_RANGE
     if any(v < lo or v > hi for v in vals):

@@ -388,18 +388,24 @@ def _parse_points(raw: Any, where: str, box0: Box) -> tuple[Point, ...]:
     return tuple(out)
 
 
-def _parse_box(raw: Any, where: str) -> Box:
+def four_numbers(raw: Any, where: str) -> list[float]:
+    """[x0, y0, x1, y1] as four finite floats (an object's box or the camera's window); errors name the field."""
     if not isinstance(raw, (list, tuple)) or len(raw) != 4:
         raise LayoutError(f"{where}: must be a list of 4 numbers [x0, y0, x1, y1], got {_show(raw)}")
     vals = []
     for v in raw:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise LayoutError(f"{where}: must be 4 numbers, got {_show(raw)}")
-        if isinstance(v, int) and abs(v) > 2**53:  # float(v) could overflow; far outside the range checked below anyway
+        if isinstance(v, int) and abs(v) > 2**53:  # float(v) could overflow; far outside the range checked next anyway
             v = 1e300 if v > 0 else -1e300
         if not math.isfinite(v):
             raise LayoutError(f"{where}: non-finite number in {_show(raw)}")
         vals.append(float(v))
+    return vals
+
+
+def _parse_box(raw: Any, where: str) -> Box:
+    vals = four_numbers(raw, where)
     x0, y0, x1, y1 = vals
     lo, hi = BOX_RANGE
     if any(v < lo or v > hi for v in vals):
