@@ -166,7 +166,9 @@ def test_left_behind_with_a_mask_counts_only_the_objects_pixels():
     est = left_behind(perfect, ref, boxes[0, 0], boxes)
     exact = left_behind(perfect, ref, boxes[0, 0], boxes, object_mask=disc)
     assert exact == pytest.approx(0.0)
-    assert est > exact  # the estimate counts the textured background kept in the box
+    # the estimate finds the disc's own pixels, not the textured background kept in the box
+    # (the colour seed alone read 0.107 here, before GrabCut grew it over the object)
+    assert est == pytest.approx(exact, abs=0.01)
     half = perfect.copy()
     half[1:][:, disc & (np.mgrid[0:H, 0:W][1] < 50)] = ref[disc & (np.mgrid[0:H, 0:W][1] < 50)]  # the blue half stays
     share = (disc & (np.mgrid[0:H, 0:W][1] < 50)).sum() / disc.sum()

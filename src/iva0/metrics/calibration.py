@@ -139,9 +139,9 @@ def make_case(name: str, width: int = 384, height: int = 256, num_frames: int = 
     for f in range(F):
         fr = bg.copy()
         ax, ay = actual[f]
-        if left.any():
+        if left.any():  # the part that stays; at frame 0 it and the moving part are the whole object, pasted once
             _paste(fr, rgb, alpha * left, *actual[0])
-        a, img = alpha * (moving if f else mask), rgb
+        a, img = alpha * moving, rgb
         if name == "blur" and f:
             s = 3.0 * t[f]
             img = cv2.GaussianBlur(rgb, (0, 0), s)

@@ -34,6 +34,7 @@ All take frames (F, H, W, 3) uint8 RGB and the input image `reference`
 from __future__ import annotations
 
 import cv2
+from scipy.ndimage import distance_transform_edt
 import numpy as np
 from skimage.metrics import structural_similarity
 
@@ -150,22 +151,47 @@ OBJECT_MEDIAN = 7  # px: the estimate is cleaned of specks by a median filter th
 SAME_OPEN = 5  # px: "still the input's colour" must hold over a patch this wide, not a lone pixel
 
 
+def _box_slices(box0: np.ndarray, W: int, H: int) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = (int(v) for v in np.clip(np.round(box0), 0, [W, H, W, H]))
+    return x0, y0, x1, y1
+
+
+def differs_from_fill(reference: np.ndarray, box0: np.ndarray, differ: float = 20.0) -> np.ndarray:
+    """(H, W) bool: pixels whose colour differs (max channel > `differ`) from the background that OpenCV's
+    Telea inpainting paints over the box from its surroundings.
+
+    Where the object has the colour of what would be behind it, even a perfect
+    fill would look the same there: such a pixel cannot tell "left behind" from
+    "moved away", so neither the estimate nor a given mask counts it.
+    """
+    H, W = reference.shape[:2]
+    x0, y0, x1, y1 = _box_slices(box0, W, H)
+    inbox = np.zeros((H, W), np.uint8)
+    inbox[y0:y1, x0:x1] = 1
+    r = max(3, int(0.02 * max(H, W)))
+    est = cv2.inpaint(reference, cv2.dilate(inbox, np.ones((5, 5), np.uint8)), r, cv2.INPAINT_TELEA)
+    return np.abs(reference.astype(np.int16) - est).max(-1) > differ
+
+
 def object_pixels(reference: np.ndarray, box0: np.ndarray, differ: float = 20.0) -> np.ndarray:
     """An estimate of the object's pixels in its frame-0 box (H, W) bool, from the input alone.
 
-    A pixel is the object's when its colour is at least twice as common in the
-    box as in a ring of RING times the box's shorter side around it (colour
-    histograms of COLOUR_BINS per channel): the surroundings do not explain it;
-    and its colour differs (max channel > `differ`) from the background that
-    OpenCV's Telea inpainting paints over the box from its surroundings. Specks
-    are removed with a median filter (OBJECT_MEDIAN px). The same for
-    every method scored. (It replaced a Telea-inpainting estimate that took the
-    background's own texture inside the box for the object: on the calibration
-    videos, docs/benchmark.md, the largest error of left behind fell from 0.12
-    to 0.05.)
+    Seed: a pixel is the object's when its colour is at least twice as common
+    in the box as in a ring of RING times the box's shorter side around it
+    (colour histograms of COLOUR_BINS per channel): the surroundings do not
+    explain it; and it differs from the fill over the box (`differs_from_fill`).
+    Specks are removed with a median filter (OBJECT_MEDIAN px). The seed misses
+    object parts whose colours also occur around the box, so it is grown with
+    OpenCV's GrabCut (GRABCUT_ITERS iterations, seeded: the ring is background,
+    the seed probable object, the rest of the box probable background; a fixed
+    RNG seed), which follows the object's colour model and edges over the
+    whole box, and kept where it differs from the fill. The same for every
+    method scored. On the calibration videos (docs/benchmark.md) the largest
+    error of left behind fell from 0.12 (a Telea estimate alone) to 0.05 (the
+    colour seed) to 0.02 (with GrabCut).
     """
     H, W = reference.shape[:2]
-    x0, y0, x1, y1 = (int(v) for v in np.clip(np.round(box0), 0, [W, H, W, H]))
+    x0, y0, x1, y1 = _box_slices(box0, W, H)
     inbox = np.zeros((H, W), bool)
     inbox[y0:y1, x0:x1] = True
     m = max(4, int(RING * min(x1 - x0, y1 - y0)))
@@ -176,13 +202,32 @@ def object_pixels(reference: np.ndarray, box0: np.ndarray, differ: float = 20.0)
     idx = (q[..., 0] * COLOUR_BINS + q[..., 1]) * COLOUR_BINS + q[..., 2]  # (H, W) one bin per colour
     in_box = np.bincount(idx[inbox], minlength=COLOUR_BINS**3) / max(1, int(inbox.sum()))
     around = np.bincount(idx[ring], minlength=COLOUR_BINS**3) / max(1, int(ring.sum()))
-    rare = ((2 * around[idx] < in_box[idx]) & inbox).astype(np.uint8)
-    # and it differs from the background inpainted over the box from its surroundings (OpenCV Telea) by
-    # more than `differ`: where the object has the background's colour, a correct fill would match it too
-    r = max(3, int(0.02 * max(H, W)))
-    est = cv2.inpaint(reference, cv2.dilate(inbox.astype(np.uint8), np.ones((5, 5), np.uint8)), r, cv2.INPAINT_TELEA)
-    differs = (np.abs(reference.astype(np.int16) - est).max(-1) > differ).astype(np.uint8)
-    return (cv2.medianBlur(rare & differs, OBJECT_MEDIAN) > 0) & inbox
+    rare = (2 * around[idx] < in_box[idx]) & inbox
+    differs = differs_from_fill(reference, box0, differ)
+    seed = (cv2.medianBlur((rare & differs).astype(np.uint8), OBJECT_MEDIAN) > 0) & inbox
+    return _grow_with_grabcut(reference, seed, inbox, ring)
+
+
+GRABCUT_ITERS = 3
+
+
+def _grow_with_grabcut(reference: np.ndarray, seed: np.ndarray, inbox: np.ndarray, ring: np.ndarray) -> np.ndarray:
+    """GrabCut over the box and its ring, from `seed` (H, W) bool; the seed alone where GrabCut cannot run."""
+    if seed.sum() < 16 or ring.sum() < 16:  # too little to learn a colour model from
+        return seed
+    ys, xs = np.nonzero(inbox | ring)
+    sl = np.s_[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]  # the crop GrabCut works on
+    gc = np.full(seed[sl].shape, cv2.GC_BGD, np.uint8)  # (h, w) outside box and ring: certain background
+    gc[inbox[sl]] = cv2.GC_PR_FGD
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)  # GrabCut's GMM initialisation draws from OpenCV's RNG: the same input, the same estimate
+    try:
+        cv2.grabCut(np.ascontiguousarray(reference[sl]), gc, None, bgd, fgd, GRABCUT_ITERS, cv2.GC_INIT_WITH_MASK)
+    except cv2.error:  # degenerate colour models (a flat crop): keep the seed
+        return seed
+    out = np.zeros_like(seed)
+    out[sl] = (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
+    return out & inbox
 
 
 def left_behind(frames: np.ndarray, reference: np.ndarray, box0: np.ndarray, boxes_f: np.ndarray,
@@ -201,7 +246,7 @@ def left_behind(frames: np.ndarray, reference: np.ndarray, box0: np.ndarray, box
     "mask"), its pixels inside the box are the object's instead.
     """
     H, W = reference.shape[:2]
-    x0, y0, x1, y1 = (int(v) for v in np.clip(np.round(box0), 0, [W, H, W, H]))
+    x0, y0, x1, y1 = _box_slices(box0, W, H)
     if x1 <= x0 or y1 <= y0:
         return None
     if object_mask is not None:
@@ -210,6 +255,9 @@ def left_behind(frames: np.ndarray, reference: np.ndarray, box0: np.ndarray, box
         obj = (object_mask > 0.5) & inbox
     else:
         obj = object_pixels(reference, box0, differ=same_diff)
+    # pixels coloured like the fill behind them read "still there" whether they stayed or left: they take the
+    # verdict of the nearest pixel that can be judged
+    judged = differs_from_fill(reference, box0, same_diff)
     kernel = np.ones((same_open, same_open), np.uint8) if same_open > 1 else None
     vals = []
     for f in range(1, frames.shape[0]):
@@ -224,5 +272,17 @@ def left_behind(frames: np.ndarray, reference: np.ndarray, box0: np.ndarray, box
         if kernel is not None:  # an opening, then the opened patches grown back over the matching pixels
             kept = cv2.morphologyEx(same.astype(np.uint8), cv2.MORPH_OPEN, kernel)
             same &= cv2.dilate(kept, kernel) > 0
-        vals.append(float((same & v).sum() / v.sum()))
+        vals.append(float(_verdicts(same, v, v & judged).sum() / v.sum()))
     return float(np.mean(vals)) if vals else None
+
+
+def _verdicts(same: np.ndarray, pixels: np.ndarray, judged: np.ndarray) -> np.ndarray:
+    """(H, W) bool "still shows the object" over `pixels`: `same` where judged, else the nearest judged pixel's."""
+    if not judged.any() or judged.sum() == pixels.sum():
+        return same & pixels
+    ys, xs = np.nonzero(pixels)
+    sl = np.s_[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]  # the pixels' bounding box: all a verdict needs
+    _, (iy, ix) = distance_transform_edt(~judged[sl], return_indices=True)  # (2, h, w) nearest judged pixel
+    out = np.zeros_like(pixels)
+    out[sl] = np.where(judged[sl], same[sl], same[sl][iy, ix]) & pixels[sl]
+    return out
