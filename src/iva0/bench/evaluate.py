@@ -34,7 +34,7 @@ from iva0.layout import MAX_FRAMES
 from iva0.masks import boxes_masks
 from iva0.segment.mask import layout_mask
 from iva0.metrics.consistency import object_scores
-from iva0.metrics.scene import afterimage, background_psnr, background_ssim, left_behind, warp_error
+from iva0.metrics.scene import afterimage, background_psnr, background_ssim, left_behind, object_pixels, warp_error
 from iva0.metrics.tracking import TRACK_SIDE, viou, viou_at
 
 VIDEO_EXTS = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif")
@@ -103,7 +103,10 @@ def evaluate_frames(frames: np.ndarray, image: np.ndarray, layout, opts: EvalOpt
 
     def score_object(j: int) -> dict:
         b = boxes[j]
-        tr = viou(frames, b, track_side=opts.track_side)
+        # the object's own frame-0 pixels (the layout's mask, else an estimate from the input): the tracker
+        # follows them, and left behind counts them
+        obj = masks[j] > 0.5 if masks[j] is not None else object_pixels(ref, b[0])
+        tr = viou(frames, b, track_side=opts.track_side, object_mask=obj)
         # the object's looks where it is (the tracked box, or the layout box where that looks more like
         # it), not only where it was asked to be: a drift is vIoU's to score
         ssim, psnr = object_scores(frames, b, tracked=tr.tracked)
@@ -113,7 +116,7 @@ def evaluate_frames(frames: np.ndarray, image: np.ndarray, layout, opts: EvalOpt
             "object_ssim": ssim,
             "object_psnr": psnr,
             "centroid_error": tr.centroid_error,
-            "left_behind": left_behind(frames, ref, b[0], boxes.transpose(1, 0, 2), object_mask=masks[j]),
+            "left_behind": left_behind(frames, ref, b[0], boxes.transpose(1, 0, 2), object_mask=obj),
             "ious": [round(float(v), 4) for v in tr.ious],
         }
 
