@@ -3,7 +3,8 @@
 For the metrics that compare a frame with the input pixel for pixel (background
 PSNR/SSIM, afterimage, left behind): with a camera, frame f is compared with
 the picture seen through window f, resampled to the frames' size exactly as the
-composite backend resamples its windows (`resample_window`), over the pixels
+composite backend resamples its windows (`resample_window`, from picture space
+as iva0.animate sizes it), over the pixels
 that lie on the picture (`known`: what a window reveals past the picture's edges
 is not the picture, and any fill there is right). Objects' boxes and masks are
 mapped through the same window (`iva0.camera.picture_to_output`).
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from iva0.backends.composite.window import inside_picture, resample_window, window_to_px
-from iva0.camera import picture_to_output
+from iva0.camera import picture_space_size, picture_to_output
+from iva0.io.image import resize_image
 from iva0.masks import boxes_masks
 
 ON_PICTURE = 0.99  # an output pixel is known when this share of it lies on the picture (as iva0.metrics.camera)
@@ -38,11 +40,15 @@ class WindowViews:
 
 
 def window_views(picture: np.ndarray, windows: np.ndarray, out_w: int, out_h: int) -> WindowViews:
-    """The picture (ph, pw, 3) uint8 through `windows` (F, 4) normalised picture xyxy, at (out_w, out_h)."""
+    """The picture (ph, pw, 3) uint8 through `windows` (F, 4) normalised picture xyxy, at (out_w, out_h).
+
+    As iva0.animate makes a camera video: the picture resized to picture space (`picture_space_size`: no larger
+    than the tightest window needs at this output size), then each window resampled to the output."""
     ph, pw = picture.shape[:2]
     win_px = window_to_px(windows, pw, ph)  # (F, 4)
-    img = np.ascontiguousarray(picture)
-    refs = np.stack([resample_window(img, w, out_w, out_h) for w in win_px])  # (F, H, W, 3)
+    sw, sh = picture_space_size(pw, ph, out_w, out_h, windows)
+    space = np.ascontiguousarray(resize_image(picture, sw, sh))
+    refs = np.stack([resample_window(space, w, out_w, out_h) for w in window_to_px(windows, sw, sh)])  # (F, H, W, 3)
     known = np.stack([inside_picture(w, pw, ph, out_w, out_h) >= ON_PICTURE for w in win_px])  # (F, H, W)
     return WindowViews(references=refs, known=known, windows_px=win_px)
 
@@ -60,6 +66,8 @@ def never_occupied_views(seen: np.ndarray, known: np.ndarray) -> np.ndarray:
     seen: `boxes_in_frames` (F, J, F, 4) px; known (F, H, W)."""
     F, H, W = known.shape
     scale = np.array([W, H, W, H], dtype=np.float64)
+    if seen.shape[1] == 0:  # no objects: all the background
+        return known.copy()
     return np.stack([(boxes_masks(seen[f] / scale, H, W).max(axis=(0, 1)) < 0.5) & known[f] for f in range(F)])
 
 
