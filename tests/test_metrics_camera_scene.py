@@ -144,10 +144,11 @@ def test_what_the_window_reveals_past_the_picture_does_not_count(still_pan):
 FOLLOW = [(0, [0.0, 0.1, 0.6, 0.7]), (7, [0.2, 0.1, 0.8, 0.7])]  # pans right by 0.2 while the object moves 0.4
 
 
-def follow_layout(tmp_path, box0, moves=True):
-    """The object (its own mask, a file) moves right by 0.4 (or stays, `moves` False); the camera follows."""
+def follow_layout(tmp_path, box0, moves=True, mask=True):
+    """The object (its own mask, a file, unless `mask` is False) moves right by 0.4 (or stays, `moves` False);
+    the camera follows."""
     end = [box0[0] + 0.4, box0[1], box0[2] + 0.4, box0[3]] if moves else box0
-    data = {"num_frames": 8, "objects": [{"name": "object", "mask": "object.png",
+    data = {"num_frames": 8, "objects": [{"name": "object", **({"mask": "object.png"} if mask else {}),
                                           "keyframes": [{"frame": 0, "box": box0}, {"frame": 7, "box": end}]}],
             "camera": {"keyframes": [{"frame": f, "box": b} for f, b in FOLLOW]}}
     return parse_layout(json.loads(json.dumps(data)), base_dir=tmp_path)
@@ -164,11 +165,11 @@ def follow(tmp_path_factory):
     lay = follow_layout(tmp, box0)
     moved = animate(img, lay, width=OW, height=OH).frames
     stayed = animate(img, follow_layout(tmp, box0, moves=False), width=OW, height=OH).frames  # the control
-    return img, lay, moved, stayed
+    return img, lay, moved, stayed, follow_layout(tmp, box0, mask=False)
 
 
 def test_an_object_moved_with_the_camera_leaves_nothing_behind(follow):
-    img, lay, moved, stayed = follow
+    img, lay, moved, stayed, _ = follow
     got = evaluate_frames(moved, img, lay, OPTS)
     assert got["objects"][0]["left_behind"] is not None and got["objects"][0]["left_behind"] < 0.05
     # Telea's fill of the hole keeps some of the object's shading: low, not 0 (as without a camera)
@@ -177,3 +178,12 @@ def test_an_object_moved_with_the_camera_leaves_nothing_behind(follow):
     ctl = evaluate_frames(stayed, img, lay, OPTS)
     assert ctl["objects"][0]["left_behind"] > 0.8
     assert ctl["afterimage_masked"] > got["afterimage_masked"] + 0.5 and ctl["afterimage"] > got["afterimage"] + 0.5
+
+
+def test_without_a_mask_left_behind_estimates_the_objects_pixels_from_the_picture(follow):
+    img, _, moved, stayed, lay = follow  # the same videos, scored with a layout that gives no mask
+    got = evaluate_frames(moved, img, lay, OPTS)
+    ctl = evaluate_frames(stayed, img, lay, OPTS)
+    assert got["afterimage_masked"] is None
+    assert got["objects"][0]["left_behind"] < 0.1 and ctl["objects"][0]["left_behind"] > 0.7
+

@@ -34,7 +34,7 @@ from iva0.layout import MAX_FRAMES
 from iva0.masks import boxes_masks
 from iva0.segment.mask import layout_mask
 from iva0.metrics.consistency import object_scores
-from iva0.metrics.scene import afterimage, background_psnr, background_ssim, left_behind, warp_error
+from iva0.metrics.scene import afterimage, background_psnr, background_ssim, left_behind, object_pixels, warp_error
 from iva0.metrics.tracking import TRACK_SIDE, viou, viou_at
 
 VIDEO_EXTS = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif")
@@ -162,17 +162,23 @@ def _evaluate_camera(frames: np.ndarray, picture: np.ndarray, layout, opts: Eval
     # [f, j, g]: object j's box at frame g seen in frame f; its frame-0 box only where it was on the picture
     seen = boxes_in_frames(layout.boxes(), windows, W, H)  # (F, J, F, 4) px
     start = boxes_in_frames(np.clip(layout.boxes()[:, :1], 0.0, 1.0), windows, W, H)[:, :, 0]  # (F, J, 4) px
-    # the layout's own masks (picture space) through every window: (F, H, W) each, or None
-    masks = [layout_mask(layout, j, pw, ph, check_aspect=False) for j in range(len(boxes))]
-    masks = [None if m is None else views.through(m) for m in masks]
+    # the objects' pixels in picture space, through every window ((F, H, W) each): the layout's own masks where
+    # it gives them; for left behind, the others estimated once from the picture (`object_pixels`, as without a
+    # camera, where it is estimated once from the input)
+    sh, sw = views.space.shape[:2]
+    own = [layout_mask(layout, j, sw, sh, check_aspect=False) for j in range(len(boxes))]
+    masks = [None if m is None else views.through(m) for m in own]
+    box0_space = np.clip(layout.boxes()[:, 0], 0.0, 1.0) * np.array([sw, sh, sw, sh], dtype=np.float64)  # (J, 4)
+    obj = [m if m is not None else views.through(object_pixels(views.space, box0_space[j]).astype(np.float32))
+           for j, m in enumerate(masks)]
 
     def score_object(j: int) -> dict:
         b = boxes[j]
         tr = viou(frames, b, track_side=opts.track_side)
         ssim, psnr = object_scores(frames, b, tracked=tr.tracked)
         # left behind frame by frame, each against its own view of the picture (a clip of frame f alone)
-        per = [left_behind(frames[[f, f]], views.references[f], start[f, j], seen[f, :, [f, f]],
-                           object_mask=None if masks[j] is None else masks[j][f]) for f in range(1, F)]
+        per = [left_behind(frames[[f, f]], views.references[f], start[f, j], np.stack([seen[f, :, f]] * 2),
+                           object_mask=obj[j][f]) for f in range(1, F)]
         return {"name": layout.names[j], "viou": tr.viou, "object_ssim": ssim, "object_psnr": psnr,
                 "centroid_error": tr.centroid_error, "left_behind": _mean(per),
                 "ious": [round(float(v), 4) for v in tr.ious]}
@@ -181,7 +187,8 @@ def _evaluate_camera(frames: np.ndarray, picture: np.ndarray, layout, opts: Eval
     far = never_occupied_views(seen, views.known)  # (F, H, W)
     vacated = vacated_views(seen, views.known)  # (F, H, W)
     refs = views.references
-    cam = camera_error(frames, views.windows_px, (pw, ph), boxes)
+    windows_px = windows * np.array([pw, ph, pw, ph], dtype=np.float64)  # (F, 4) picture px
+    cam = camera_error(frames, windows_px, (pw, ph), boxes)
     return {"frames": F, "size": [W, H], "objects": objects,
             "background_psnr": background_psnr(frames, refs, far),
             "background_ssim": background_ssim(frames, refs, far),

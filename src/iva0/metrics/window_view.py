@@ -30,13 +30,16 @@ class WindowViews:
 
     references: np.ndarray  # (F, H, W, 3) uint8: the picture through window f
     known: np.ndarray  # (F, H, W) bool: the pixels of window f that lie on the picture
-    windows_px: np.ndarray  # (F, 4) the windows in the picture's pixels, xyxy
+    windows: np.ndarray  # (F, 4) the windows, normalised picture xyxy
+    space: np.ndarray  # (sh, sw, 3) uint8: the picture in picture space, what the windows are resampled from
 
     def through(self, picture_mask: np.ndarray) -> np.ndarray:
-        """A mask of the picture (ph, pw) float, seen through every window: (F, H, W) float32, 0 where not known."""
+        """A mask of the picture (any size of its aspect ratio, float) seen through every window: (F, H, W)
+        float32 in [0, 1], 0 where not known."""
         F, H, W = self.known.shape
         m = np.ascontiguousarray(picture_mask, dtype=np.float32)
-        return np.stack([resample_window(m, w, W, H) * self.known[f] for f, w in enumerate(self.windows_px)])
+        win_px = window_to_px(self.windows, m.shape[1], m.shape[0])  # (F, 4)
+        return np.stack([np.clip(resample_window(m, w, W, H), 0, 1) * self.known[f] for f, w in enumerate(win_px)])
 
 
 def window_views(picture: np.ndarray, windows: np.ndarray, out_w: int, out_h: int) -> WindowViews:
@@ -45,12 +48,13 @@ def window_views(picture: np.ndarray, windows: np.ndarray, out_w: int, out_h: in
     As iva0.animate makes a camera video: the picture resized to picture space (`picture_space_size`: no larger
     than the tightest window needs at this output size), then each window resampled to the output."""
     ph, pw = picture.shape[:2]
-    win_px = window_to_px(windows, pw, ph)  # (F, 4)
+    windows = np.asarray(windows, dtype=np.float64)
     sw, sh = picture_space_size(pw, ph, out_w, out_h, windows)
     space = np.ascontiguousarray(resize_image(picture, sw, sh))
     refs = np.stack([resample_window(space, w, out_w, out_h) for w in window_to_px(windows, sw, sh)])  # (F, H, W, 3)
-    known = np.stack([inside_picture(w, pw, ph, out_w, out_h) >= ON_PICTURE for w in win_px])  # (F, H, W)
-    return WindowViews(references=refs, known=known, windows_px=win_px)
+    known = np.stack([inside_picture(w, pw, ph, out_w, out_h) >= ON_PICTURE
+                      for w in window_to_px(windows, pw, ph)])  # (F, H, W)
+    return WindowViews(references=refs, known=known, windows=windows, space=space)
 
 
 def boxes_in_frames(boxes: np.ndarray, windows: np.ndarray, out_w: float, out_h: float) -> np.ndarray:
