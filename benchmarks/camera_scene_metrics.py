@@ -10,7 +10,8 @@ seen through window f (iva0.metrics.window_view), each figure beside a control t
    back, as `bench run` + `bench eval` do), against two controls: the same camera with the objects held at
    their frame-0 boxes (a method that moves only the camera: left behind and afterimage must be high), and
    frame 0 repeated (a method that ignores the camera: the background must score low). The composite of the
-   same layout without its camera gives the figures the metrics had before for comparison.
+   same layout without its camera gives the figures the metrics had before for comparison, and the baseline
+   of the evaluation's CPU time (`bench eval` of the composite video with / without the camera, one thread).
 Everything is measured in this run; nothing is compared with figures from elsewhere.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +45,13 @@ def row(label: str, r: dict) -> str:
     lb = [o["left_behind"] for o in r["objects"] if o["left_behind"] is not None]
     vals = {**r, "left_behind": float(np.mean(lb)) if lb else None}
     return (f"| {label} | " + " | ".join(fmt(vals[k], 2 if k == "background_psnr" else 3) for k in KEYS) + " |")
+
+
+def timed_eval(frames, img, lay, opts) -> tuple[dict, float]:
+    """evaluate_frames and its CPU time (s, this process)."""
+    t = time.process_time()
+    r = evaluate_frames(frames, img, lay, opts)
+    return r, time.process_time() - t
 
 
 def header(first: str) -> str:
@@ -85,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     samples = [s for s in bench.samples if s.layout.camera is not None]
     print(f"\n2. {bench.name}: its {len(samples)} samples with a camera (composite at {args.width} px wide, H.264)\n")
     print(header("sample / video"))
+    timings = []
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         for s in samples:
@@ -96,11 +106,17 @@ def main(argv: list[str] | None = None) -> int:
             }
             videos["frame 0 repeated (control)"] = np.repeat(videos["composite"][:1], lay.num_frames, axis=0)
             for label, frames in videos.items():
-                got = evaluate_frames(through_codec(frames, lay.fps, tmp, f"{s.id}-{len(label)}"), img, lay, opts)
+                got, cpu = timed_eval(through_codec(frames, lay.fps, tmp, f"{s.id}-{len(label)}"), img, lay, opts)
                 print(row(f"{s.id}, {label}", got))
+                if label == "composite":
+                    cpu_camera = cpu
             plain = lay.with_overrides(camera={})
             frames = through_codec(animate(img, plain, width=args.width).frames, lay.fps, tmp, f"{s.id}-plain")
-            print(row(f"{s.id}, composite without the camera (for comparison)", evaluate_frames(frames, img, plain, opts)))
+            got, cpu_plain = timed_eval(frames, img, plain, opts)
+            print(row(f"{s.id}, composite without the camera (for comparison)", got))
+            timings.append(f"{s.id}: bench eval CPU {cpu_camera:.2f} s with the camera, {cpu_plain:.2f} s without "
+                           f"(ratio {cpu_camera / cpu_plain:.2f})")
+    print("\n" + "\n".join(timings))
     return 0
 
 
