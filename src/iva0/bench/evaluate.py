@@ -149,32 +149,55 @@ def evaluate_frames(frames: np.ndarray, image: np.ndarray, layout, opts: EvalOpt
     return {"frames": F, "size": [W, H], "objects": objects, **video, "camera_error": None}
 
 
-# video metrics that compare a frame with the input pixel for pixel: with a camera the frames are windows of
-# the picture, and these are not defined (yet)
-PICTURE_METRICS = ("background_psnr", "background_ssim", "afterimage", "afterimage_masked")
-
-
 def _evaluate_camera(frames: np.ndarray, picture: np.ndarray, layout, opts: EvalOptions) -> dict:
     """The metrics of a video made through the layout's camera: boxes seen through the window (output pixels),
-    the camera metric (iva0.metrics.camera), warp error; the picture-referenced metrics are None."""
+    the camera metric (iva0.metrics.camera), warp error; frame f's background, afterimage and left behind
+    against the picture seen through window f, on the pixels that lie on the picture (iva0.metrics.window_view)."""
     from iva0.camera import layout_windows, output_boxes_px
     from iva0.metrics.camera import camera_error
+    from iva0.metrics.window_view import boxes_in_frames, never_occupied_views, vacated_views, window_views
 
     F, H, W, _ = frames.shape
     ph, pw = picture.shape[:2]
     boxes = output_boxes_px(layout, W, H)  # (J, F, 4) output px
-    windows_px = layout_windows(layout) * np.array([pw, ph, pw, ph], dtype=np.float64)  # (F, 4) picture px
+    windows = layout_windows(layout)  # (F, 4) normalised
+    views = window_views(picture, windows, W, H)
+    # [f, j, g]: object j's box at frame g seen in frame f; its frame-0 box only where it was on the picture
+    seen = boxes_in_frames(layout.boxes(), windows, W, H)  # (F, J, F, 4) px
+    start = boxes_in_frames(np.clip(layout.boxes()[:, :1], 0.0, 1.0), windows, W, H)[:, :, 0]  # (F, J, 4) px
+    # the objects' pixels in picture space, through every window ((F, H, W) each): the layout's own masks where
+    # it gives them; for left behind, the others estimated once from the picture (`object_pixels`, as without a
+    # camera, where it is estimated once from the input)
+    sh, sw = views.space.shape[:2]
+    own = [layout_mask(layout, j, sw, sh, check_aspect=False) for j in range(len(boxes))]
+    masks = [None if m is None else views.through(m) for m in own]
+    box0_space = np.clip(layout.boxes()[:, 0], 0.0, 1.0) * np.array([sw, sh, sw, sh], dtype=np.float64)  # (J, 4)
+    obj = [m if m is not None else views.through(object_pixels(views.space, box0_space[j]).astype(np.float32))
+           for j, m in enumerate(masks)]
 
     def score_object(j: int) -> dict:
         b = boxes[j]
         tr = viou(frames, b, track_side=opts.track_side)
         ssim, psnr = object_scores(frames, b, tracked=tr.tracked)
+        # left behind frame by frame, each against its own view of the picture (a clip of frame f alone)
+        per = [left_behind(frames[[f, f]], views.references[f], start[f, j], np.stack([seen[f, :, f]] * 2),
+                           object_mask=obj[j][f]) for f in range(1, F)]
         return {"name": layout.names[j], "viou": tr.viou, "object_ssim": ssim, "object_psnr": psnr,
-                "centroid_error": tr.centroid_error, "left_behind": None, "ious": [round(float(v), 4) for v in tr.ious]}
+                "centroid_error": tr.centroid_error, "left_behind": _mean(per),
+                "ious": [round(float(v), 4) for v in tr.ious]}
 
     objects = [score_object(j) for j in range(len(boxes))]
+    far = never_occupied_views(seen, views.known)  # (F, H, W)
+    vacated = vacated_views(seen, views.known)  # (F, H, W)
+    refs = views.references
+    windows_px = windows * np.array([pw, ph, pw, ph], dtype=np.float64)  # (F, 4) picture px
     cam = camera_error(frames, windows_px, (pw, ph), boxes)
-    return {"frames": F, "size": [W, H], "objects": objects, **{k: None for k in PICTURE_METRICS},
+    return {"frames": F, "size": [W, H], "objects": objects,
+            "background_psnr": background_psnr(frames, refs, far),
+            "background_ssim": background_ssim(frames, refs, far),
+            "afterimage": afterimage(frames, refs, vacated),
+            "afterimage_masked": (afterimage(frames, refs, vacated, object_mask=np.max(masks, axis=0))
+                                  if masks and all(m is not None for m in masks) else None),
             "warp_error": warp_error(frames), **cam.to_dict()}
 
 

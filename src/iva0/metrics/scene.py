@@ -1,7 +1,10 @@
 """Video-level metrics: background consistency, afterimage, temporal smoothness.
 
 All take frames (F, H, W, 3) uint8 RGB and the input image `reference`
-(H, W, 3) uint8 at the same size.
+(H, W, 3) uint8 at the same size. With a camera the input differs per frame:
+background_psnr/ssim and afterimage also take one reference per frame
+(F, H, W, 3) and one mask per frame (the picture through window f and the
+pixels on it, iva0.metrics.window_view); a still reference scores as before.
 
 - background_psnr / background_ssim: frames f >= 1 against the input over the
   pixels that no object's box covers in any frame (`iva0.masks.never_occupied`).
@@ -44,15 +47,30 @@ FLOW_SIDE = 192
 SSIM_SIDE = 192
 
 
+def per_frame(x: np.ndarray, num_frames: int, still_ndim: int, fn=None) -> list:
+    """`x` for each frame: one still array (`still_ndim` dims) for all frames, or a stack with one per frame;
+    `fn` applied once per distinct array (a still one is prepared once)."""
+    x = np.asarray(x)
+    fn = fn or (lambda a: a)
+    if x.ndim == still_ndim:
+        return [fn(x)] * num_frames
+    if x.ndim != still_ndim + 1 or x.shape[0] != num_frames:
+        raise ValueError(f"expected one array of {still_ndim} dims or {num_frames} of them, got shape {x.shape}")
+    return [fn(a) for a in x]
+
+
 def background_psnr(frames: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> float | None:
-    mask = np.asarray(mask, dtype=bool)
-    if frames.shape[0] < 2 or not mask.any():
+    """reference (H, W, 3) or one per frame (F, H, W, 3); mask (H, W) or one per frame (F, H, W)."""
+    F = frames.shape[0]
+    masks = per_frame(mask, F, 2, lambda m: np.asarray(m, dtype=bool))
+    count = sum(int(m.sum()) for m in masks[1:])  # mask pixels over frames f >= 1
+    if F < 2 or count == 0:
         return None
-    m8 = mask.astype(np.uint8)
-    ref = np.ascontiguousarray(reference)
+    m8s = per_frame(mask, F, 2, lambda m: np.asarray(m, dtype=bool).astype(np.uint8))
+    refs = per_frame(reference, F, 3, np.ascontiguousarray)
     # cv2.norm sums squared differences over the masked pixels and all channels
-    sse = sum(cv2.norm(np.ascontiguousarray(fr), ref, cv2.NORM_L2SQR, mask=m8) for fr in frames[1:])
-    mse = float(sse) / (3.0 * float(mask.sum()) * (frames.shape[0] - 1))
+    sse = sum(cv2.norm(np.ascontiguousarray(frames[f]), refs[f], cv2.NORM_L2SQR, mask=m8s[f]) for f in range(1, F))
+    mse = float(sse) / (3.0 * float(count))
     if mse <= 0:
         return PSNR_CAP
     return float(min(PSNR_CAP, 10 * np.log10(255.0**2 / mse)))
@@ -61,11 +79,10 @@ def background_psnr(frames: np.ndarray, reference: np.ndarray, mask: np.ndarray)
 def background_ssim(
     frames: np.ndarray, reference: np.ndarray, mask: np.ndarray, ssim_side: int | None = SSIM_SIDE
 ) -> float | None:
-    """Grey SSIM over the mask; frames larger than `ssim_side` are downscaled first (speed)."""
-    mask = np.asarray(mask, dtype=bool)
-    if frames.shape[0] < 2 or not mask.any():
-        return None
-    H, W = mask.shape
+    """Grey SSIM over the mask; frames larger than `ssim_side` are downscaled first (speed). reference and mask:
+    still or one per frame, as for `background_psnr`; frames whose mask is empty are left out."""
+    F = frames.shape[0]
+    H, W = frames.shape[1:3]
     scale = min(1.0, ssim_side / max(H, W)) if ssim_side else 1.0
     size = (max(8, round(W * scale)), max(8, round(H * scale)))
 
@@ -73,16 +90,25 @@ def background_ssim(
         g = grey(im)
         return cv2.resize(g, size, interpolation=cv2.INTER_AREA) if size != (W, H) else g
 
-    if size != (W, H):
-        # a pixel counts when most of it lies in the mask at the smaller size
-        mask = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.5
-        if not mask.any():
+    def prep_mask(m: np.ndarray) -> np.ndarray | None:
+        m = np.asarray(m, dtype=bool)
+        if not m.any():
             return None
-    ref = prep(reference)
+        if size != (W, H):
+            # a pixel counts when most of it lies in the mask at the smaller size
+            m = cv2.resize(m.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.5
+        return m if m.any() else None
+
+    masks = per_frame(mask, F, 2, prep_mask)
+    if F < 2 or all(m is None for m in masks[1:]):
+        return None
+    refs = per_frame(reference, F, 3, prep)
     vals = []
-    for fr in frames[1:]:
-        _, smap = structural_similarity(ref, prep(fr), data_range=255, full=True)
-        vals.append(float(smap[mask].mean()))
+    for f in range(1, F):
+        if masks[f] is None:
+            continue
+        _, smap = structural_similarity(refs[f], prep(frames[f]), data_range=255, full=True)
+        vals.append(float(smap[masks[f]].mean()))
     return float(np.mean(vals))
 
 
@@ -102,18 +128,20 @@ def afterimage(
 ) -> float | None:
     """Mean over frames of max(0, NCC) between V(f) in frame f and in the input. vacated: (F, H, W).
 
-    object_mask (H, W): the objects' frame-0 pixels; V(f) is cut to them when given.
+    reference: (H, W, 3) or one per frame (F, H, W, 3). object_mask (H, W) or one per frame (F, H, W): the
+    objects' frame-0 pixels; V(f) is cut to them when given.
     """
-    ref = grey(reference)
-    keep = None if object_mask is None else object_mask > 0.5
+    F = frames.shape[0]
+    refs = per_frame(reference, F, 3, grey)
+    keeps = [None] * F if object_mask is None else per_frame(object_mask, F, 2, lambda m: m > 0.5)
     vals = []
-    for f in range(1, frames.shape[0]):
+    for f in range(1, F):
         m = vacated[f] > 0.5
-        if keep is not None:
-            m &= keep
+        if keeps[f] is not None:
+            m &= keeps[f]
         if m.sum() < min_pixels:
             continue
-        a = ref[m]
+        a = refs[f][m]
         if a.std() < flat_std:
             continue
         vals.append(max(0.0, ncc(a, grey(frames[f])[m])))
