@@ -177,7 +177,7 @@ def _evaluate_camera(frames: np.ndarray, picture: np.ndarray, layout, opts: Eval
 
     def score_object(j: int) -> dict:
         b = boxes[j]
-        tr = viou(frames, b, track_side=opts.track_side)
+        tr = viou(frames, b, track_side=opts.track_side, object_mask=obj[j][0] > 0.5)  # its pixels seen in frame 0
         ssim, psnr = object_scores(frames, b, tracked=tr.tracked)
         # left behind frame by frame, each against its own view of the picture (a clip of frame f alone)
         per = [left_behind(frames[[f, f]], views.references[f], start[f, j], np.stack([seen[f, :, f]] * 2),
