@@ -23,12 +23,15 @@ Conventions (documented in docs/benchmark.md):
   to full resolution; CSRT's cost follows the object's size, so this is cheap);
   boxes are scaled alike and the results are reported in the original pixels.
 - CSRT reports whole pixels of those small frames, and its scale moves in 2 %
-  steps: each of its boxes is re-fitted at full resolution to the motion of
-  the frame-0 box's corner points (Lucas-Kanade from frame 0, a similarity
-  transform fitted with RANSAC), which places it to a fraction of a pixel;
-  where too few points agree (a regenerated object, a lost texture), CSRT's box
-  stands. The tracker is seeded once, from the frame-0 layout box, and never
-  sees the later layout boxes. Calibrated against known true boxes in
+  steps: each of its boxes is corrected at full resolution (`Refiner`) by the
+  motion of corner points on the object's own frame-0 pixels (given by the
+  caller: the layout's mask or an estimate), followed frame to frame, which
+  places it to a fraction of a pixel; for an object with too few corners (a
+  flat shape before a textured background, which CSRT follows instead) by
+  matching its frame-0 pixels around CSRT's box; where neither answers (a
+  regenerated object), CSRT's box stands. The tracker is seeded once, from the
+  frame-0 layout box, and never sees the later layout boxes. Calibrated
+  against known true boxes in
   `iva0.metrics.calibration` (docs/benchmark.md, "Calibration").
 """
 
