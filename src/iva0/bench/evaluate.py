@@ -34,7 +34,8 @@ from iva0.layout import MAX_FRAMES
 from iva0.masks import boxes_masks
 from iva0.segment.mask import layout_mask
 from iva0.metrics.consistency import object_scores
-from iva0.metrics.scene import afterimage, background_psnr, background_ssim, left_behind, object_pixels, warp_error
+from iva0.metrics.scene import (afterimage, background_psnr, background_ssim, differs_from_fill, left_behind,
+                                object_pixels, warp_error)
 from iva0.metrics.tracking import TRACK_SIDE, viou, viou_at
 
 VIDEO_EXTS = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif")
@@ -103,7 +104,10 @@ def evaluate_frames(frames: np.ndarray, image: np.ndarray, layout, opts: EvalOpt
 
     def score_object(j: int) -> dict:
         b = boxes[j]
-        tr = viou(frames, b, track_side=opts.track_side)
+        # the object's own frame-0 pixels (the layout's mask, else an estimate from the input): the tracker
+        # follows them, and left behind counts them
+        obj = masks[j] > 0.5 if masks[j] is not None else object_pixels(ref, b[0])
+        tr = viou(frames, b, track_side=opts.track_side, object_mask=obj)
         # the object's looks where it is (the tracked box, or the layout box where that looks more like
         # it), not only where it was asked to be: a drift is vIoU's to score
         ssim, psnr = object_scores(frames, b, tracked=tr.tracked)
@@ -113,7 +117,7 @@ def evaluate_frames(frames: np.ndarray, image: np.ndarray, layout, opts: EvalOpt
             "object_ssim": ssim,
             "object_psnr": psnr,
             "centroid_error": tr.centroid_error,
-            "left_behind": left_behind(frames, ref, b[0], boxes.transpose(1, 0, 2), object_mask=masks[j]),
+            "left_behind": left_behind(frames, ref, b[0], boxes.transpose(1, 0, 2), object_mask=obj),
             "ious": [round(float(v), 4) for v in tr.ious],
         }
 
@@ -171,14 +175,16 @@ def _evaluate_camera(frames: np.ndarray, picture: np.ndarray, layout, opts: Eval
     box0_space = np.clip(layout.boxes()[:, 0], 0.0, 1.0) * np.array([sw, sh, sw, sh], dtype=np.float64)  # (J, 4)
     obj = [m if m is not None else views.through(object_pixels(views.space, box0_space[j]).astype(np.float32))
            for j, m in enumerate(masks)]
+    # and which of them differ from the fill behind them (`left_behind`'s judged pixels), also once
+    judged = [views.through(differs_from_fill(views.space, box0_space[j]).astype(np.float32)) for j in range(len(boxes))]
 
     def score_object(j: int) -> dict:
         b = boxes[j]
-        tr = viou(frames, b, track_side=opts.track_side)
+        tr = viou(frames, b, track_side=opts.track_side, object_mask=obj[j][0] > 0.5)  # its pixels seen in frame 0
         ssim, psnr = object_scores(frames, b, tracked=tr.tracked)
         # left behind frame by frame, each against its own view of the picture (a clip of frame f alone)
         per = [left_behind(frames[[f, f]], views.references[f], start[f, j], np.stack([seen[f, :, f]] * 2),
-                           object_mask=obj[j][f]) for f in range(1, F)]
+                           object_mask=obj[j][f], judged=judged[j][f]) for f in range(1, F)]
         return {"name": layout.names[j], "viou": tr.viou, "object_ssim": ssim, "object_psnr": psnr,
                 "centroid_error": tr.centroid_error, "left_behind": _mean(per),
                 "ious": [round(float(v), 4) for v in tr.ious]}

@@ -260,7 +260,7 @@ def _grow_with_grabcut(reference: np.ndarray, seed: np.ndarray, inbox: np.ndarra
 
 def left_behind(frames: np.ndarray, reference: np.ndarray, box0: np.ndarray, boxes_f: np.ndarray,
                 same_diff: float = 20.0, min_pixels: int = 16, object_mask: np.ndarray | None = None,
-                same_open: int = SAME_OPEN) -> float | None:
+                same_open: int = SAME_OPEN, judged: np.ndarray | None = None) -> float | None:
     """Share of an object's frame-0 pixels still showing it where its box has moved away (low is good).
 
     No human mask is needed: the object's pixels are estimated from the input
@@ -271,7 +271,10 @@ def left_behind(frames: np.ndarray, reference: np.ndarray, box0: np.ndarray, box
     pixels whose colour happens to match are not the object) was left behind;
     the mean over frames. boxes_f: (F, J, 4) px of every object, box0 (4,) px
     of this one. Given the object's mask (`object_mask` (H, W), the layout's
-    "mask"), its pixels inside the box are the object's instead.
+    "mask"), its pixels inside the box are the object's instead. An object pixel
+    coloured like the fill behind it (`differs_from_fill` false) takes the
+    verdict of the nearest one that is not; `judged` (H, W) gives that map when
+    the caller has it (a camera video, scored frame by frame).
     """
     H, W = reference.shape[:2]
     x0, y0, x1, y1 = _box_slices(box0, W, H)
@@ -285,7 +288,10 @@ def left_behind(frames: np.ndarray, reference: np.ndarray, box0: np.ndarray, box
         obj = object_pixels(reference, box0, differ=same_diff)
     # pixels coloured like the fill behind them read "still there" whether they stayed or left: they take the
     # verdict of the nearest pixel that can be judged
-    judged = differs_from_fill(reference, box0, same_diff)
+    if judged is None:  # (H, W) bool; given by a caller that scores one video in several calls
+        judged = differs_from_fill(reference, box0, same_diff)
+    else:
+        judged = np.asarray(judged) > 0.5
     kernel = np.ones((same_open, same_open), np.uint8) if same_open > 1 else None
     vals = []
     for f in range(1, frames.shape[0]):

@@ -23,12 +23,15 @@ Conventions (documented in docs/benchmark.md):
   to full resolution; CSRT's cost follows the object's size, so this is cheap);
   boxes are scaled alike and the results are reported in the original pixels.
 - CSRT reports whole pixels of those small frames, and its scale moves in 2 %
-  steps: each of its boxes is re-fitted at full resolution to the motion of
-  the frame-0 box's corner points (Lucas-Kanade from frame 0, a similarity
-  transform fitted with RANSAC), which places it to a fraction of a pixel;
-  where too few points agree (a regenerated object, a lost texture), CSRT's box
-  stands. The tracker is seeded once, from the frame-0 layout box, and never
-  sees the later layout boxes. Calibrated against known true boxes in
+  steps: each of its boxes is corrected at full resolution (`Refiner`) by the
+  motion of corner points on the object's own frame-0 pixels (given by the
+  caller: the layout's mask or an estimate), followed frame to frame, which
+  places it to a fraction of a pixel; for an object with too few corners (a
+  flat shape before a textured background, which CSRT follows instead) by
+  matching its frame-0 pixels around CSRT's box; where neither answers (a
+  regenerated object), CSRT's box stands. The tracker is seeded once, from the
+  frame-0 layout box, and never sees the later layout boxes. Calibrated
+  against known true boxes in
   `iva0.metrics.calibration` (docs/benchmark.md, "Calibration").
 """
 
@@ -80,7 +83,7 @@ def _create_csrt():
 
 
 def track_box(frames: np.ndarray, box0: np.ndarray, track_side: int | None = TRACK_SIDE,
-              refine: bool = True) -> tuple[np.ndarray, np.ndarray]:
+              refine: bool = True, object_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Track a pixel box (xyxy) from frame 0 through RGB frames (F, H, W, 3).
 
     Returns tracked boxes (F, 4) in the frames' pixels (NaN where lost) and the
@@ -123,7 +126,7 @@ def track_box(frames: np.ndarray, box0: np.ndarray, track_side: int | None = TRA
     tracker = _create_csrt()
     rect = (int(round(x0)) + pad, int(round(y0)) + pad, max(1, int(round(x1 - x0))), max(1, int(round(y1 - y0))))
     tracker.init(small(frames[0]), rect)
-    refiner = Refiner.of(frames[0], start) if refine else None
+    refiner = Refiner.of(frames[0], start, object_mask) if refine else None
     for f in range(1, F):
         ok, r = tracker.update(small(frames[f]))
         if not ok:
@@ -138,26 +141,45 @@ def track_box(frames: np.ndarray, box0: np.ndarray, track_side: int | None = TRA
     return tracked, lost
 
 
-REFINE_POINTS = 200  # corners tracked inside the frame-0 box
+REFINE_POINTS = 200  # corners followed inside the frame-0 box (on the object's own pixels where they are known)
 REFINE_MIN_SIDE = 48  # px: boxes of a smaller area than this side squared keep CSRT's box
-REFINE_MIN_INLIERS = 8  # fewer points agreeing on one motion: keep CSRT's box
-REFINE_MIN_SHARE = 0.25  # ... or fewer than this share of the points
+REFINE_MIN_INLIERS = 8  # fewer points agreeing on one motion: the points give no answer
 REFINE_RANSAC_PX = 1.0  # px: a point agrees with the motion within this distance
-REFINE_MAX_PX, REFINE_MAX_SHARE = 4.0, 0.05  # the largest correction: px (2 whole px of CSRT at 256 px of 512), or share of the box's shorter side
+REFINE_FB_PX = 1.0  # px: a point followed to the next frame and back must land this close to where it was
+REFINE_MAX_SHARE = 0.25  # the points' box may differ from CSRT's by this share of the box's side, at most
+MATCH_SEARCH = 0.5  # the object is looked for within this share of its size around CSRT's box
+MATCH_SAME = 30  # grey levels: a pixel of the object matches its frame-0 colour within this (max channel) ...
+MATCH_MIN_SHARE = 0.5  # ... and a match where fewer of its pixels do gives no answer (a regenerated object)
+LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
 
 
 @dataclass
 class Refiner:
-    """Places a tracker's box to a fraction of a pixel: the frame-0 box's corners (Shi-Tomasi points),
-    followed by pyramidal Lucas-Kanade from frame 0 (started where the tracker's box puts them),
-    and a similarity transform (scale, rotation, shift) fitted to them with RANSAC."""
+    """Places a tracker's box to a fraction of a pixel, and corrects it where the object is easier to follow
+    than its box. In order, the first that answers:
 
-    grey0: np.ndarray  # (H, W) uint8 frame 0
-    points: np.ndarray  # (N, 1, 2) float32 corners inside the frame-0 box
+    1. points: Shi-Tomasi corners on the object's frame-0 pixels (or anywhere in the box when those are not
+       given or too few), followed frame to frame by pyramidal Lucas-Kanade (kept only when the way back lands
+       within REFINE_FB_PX), a similarity transform from their frame-0 places fitted with RANSAC; points that
+       disagree are dropped for good (a part left behind, a background corner). Answers when at least
+       REFINE_MIN_INLIERS points agree and the box is within REFINE_MAX_SHARE of CSRT's.
+    2. the object's look: its frame-0 pixels (masked SSD, OpenCV matchTemplate, sub-pixel by a parabola)
+       looked for around CSRT's box at CSRT's scale, for an object with too few corners of its own (a flat
+       shape before a textured background, which CSRT follows instead). Answers when at least
+       MATCH_MIN_SHARE of the object's pixels match their frame-0 colour there (a part left behind may not).
+    3. CSRT's box.
+    """
+
+    prev: np.ndarray  # (H, W) uint8 the last frame seen (grey)
+    p0: np.ndarray  # (N, 1, 2) float32 the followed points' frame-0 places
+    cur: np.ndarray  # (N, 1, 2) float32 their places in `prev`
     box: np.ndarray  # (4,) the frame-0 box xyxy
+    look: np.ndarray | None = None  # (h, w, 3) float32 the frame-0 box's pixels, from its rounded-in corner
+    look_mask: np.ndarray | None = None  # (h, w) float32 the object's pixels among them
+    look_at: np.ndarray | None = None  # (2,) the rounded-in corner's offset from the box's corner
 
     @classmethod
-    def of(cls, frame0: np.ndarray, box: np.ndarray) -> "Refiner | None":
+    def of(cls, frame0: np.ndarray, box: np.ndarray, object_mask: np.ndarray | None = None) -> "Refiner | None":
         g = cv2.cvtColor(np.ascontiguousarray(frame0), cv2.COLOR_RGB2GRAY)
         H, W = g.shape
         x0, y0 = (int(np.ceil(v)) for v in box[:2])
@@ -166,43 +188,97 @@ class Refiner:
             # small objects are tracked at (nearly) full resolution, where CSRT's whole pixels are fine,
             # and hold too few corners of their own: the stars around a 25 px galaxy outvote it
             return None
-        mask = np.zeros((H, W), np.uint8)
-        mask[y0:y1, x0:x1] = 255
+        inbox = np.zeros((H, W), np.uint8)
+        inbox[y0:y1, x0:x1] = 255
         gap = max(2.0, min(x1 - x0, y1 - y0) / 25)
-        pts = cv2.goodFeaturesToTrack(g, REFINE_POINTS, 0.01, gap, mask=mask)  # (N, 1, 2)
+        pts = None
+        if object_mask is not None:
+            pts = cv2.goodFeaturesToTrack(g, REFINE_POINTS, 0.01, gap, mask=inbox & np.where(object_mask, 255, 0).astype(np.uint8))
         if pts is None or len(pts) < REFINE_MIN_INLIERS:
+            pts = cv2.goodFeaturesToTrack(g, REFINE_POINTS, 0.01, gap, mask=inbox)  # (N, 1, 2)
+        if pts is None:
+            pts = np.zeros((0, 1, 2), np.float32)
+        box = np.asarray(box, np.float64)
+        ref = cls(g, pts.astype(np.float32), pts.astype(np.float32), box)
+        if object_mask is not None and object_mask[y0:y1, x0:x1].sum() >= 64:
+            ref.look = frame0[y0:y1, x0:x1].astype(np.float32)
+            ref.look_mask = object_mask[y0:y1, x0:x1].astype(np.float32)
+            ref.look_at = np.array([x0, y0], np.float64) - box[:2]
+        if len(pts) < REFINE_MIN_INLIERS and ref.look is None:
             return None
-        return cls(g, pts.astype(np.float32), np.asarray(box, np.float64))
+        return ref
 
     def refine(self, frame: np.ndarray, box: np.ndarray) -> np.ndarray:
-        """`box` (the tracker's estimate of where the frame-0 box went), re-fitted to the points' motion."""
-        size0 = self.box[2:] - self.box[:2]
-        k = (box[2:] - box[:2]) / size0  # (2,) the tracker's scale since frame 0
-        c0, c = (self.box[:2] + self.box[2:]) / 2, (box[:2] + box[2:]) / 2
-        guess = ((self.points - c0) * k + c).astype(np.float32)  # (N, 1, 2) where the tracker puts them
+        """`box` (CSRT's estimate of where the frame-0 box went in `frame`), corrected (class docstring)."""
         g = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
-        win = int(np.clip(min(size0) / 3, 9, 41)) | 1
-        moved, ok, _ = cv2.calcOpticalFlowPyrLK(self.grey0, g, self.points, guess.copy(), winSize=(win, win), maxLevel=2,
-                                                flags=cv2.OPTFLOW_USE_INITIAL_FLOW,
-                                                criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01))
-        ok = ok.ravel() > 0
+        out = self._by_points(g, box)
+        self.prev = g
+        if out is None and self.look is not None:
+            out = self._by_look(frame, box)
+        return box if out is None else out
+
+    def _by_points(self, g: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+        if len(self.cur) < REFINE_MIN_INLIERS:
+            return None
+        size0 = self.box[2:] - self.box[:2]
+        win = int(np.clip(min(size0) / 5, 7, 41)) | 1  # small windows: mostly the object's texture, little else
+        nxt, ok, _ = cv2.calcOpticalFlowPyrLK(self.prev, g, self.cur, None, winSize=(win, win), maxLevel=3,
+                                              criteria=LK_CRITERIA)
+        back, ok_back, _ = cv2.calcOpticalFlowPyrLK(g, self.prev, nxt, None, winSize=(win, win), maxLevel=3,
+                                                    criteria=LK_CRITERIA)
+        ok = (ok.ravel() > 0) & (ok_back.ravel() > 0) & (np.linalg.norm((back - self.cur)[:, 0], axis=1) < REFINE_FB_PX)
         if ok.sum() < REFINE_MIN_INLIERS:
-            return box
-        M, inl = cv2.estimateAffinePartial2D(self.points[ok], moved[ok], method=cv2.RANSAC,
+            self.p0, self.cur = self.p0[ok], nxt[ok]
+            return None
+        M, inl = cv2.estimateAffinePartial2D(self.p0[ok], nxt[ok], method=cv2.RANSAC,
                                              ransacReprojThreshold=REFINE_RANSAC_PX)
-        if M is None or inl.sum() < max(REFINE_MIN_INLIERS, REFINE_MIN_SHARE * len(self.points)):
-            return box
+        if M is None or inl.sum() < REFINE_MIN_INLIERS:
+            self.p0, self.cur = self.p0[ok], nxt[ok]
+            return None
+        keep = np.flatnonzero(ok)[inl.ravel() > 0]  # the points that move with the object, from now on
+        self.p0, self.cur = self.p0[keep], nxt[keep]
         scale = float(np.hypot(M[0, 0], M[1, 0]))
-        centre = M[:, :2] @ c0 + M[:, 2]
+        centre = M[:, :2] @ ((self.box[:2] + self.box[2:]) / 2) + M[:, 2]
         out = np.concatenate([centre - scale * size0 / 2, centre + scale * size0 / 2])
-        # a correction, not a second tracker: where the points agree on a motion far from CSRT's
-        # (the box's background has more corners than the object, and stayed), CSRT's box stands
-        if np.abs(out - box).max() > max(REFINE_MAX_PX, REFINE_MAX_SHARE * float(min(box[2:] - box[:2]))):
-            return box
+        # points that agree on a motion far from CSRT's follow something else (a background the object's
+        # estimate took in): the next way answers
+        if np.abs(out - box).max() > REFINE_MAX_SHARE * float(min(box[2:] - box[:2])):
+            return None
         return out
 
+    def _by_look(self, frame: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+        H, W = frame.shape[:2]
+        k = float(np.mean((box[2:] - box[:2]) / (self.box[2:] - self.box[:2])))  # CSRT's scale since frame 0
+        h0, w0 = self.look_mask.shape
+        tw, th = max(4, round(w0 * k)), max(4, round(h0 * k))
+        look = cv2.resize(self.look, (tw, th), interpolation=cv2.INTER_AREA)  # (th, tw, 3)
+        mask = cv2.resize(self.look_mask, (tw, th), interpolation=cv2.INTER_AREA)  # (th, tw)
+        r = int(max(8, MATCH_SEARCH * max(tw, th)))
+        at = box[:2] + k * self.look_at  # where CSRT puts the look's corner
+        sx0, sy0 = max(0, int(round(at[0])) - r), max(0, int(round(at[1])) - r)
+        sx1, sy1 = min(W, int(round(at[0])) + tw + r), min(H, int(round(at[1])) + th + r)
+        if sx1 - sx0 < tw + 2 or sy1 - sy0 < th + 2:
+            return None
+        search = frame[sy0:sy1, sx0:sx1].astype(np.float32)
+        ssd = cv2.matchTemplate(search, look, cv2.TM_SQDIFF, mask=np.repeat(mask[..., None], 3, -1))  # (sh, sw)
+        _, _, (mx, my), _ = cv2.minMaxLoc(ssd)
+        same = np.abs(search[my : my + th, mx : mx + tw] - look).max(-1) < MATCH_SAME  # (th, tw)
+        if (mask * same).sum() < MATCH_MIN_SHARE * mask.sum():
+            return None
+        x = sx0 + mx + _vertex(ssd[my, mx - 1 : mx + 2]) if 0 < mx < ssd.shape[1] - 1 else sx0 + mx
+        y = sy0 + my + _vertex(ssd[my - 1 : my + 2, mx]) if 0 < my < ssd.shape[0] - 1 else sy0 + my
+        corner = np.array([x, y]) - k * self.look_at  # the box's corner
+        return np.concatenate([corner, corner + k * (self.box[2:] - self.box[:2])])
 
-def viou(frames: np.ndarray, boxes_px: np.ndarray, track_side: int | None = TRACK_SIDE) -> TrackResult:
+
+def _vertex(v: np.ndarray) -> float:
+    """The sub-pixel offset of a parabola's vertex through three values around a minimum."""
+    den = float(v[0] - 2 * v[1] + v[2])
+    return 0.5 * float(v[0] - v[2]) / den if den > 0 else 0.0
+
+
+def viou(frames: np.ndarray, boxes_px: np.ndarray, track_side: int | None = TRACK_SIDE,
+         object_mask: np.ndarray | None = None) -> TrackResult:
     """Track one object and score it against its per-frame layout boxes.
 
     frames: (F, H, W, 3) uint8 RGB; boxes_px: (F, 4) pixel xyxy layout boxes.
@@ -212,7 +288,7 @@ def viou(frames: np.ndarray, boxes_px: np.ndarray, track_side: int | None = TRAC
     F, H, W, _ = frames.shape
     if boxes_px.shape != (F, 4):
         raise ValueError(f"boxes_px must be (F, 4) = ({F}, 4), got {boxes_px.shape}")
-    tracked, lost = track_box(frames, boxes_px[0], track_side)
+    tracked, lost = track_box(frames, boxes_px[0], track_side, object_mask=object_mask)
     ious, centroid_error = score_track(tracked, lost, boxes_px, W, H)
     # frame 0 is the input (IoU 1 by construction): it says nothing about the motion and is left out
     return TrackResult(viou=float(ious[1:].mean() if F > 1 else ious.mean()), ious=ious, tracked=tracked, lost=lost,
