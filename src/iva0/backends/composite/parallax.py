@@ -1,0 +1,138 @@
+"""Parallax for the composite's camera: near pixels move more than far ones as the window moves.
+
+The model (README, "Camera motion"). Depth d in [0, 1] (larger = nearer, iva0.depth); the reference depth d_ref is
+the median depth of what window 0 shows (pixels at d_ref move exactly with the window, as without parallax).
+Window f has centre c_f and size S_f (picture px, per axis), window 0 c_0 and S_0, r = S_f / S_0. Through the
+camera alone a picture point p appears at o_f(p) = (p - c_f) / S_f in the window; with parallax s, a point at depth
+d moves on screen (1 + s (d - d_ref)) times as far as that, i.e. in picture space it is moved by
+
+    D_f(p) = s (d(p) - d_ref) [(p - c_f) - r (p - c_0)]
+
+before window f is resampled: a pan (r = 1) shifts it by s (d - d_ref) (c_0 - c_f) (near pixels against the pan,
+far ones with it), a zoom about a fixed centre scales it about the window's centre by 1 + s (d - d_ref) (1 - r).
+D_0 = 0: frame 0 is the input.
+
+The move is a forward warp with a z-buffer: every source pixel lands on the pixel its moved centre falls in, the
+nearest (largest depth) wins; each target then samples the picture bilinearly at its own centre moved back by its
+winner's displacement. Target pixels no source reaches are holes: holes narrower than 3 px (cracks where near
+content is stretched) take their nearest neighbour's source; the rest are disoccluded, the background that near
+pixels uncovered, filled with the composite's fill and marked unknown.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+CRACK_PX = 3  # holes that a CRACK_PX square cannot fit in are cracks (stretched content), not disocclusions
+
+
+@dataclass(frozen=True)
+class ParallaxModel:
+    """The per-video part of the model: the depth map in picture space, its z-order, the reference depth."""
+
+    strength: float  # s, 0..4
+    depth: np.ndarray  # (H, W) float32 in [0, 1], larger = nearer, at picture-space size
+    ref: float  # d_ref: the median depth window 0 shows
+    window0: np.ndarray  # (4,) window 0 in picture px
+
+    @classmethod
+    def build(cls, strength: float, depth: np.ndarray, window0_px: np.ndarray) -> "ParallaxModel":
+        H, W = depth.shape
+        x0, y0, x1, y1 = (float(v) for v in window0_px)
+        shown = depth[max(0, math.floor(y0)):min(H, math.ceil(y1)), max(0, math.floor(x0)):min(W, math.ceil(x1))]
+        ref = float(np.median(shown)) if shown.size else float(np.median(depth))
+        return cls(float(strength), depth.astype(np.float32), ref, np.asarray(window0_px, np.float64))
+
+    def terms(self, window_px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(a, b) with D_f(p) = s (d - d_ref) (a * p + b) per axis (x, y): a = 1 - r, b = r c_0 - c_f."""
+        w0, wf = self.window0, np.asarray(window_px, np.float64)
+        c0, cf = (w0[:2] + w0[2:]) / 2, (wf[:2] + wf[2:]) / 2
+        r = (wf[2:] - wf[:2]) / (w0[2:] - w0[:2])
+        return 1.0 - r, r * c0 - cf
+
+    def reach(self, window_px: np.ndarray) -> float:
+        """The longest move (px) any pixel of the picture makes at window f: a bound on how far a source lies
+        from its target."""
+        a, b = self.terms(window_px)
+        H, W = self.depth.shape
+        corners = np.array([[0, 0], [W, 0], [0, H], [W, H]], np.float64)  # the affine part peaks at a corner
+        span = float(np.max(np.hypot(*(corners * a + b).T)))
+        dd = max(float(self.depth.max()) - self.ref, self.ref - float(self.depth.min()))
+        return self.strength * dd * span
+
+    def active(self, window_px: np.ndarray) -> bool:
+        return self.strength > 0 and self.reach(window_px) > 1e-6
+
+
+def grow_region(region: tuple[int, int, int, int], by: float, width: int, height: int) -> tuple[int, int, int, int]:
+    """`region` [x0, x1) x [y0, y1) grown by `by` px (and a pixel) on every side, clipped to the picture."""
+    g = int(math.ceil(by)) + 1
+    x0, y0, x1, y1 = region
+    return max(0, x0 - g), max(0, y0 - g), min(width, x1 + g), min(height, y1 + g)
+
+
+def warp(model: ParallaxModel, window_px: np.ndarray, depth: np.ndarray, origin: tuple[int, int],
+         canvas: np.ndarray, planes: list[np.ndarray], fill: str) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """Move a region of picture space by the parallax of window f: (canvas, planes, disoccluded).
+
+    canvas (h, w, 3) float32 and planes (h, w) float32 (masks that move with the pixels) are the region whose
+    top-left pixel is `origin` (x, y) in picture space; depth (h, w) is that region's depth (the objects' own where
+    they are now). disoccluded (h, w) bool: target pixels no source reached, filled with `fill`; the planes are 0
+    there.
+    """
+    from iva0.backends.composite.fill import fill_hole
+
+    h, w = depth.shape
+    ox, oy = origin
+    a, b = model.terms(window_px)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)  # (h, w) each
+    amount = model.strength * (depth - model.ref)  # (h, w)
+    dx = amount * (a[0] * (xs + 0.5 + ox) + b[0])  # pixel centres in picture px
+    dy = amount * (a[1] * (ys + 0.5 + oy) + b[1])
+    tx, ty = np.rint(xs + dx).astype(np.int64), np.rint(ys + dy).astype(np.int64)
+    inside = (tx >= 0) & (tx < w) & (ty >= 0) & (ty < h)
+    n = h * w
+    # z-buffer: each target keeps the source of largest (depth rank, index); the rank orders depth exactly
+    rank = np.empty(n, np.int64)
+    rank[np.argsort(depth, axis=None, kind="stable")] = np.arange(n)
+    key = rank * n + np.arange(n)  # (n,) unique, ordered by depth first
+    buf = np.full(n, -1, np.int64)
+    np.maximum.at(buf, (ty * w + tx)[inside], key[inside.ravel()])
+    buf = buf.reshape(h, w)
+    holes = buf < 0
+    if holes.any():
+        real = cv2.morphologyEx(holes.astype(np.uint8), cv2.MORPH_OPEN, np.ones((CRACK_PX, CRACK_PX), np.uint8)) > 0
+        cracks = holes & ~real
+        for _ in range(CRACK_PX - 1):  # a crack takes its nearest neighbour's source (at most CRACK_PX - 1 wide)
+            if not cracks.any():
+                break
+            grown = ndimage.maximum_filter(buf, size=3, mode="nearest")
+            buf[cracks] = grown[cracks]
+            cracks &= buf < 0
+        holes = buf < 0
+    src = np.where(holes, 0, buf % n).ravel()  # (n,) each target's source pixel
+    map_x = (xs.ravel() - dx.ravel()[src]).reshape(h, w).astype(np.float32)  # the target's centre moved back
+    map_y = (ys.ravel() - dy.ravel()[src]).reshape(h, w).astype(np.float32)
+    map_x[holes], map_y[holes] = xs[holes], ys[holes]
+    out = cv2.remap(canvas, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    moved = [cv2.remap(p, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) * ~holes for p in planes]
+    if holes.any():  # the disoccluded background: the composite's own fill
+        filled = fill_hole(np.clip(out + 0.5, 0, 255).astype(np.uint8), holes.astype(np.uint8), fill)
+        out[holes] = filled[holes]
+    return out, moved, holes
+
+
+def fill_depth(depth: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """The depth map with the objects' hole filled by the plate's own fill (Telea on the float map): the depth of
+    the background they leave behind, (H, W) float32."""
+    from iva0.backends.composite.fill import fill_hole
+
+    return fill_hole(depth.astype(np.float32), hole, "telea")
+
+
+__all__ = ["CRACK_PX", "ParallaxModel", "fill_depth", "grow_region", "warp"]
