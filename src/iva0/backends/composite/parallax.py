@@ -14,9 +14,11 @@ D_0 = 0: frame 0 is the input.
 
 The move is a forward warp with a z-buffer: every source pixel lands on the pixel its moved centre falls in, the
 nearest (largest depth) wins; each target then samples the picture bilinearly at its own centre moved back by its
-winner's displacement. Target pixels no source reaches are holes: holes narrower than 3 px (cracks where near
-content is stretched) take their nearest neighbour's source; the rest are disoccluded, the background that near
-pixels uncovered, filled with the composite's fill and marked unknown.
+winner's displacement. Cracks -- gaps of at most 2 px with nearer pixels on both sides (along x or y), where near
+content is stretched and the far pixels behind it (or nothing) would show through -- take their nearest neighbour's
+source. Target pixels no source reaches after that are disoccluded, the background that near pixels uncovered,
+filled with the composite's fill (with the near pixels beside them hidden from it, so that it draws on the far
+side) and marked unknown.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-CRACK_PX = 3  # holes that a CRACK_PX square cannot fit in are cracks (stretched content), not disocclusions
+CRACK_PX = 3  # a gap narrower than this between nearer pixels on both sides is a crack (stretched content)
+CRACK_DEPTH = 0.05  # "nearer": by this much depth (of [0, 1])
 
 
 @dataclass(frozen=True)
@@ -104,27 +107,54 @@ def warp(model: ParallaxModel, window_px: np.ndarray, depth: np.ndarray, origin:
     buf = np.full(n, -1, np.int64)
     np.maximum.at(buf, (ty * w + tx)[inside], key[inside.ravel()])
     buf = buf.reshape(h, w)
+    for _ in range(2):  # twice: where a crack along x crosses one along y, neither side is nearer at first
+        buf = fill_cracks(buf, depth.ravel()[np.maximum(buf, 0) % n].reshape(h, w), n)
     holes = buf < 0
-    if holes.any():
-        real = cv2.morphologyEx(holes.astype(np.uint8), cv2.MORPH_OPEN, np.ones((CRACK_PX, CRACK_PX), np.uint8)) > 0
-        cracks = holes & ~real
-        for _ in range(CRACK_PX - 1):  # a crack takes its nearest neighbour's source (at most CRACK_PX - 1 wide)
-            if not cracks.any():
-                break
-            grown = ndimage.maximum_filter(buf, size=3, mode="nearest")
-            buf[cracks] = grown[cracks]
-            cracks &= buf < 0
-        holes = buf < 0
     src = np.where(holes, 0, buf % n).ravel()  # (n,) each target's source pixel
     map_x = (xs.ravel() - dx.ravel()[src]).reshape(h, w).astype(np.float32)  # the target's centre moved back
     map_y = (ys.ravel() - dy.ravel()[src]).reshape(h, w).astype(np.float32)
     map_x[holes], map_y[holes] = xs[holes], ys[holes]
     out = cv2.remap(canvas, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     moved = [cv2.remap(p, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) * ~holes for p in planes]
-    if holes.any():  # the disoccluded background: the composite's own fill
-        filled = fill_hole(np.clip(out + 0.5, 0, 255).astype(np.uint8), holes.astype(np.uint8), fill)
+    if holes.any():  # the disoccluded background: the composite's own fill, drawn from the far side
+        zd = depth.ravel()[src].reshape(h, w)  # (h, w) each target's depth
+        filled = fill_hole(np.clip(out + 0.5, 0, 255).astype(np.uint8), fill_region(holes, zd), fill)
         out[holes] = filled[holes]
     return out, moved, holes
+
+
+def fill_region(holes: np.ndarray, zd: np.ndarray) -> np.ndarray:
+    """What the fill of `holes` (h, w) bool repaints, (h, w) uint8 {0, 1}: the holes and the nearer pixels beside
+    them. A disocclusion shows what lay behind the near pixels that moved away, so its fill must come from the far
+    side: near pixels (by CRACK_DEPTH above the farthest around) within the hole's own width plus the inpainting's
+    reach are hidden from the fill (and only the holes are copied back)."""
+    hole = holes.astype(np.uint8)
+    width = 2.0 * float(cv2.distanceTransform(hole, cv2.DIST_L2, 3).max())  # the widest hole, px
+    reach = int(math.ceil(width)) + max(3, int(0.02 * max(holes.shape)))  # + the inpainting radius (fill.py)
+    size = 2 * reach + 1
+    far = ndimage.minimum_filter(np.where(holes, np.inf, zd), size=size, mode="nearest")  # the farthest around
+    band = cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))) > 0
+    return (holes | (band & (zd > far + CRACK_DEPTH))).astype(np.uint8)
+
+
+def fill_cracks(buf: np.ndarray, zd: np.ndarray, n: int) -> np.ndarray:
+    """The z-buffer `buf` (h, w) of keys (rank * n + source, -1 = no source) with its cracks closed: pixels with a
+    nearer surface (by CRACK_DEPTH) within CRACK_PX - 1 px on both sides, along x or along y, take their nearest
+    3 x 3 neighbour's source. Stretched near content leaves such gaps, which the far pixels behind (or nothing)
+    would show through; a gap open on one side is a disocclusion and stays."""
+    zd = np.where(buf < 0, -1.0, zd).astype(np.float32)  # (h, w) depth of each target's winner; -1: none
+    r = CRACK_PX - 1
+    zp = np.pad(zd, r, constant_values=-1.0)  # (h + 2r, w + 2r)
+    h, w = zd.shape
+    crack = np.zeros((h, w), bool)
+    for axis in (0, 1):
+        shifted = [zp[r + k:r + k + h, r:r + w] if axis == 0 else zp[r:r + h, r + k:r + k + w] for k in range(-r, r + 1)]
+        before, after = np.max(shifted[:r], axis=0), np.max(shifted[r + 1:], axis=0)
+        crack |= np.minimum(before, after) > zd + CRACK_DEPTH
+    if crack.any():
+        near = ndimage.maximum_filter(buf, size=3, mode="nearest")  # the largest key: the nearest neighbour
+        buf = np.where(crack, near, buf)
+    return buf
 
 
 def fill_depth(depth: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -135,4 +165,4 @@ def fill_depth(depth: np.ndarray, hole: np.ndarray) -> np.ndarray:
     return fill_hole(depth.astype(np.float32), hole, "telea")
 
 
-__all__ = ["CRACK_PX", "ParallaxModel", "fill_depth", "grow_region", "warp"]
+__all__ = ["CRACK_DEPTH", "CRACK_PX", "ParallaxModel", "fill_cracks", "fill_depth", "fill_region", "grow_region", "warp"]
