@@ -32,6 +32,9 @@ from scipy import ndimage
 
 CRACK_PX = 3  # a gap narrower than this between nearer pixels on both sides is a crack (stretched content)
 CRACK_DEPTH = 0.05  # "nearer": by this much depth (of [0, 1])
+NEAR_DEPTH = 0.1  # beside a disocclusion, pixels this much nearer than its farthest rim pixel are hidden from its fill
+FILL_BAND = 0.25  # ... within a band as wide as the hole, at most this share of the region's longer side
+FILL_SIDE = 192  # the disocclusions are filled at this working size (fill.py; they are unknown pixels anyway)
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,7 @@ def warp(model: ParallaxModel, window_px: np.ndarray, depth: np.ndarray, origin:
     moved = [cv2.remap(p, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) * ~holes for p in planes]
     if holes.any():  # the disoccluded background: the composite's own fill, drawn from the far side
         zd = depth.ravel()[src].reshape(h, w)  # (h, w) each target's depth
-        filled = fill_hole(np.clip(out + 0.5, 0, 255).astype(np.uint8), fill_region(holes, zd), fill)
+        filled = fill_hole(np.clip(out + 0.5, 0, 255).astype(np.uint8), fill_region(holes, zd), fill, FILL_SIDE)
         out[holes] = filled[holes]
     return out, moved, holes
 
@@ -126,15 +129,19 @@ def warp(model: ParallaxModel, window_px: np.ndarray, depth: np.ndarray, origin:
 def fill_region(holes: np.ndarray, zd: np.ndarray) -> np.ndarray:
     """What the fill of `holes` (h, w) bool repaints, (h, w) uint8 {0, 1}: the holes and the nearer pixels beside
     them. A disocclusion shows what lay behind the near pixels that moved away, so its fill must come from the far
-    side: near pixels (by CRACK_DEPTH above the farthest around) within the hole's own width plus the inpainting's
-    reach are hidden from the fill (and only the holes are copied back)."""
+    side: within a band around each hole (as wide as the widest hole, at most FILL_BAND of the region's longer
+    side), the pixels nearer (by NEAR_DEPTH) than the farthest pixel on that hole's rim are hidden from the fill
+    (only the holes are copied back)."""
     hole = holes.astype(np.uint8)
     width = 2.0 * float(cv2.distanceTransform(hole, cv2.DIST_L2, 3).max())  # the widest hole, px
-    reach = int(math.ceil(width)) + max(3, int(0.02 * max(holes.shape)))  # + the inpainting radius (fill.py)
-    size = 2 * reach + 1
-    far = ndimage.minimum_filter(np.where(holes, np.inf, zd), size=size, mode="nearest")  # the farthest around
-    band = cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))) > 0
-    return (holes | (band & (zd > far + CRACK_DEPTH))).astype(np.uint8)
+    band = min(width, FILL_BAND * max(holes.shape)) + 1.5
+    # every other pixel's distance to the nearest hole, and which hole (connected component) that is
+    dist, label = cv2.distanceTransformWithLabels(1 - hole, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_CCOMP)
+    rim = (dist <= 1.5) & ~holes
+    far = np.full(int(label.max()) + 1, np.inf)
+    np.minimum.at(far, label[rim], zd[rim])  # each hole's farthest rim pixel
+    hidden = (dist <= band) & ~holes & (zd > far[label] + NEAR_DEPTH)
+    return (holes | hidden).astype(np.uint8)
 
 
 def fill_cracks(buf: np.ndarray, zd: np.ndarray, n: int) -> np.ndarray:
