@@ -26,7 +26,6 @@ import numpy as np
 
 from iva0.backends.base import ProgressFn, no_progress
 from iva0.backends.composite.fill import FILLS, fill_hole
-from iva0.backends.composite.parallax import grow_region
 from iva0.backends.composite.window import inside_picture, resample_window, window_region, window_to_px
 from iva0.errors import LayoutError, UserError
 from iva0.layout import Layout
@@ -258,7 +257,7 @@ class CompositeBackend:
             x0, y0, x1, y1 = (0, 0, W, H) if windows is None else window_region(windows[f], W, H, out_w, out_h)
             moving = par is not None and f > 0 and par.active(windows[f])
             if moving:  # and what parallax may move into it
-                x0, y0, x1, y1 = grow_region((x0, y0, x1, y1), par.reach(windows[f]), W, H)
+                x0, y0, x1, y1 = par.source_region(windows[f], (x0, y0, x1, y1))
             shift = np.array([x0, y0, x0, y0], dtype=np.float64)
             if f == 0:
                 canvas = image[y0:y1, x0:x1].astype(np.float32)  # frame 0 is the input

@@ -61,15 +61,29 @@ class ParallaxModel:
         r = (wf[2:] - wf[:2]) / (w0[2:] - w0[:2])
         return 1.0 - r, r * c0 - cf
 
-    def reach(self, window_px: np.ndarray) -> float:
-        """The longest move (px) any pixel of the picture makes at window f: a bound on how far a source lies
-        from its target."""
+    def reach(self, window_px: np.ndarray, region: tuple[int, int, int, int] | None = None) -> float:
+        """The longest move (px) a pixel of `region` (x0, y0, x1, y1; default the whole picture) makes at window f."""
         a, b = self.terms(window_px)
         H, W = self.depth.shape
-        corners = np.array([[0, 0], [W, 0], [0, H], [W, H]], np.float64)  # the affine part peaks at a corner
+        x0, y0, x1, y1 = region or (0, 0, W, H)
+        corners = np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]], np.float64)  # the affine part peaks at a corner
         span = float(np.max(np.hypot(*(corners * a + b).T)))
         dd = max(float(self.depth.max()) - self.ref, self.ref - float(self.depth.min()))
         return self.strength * dd * span
+
+    def source_region(self, window_px: np.ndarray, region: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """`region` grown to hold every pixel that may move into it at window f: grown by the longest move of a
+        pixel of the grown region, to a fixed point (or the whole picture)."""
+        H, W = self.depth.shape
+        grown = region
+        for _ in range(16):
+            bigger = grow_region(region, self.reach(window_px, grown), W, H)
+            if bigger == grown:
+                break
+            grown = bigger
+        else:
+            grown = (0, 0, W, H)
+        return grown
 
     def active(self, window_px: np.ndarray) -> bool:
         return self.strength > 0 and self.reach(window_px) > 1e-6
@@ -96,31 +110,30 @@ def warp(model: ParallaxModel, window_px: np.ndarray, depth: np.ndarray, origin:
     h, w = depth.shape
     ox, oy = origin
     a, b = model.terms(window_px)
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)  # (h, w) each
+    xs = np.arange(w, dtype=np.float32)[None]  # (1, w): broadcast, not a full grid
+    ys = np.arange(h, dtype=np.float32)[:, None]  # (h, 1)
     amount = model.strength * (depth - model.ref)  # (h, w)
-    dx = amount * (a[0] * (xs + 0.5 + ox) + b[0])  # pixel centres in picture px
-    dy = amount * (a[1] * (ys + 0.5 + oy) + b[1])
-    tx, ty = np.rint(xs + dx).astype(np.int64), np.rint(ys + dy).astype(np.int64)
-    inside = (tx >= 0) & (tx < w) & (ty >= 0) & (ty < h)
+    dx = amount * np.float32(a[0]) * (xs + np.float32(0.5 + ox)) + amount * np.float32(b[0])  # centres in picture px
+    dy = amount * np.float32(a[1]) * (ys + np.float32(0.5 + oy)) + amount * np.float32(b[1])
+    tx, ty = np.rint(xs + dx).astype(np.int64), np.rint(ys + dy).astype(np.int64)  # (h, w) each
+    inside = ((tx >= 0) & (tx < w) & (ty >= 0) & (ty < h)).ravel()
     n = h * w
-    # z-buffer: each target keeps the source of largest (depth rank, index); the rank orders depth exactly
-    rank = np.empty(n, np.int64)
-    rank[np.argsort(depth, axis=None, kind="stable")] = np.arange(n)
-    key = rank * n + np.arange(n)  # (n,) unique, ordered by depth first
+    # z-buffer: each target keeps the source of largest (depth, index): depth in 1/65535 steps above, the source's
+    # index in the low 32 bits (no sort needed)
+    key = (np.rint(depth.ravel() * 65535).astype(np.int64) << 32) | np.arange(n, dtype=np.int64)  # (n,)
     buf = np.full(n, -1, np.int64)
-    np.maximum.at(buf, (ty * w + tx)[inside], key[inside.ravel()])
+    np.maximum.at(buf, (ty * w + tx).ravel()[inside], key[inside])
     buf = buf.reshape(h, w)
     for _ in range(2):  # twice: where a crack along x crosses one along y, neither side is nearer at first
-        buf = fill_cracks(buf, depth.ravel()[np.maximum(buf, 0) % n].reshape(h, w), n)
+        buf = fill_cracks(buf, (buf >> 32).astype(np.float32) / 65535)
     holes = buf < 0
-    src = np.where(holes, 0, buf % n).ravel()  # (n,) each target's source pixel
-    map_x = (xs.ravel() - dx.ravel()[src]).reshape(h, w).astype(np.float32)  # the target's centre moved back
-    map_y = (ys.ravel() - dy.ravel()[src]).reshape(h, w).astype(np.float32)
-    map_x[holes], map_y[holes] = xs[holes], ys[holes]
+    src = np.where(holes, 0, buf & 0xFFFFFFFF).ravel()  # (n,) each target's source pixel
+    map_x = np.where(holes, xs, xs - dx.ravel()[src].reshape(h, w)).astype(np.float32)  # the centre moved back
+    map_y = np.where(holes, ys, ys - dy.ravel()[src].reshape(h, w)).astype(np.float32)
     out = cv2.remap(canvas, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     moved = [cv2.remap(p, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) * ~holes for p in planes]
     if holes.any():  # the disoccluded background: the composite's own fill, drawn from the far side
-        zd = depth.ravel()[src].reshape(h, w)  # (h, w) each target's depth
+        zd = (buf >> 32).astype(np.float32) / 65535  # (h, w) each target's depth
         filled = fill_hole(np.clip(out + 0.5, 0, 255).astype(np.uint8), fill_region(holes, zd), fill, FILL_SIDE)
         out[holes] = filled[holes]
     return out, moved, holes
@@ -144,8 +157,8 @@ def fill_region(holes: np.ndarray, zd: np.ndarray) -> np.ndarray:
     return (holes | hidden).astype(np.uint8)
 
 
-def fill_cracks(buf: np.ndarray, zd: np.ndarray, n: int) -> np.ndarray:
-    """The z-buffer `buf` (h, w) of keys (rank * n + source, -1 = no source) with its cracks closed: pixels with a
+def fill_cracks(buf: np.ndarray, zd: np.ndarray) -> np.ndarray:
+    """The z-buffer `buf` (h, w) of keys ((depth step << 32) | source, -1 = no source) with its cracks closed: pixels with a
     nearer surface (by CRACK_DEPTH) within CRACK_PX - 1 px on both sides, along x or along y, take their nearest
     3 x 3 neighbour's source. Stretched near content leaves such gaps, which the far pixels behind (or nothing)
     would show through; a gap open on one side is a disocclusion and stays."""
