@@ -247,19 +247,17 @@ def animate_args(work, layout, *more):
     return ["animate", COFFEE.image, "-l", layout, "-o", work / "o.mp4", "-q", "--width", "96", *more]
 
 
-@pytest.mark.parametrize("exists", [True, False])
-def test_depth_outside_the_layout_folder_is_one_line_whether_or_not_it_exists(tmp_path, capsys, exists):
+def test_depth_outside_the_layout_folder_is_one_line_whether_or_not_it_exists(tmp_path, capsys):
     inner, outer = tmp_path / "in", tmp_path / "out"
     inner.mkdir()
     outer.mkdir()
-    if exists:
-        Image.fromarray(np.zeros((40, 60), np.uint8)).save(outer / "d.png")
     layout = write(inner, coffee_camera(parallax=1, depth="../out/d.png"))
-    line = one_error(animate_args(inner, layout), inner, capsys, "camera.depth: must be inside the layout's folder")
-    assert "d.png" in line
+    missing = one_error(animate_args(inner, layout), inner, capsys, "camera.depth: must be inside the layout's folder")
+    Image.fromarray(np.zeros((40, 60), np.uint8)).save(outer / "d.png")
+    assert one_error(animate_args(inner, layout), inner, capsys, "must be inside") == missing  # learns nothing
     (inner / "link.png").symlink_to(outer / "d.png")  # a link that leaves the folder: the same words
     write(inner, coffee_camera(parallax=1, depth="link.png"))
-    assert one_error(animate_args(inner, layout), inner, capsys, "must be inside").replace("link.png", "../out/d.png") == line
+    assert one_error(animate_args(inner, layout), inner, capsys, "must be inside").replace("link.png", "../out/d.png") == missing
 
 
 @pytest.mark.parametrize("case,cam,extra,pattern", [
@@ -344,6 +342,14 @@ def test_tiny_depth_model_in_the_real_layout(tiny_depth_model):
     check_depth_model(tiny_depth_model)
     d = DepthModel.load(tiny_depth_model).estimate(np.asarray(Image.open(COFFEE.image).convert("RGB"))[::4, ::4])
     assert d.shape == (100, 150) and d.dtype == np.float32 and d.min() == 0 and d.max() == 1
+
+
+def test_tiny_models_command_writes_a_depth_anything_folder(tmp_path, capsys):
+    code, out, err = run(["tiny-models", tmp_path / "da", "--family", "depth-anything", "-q"], capsys)
+    assert code == 0, err
+    assert {p.name for p in (tmp_path / "da").iterdir()} == {"config.json", "model.safetensors", "preprocessor_config.json"}
+    code, out, err = run(["tiny-models", tmp_path / "da", "--family", "depth-anything", "-q"], capsys)
+    assert code == 2 and "already exists" in err  # never replaced
 
 
 def test_depth_model_folder_checks(tmp_path, tiny_depth_model):
