@@ -61,7 +61,10 @@ def animate(
     # the camera's parallax: its depth file (readable, the picture's aspect ratio) or a depth model folder
     from iva0.depth import check_depth
 
-    check_depth(layout, w, h, backend_options.get("depth_model") or getattr(getattr(backend, "config", None), "depth_model", None))
+    depth_model = backend_options.get("depth_model") or next(  # a backend instance: its config's (composite, ttm)
+        (getattr(getattr(backend, k, None), "depth_model", None) for k in ("config", "settings")
+         if getattr(getattr(backend, k, None), "depth_model", None)), None)
+    check_depth(layout, w, h, depth_model)
     be = create_backend(backend, **backend_options) if isinstance(backend, str) else backend
     if hasattr(be, "output_size"):  # a backend whose model fixes the size rule (ttm)
         out_w, out_h = be.output_size(w, h, width, height)

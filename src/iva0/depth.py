@@ -92,7 +92,12 @@ def check_depth(layout, width: int, height: int, depth_model: str | os.PathLike 
         return
     if layout.camera.depth is not None:
         fit_depth(read_depth_file(layout.camera.depth), width, height)
-        return
+    else:
+        require_depth_model(depth_model)
+
+
+def require_depth_model(depth_model: str | os.PathLike | None) -> None:
+    """A layout with parallax and no depth file needs a depth model folder that passes its checks."""
     if depth_model is None:
         raise UserError("camera.parallax: parallax needs a depth map: name one in the layout (camera.depth, a "
                         "greyscale PNG or .npy, larger = nearer) or pass --depth-model DIR (a Depth Anything V2 "
@@ -118,4 +123,5 @@ def picture_depth(layout, image: np.ndarray, model=None) -> np.ndarray:
     return model.estimate(image)
 
 
-__all__ = ["check_depth", "fit_depth", "needs_depth", "normalise", "picture_depth", "read_depth_file"]
+__all__ = ["check_depth", "fit_depth", "needs_depth", "normalise", "picture_depth", "read_depth_file",
+           "require_depth_model"]

@@ -187,12 +187,10 @@ class CompositeBackend:
         check_segmentation(layout, self.config)
         if any(o.mask is None for o in layout.objects):
             self.segmenter  # noqa: B018 - loads (and so checks) the model folder now
-        from iva0.depth import needs_depth
+        from iva0.depth import needs_depth, require_depth_model
 
         if needs_depth(layout) and layout.camera.depth is None and not has_depth:
-            from iva0.depth import check_depth
-
-            check_depth(layout, 1, 1, self.config.depth_model)  # no file to compare with a size: the folder's checks
+            require_depth_model(self.config.depth_model)
 
     def animate(self, image: np.ndarray, layout: Layout, *, seed: int = 0, progress: ProgressFn | None = None,
                 out_size: tuple[int, int] | None = None, depth: np.ndarray | None = None) -> np.ndarray:
