@@ -120,28 +120,30 @@ def test_zoom_scales_near_pixels_about_the_window_centre():
     assert width(out[0]) == width(ref[0])
 
 
-def test_z_buffer_the_nearer_pixel_wins():
-    # two columns of pixels that land on the same place: the nearer one shows, whichever comes first in memory
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_z_buffer_the_nearer_pixel_wins(mirrored):
+    # a red column (depth 0.5) and a blue one (depth 1) on a far background; the window pans by 10 px, so red
+    # moves 5 px and blue 10 px against the pan, and blue lands where red lands: the nearer one shows, whichever
+    # comes first in memory (mirrored: the same scene flipped, the pan the other way)
     h, w = 10, 40
     canvas = np.zeros((h, w, 3), np.float32)
-    canvas[:, 10:14] = (255, 0, 0)  # mid depth, red
-    canvas[:, 20:24] = (0, 0, 255)  # near, blue: moves twice as far and lands on the red
     depth = np.zeros((h, w), np.float32)
-    depth[:, 10:14] = 0.5
-    depth[:, 20:24] = 1.0
+    canvas[:, 10:14], depth[:, 10:14] = (255, 0, 0), 0.5
+    canvas[:, 20:24], depth[:, 20:24] = (0, 0, 255), 1.0
+    pan = np.array([10.0, 0.0, 10.0, 0.0])
+    if mirrored:
+        canvas, depth, pan = canvas[:, ::-1].copy(), depth[:, ::-1].copy(), -pan
     window0 = np.array([0.0, 0.0, 40.0, 10.0])
     model = ParallaxModel(strength=1.0, depth=depth, ref=0.0, window0=window0)
-    pan = window0 + np.array([10.0, 0.0, 10.0, 0.0])  # window moves right 10 px: d=0.5 moves -5, d=1 moves -10
-    for order in (depth, depth[:, ::-1]):  # and mirrored (the other one first in memory)
-        c, d = (canvas, depth) if order is depth else (canvas[:, ::-1].copy(), depth[:, ::-1].copy())
-        mirrored = order is not depth
-        m = ParallaxModel(1.0, d, 0.0, window0)
-        step = pan if not mirrored else window0 - np.array([10.0, 0.0, 10.0, 0.0])
-        out, _, holes = warp(m, step, d, (0, 0), c, [], "telea")
-        cols = range(10, 14) if not mirrored else range(w - 14, w - 10)
-        for x in cols:  # red lands on 5..9 (or mirrored), blue on 10..14: blue covers where red was
-            assert tuple(out[5, x].round()) == (0, 0, 255), (mirrored, x, out[5, x])
-    assert model.reach(pan) == pytest.approx(10.0)
+    assert model.reach(window0 + pan) == pytest.approx(10.0)  # the nearest pixels move by the whole pan
+    out, _, holes = warp(model, window0 + pan, depth, (0, 0), canvas, [], "telea")
+    red_lands = range(5, 9) if not mirrored else range(w - 9, w - 5)
+    blue_lands = range(10, 14) if not mirrored else range(w - 14, w - 10)
+    for x in blue_lands:  # red's old place: blue (nearer) covers it
+        assert tuple(out[5, x].round()) == (0, 0, 255), (x, out[5, x])
+    for x in red_lands:
+        assert tuple(out[5, x].round()) == (255, 0, 0), (x, out[5, x])
+    assert holes[:, (20 if not mirrored else w - 24):(24 if not mirrored else w - 20)].all()  # blue's old place
 
 
 def test_disoccluded_pixels_are_unknown_and_not_pinned_in_the_ttm_reference():
