@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from iva0.errors import LayoutError, UserError
+from iva0.io.input_file import require_regular_file
 from iva0.segment.mask import MAX_MASK_SIDE, fit_mask, read_limited_image
 
 FIELD = "camera.depth"
@@ -53,8 +54,6 @@ def _grey(im) -> np.ndarray:
 
 def _read_npy(p: Path, field: str) -> np.ndarray:
     """One 2-D numeric array, its shape read from the header (at most MAX_MASK_SIDE a side) before the data."""
-    from iva0.io.input_file import require_regular_file
-
     require_regular_file(p, f"{field}: depth map file", LayoutError)
     try:
         with open(p, "rb") as f:

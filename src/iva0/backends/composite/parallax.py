@@ -39,7 +39,7 @@ FILL_SIDE = 192  # the disocclusions are filled at this working size (fill.py; t
 
 @dataclass(frozen=True)
 class ParallaxModel:
-    """The per-video part of the model: the depth map in picture space, its z-order, the reference depth."""
+    """The per-video part of the model: the strength, the depth map in picture space, the reference depth."""
 
     strength: float  # s, 0..4
     depth: np.ndarray  # (H, W) float32 in [0, 1], larger = nearer, at picture-space size
