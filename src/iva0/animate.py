@@ -58,6 +58,13 @@ def animate(
     # the layout's own masks: readable, non-empty, the picture's aspect ratio (the picture's, not the output's:
     # a backend may round the output to another aspect, and the masks then follow the picture there)
     check_layout_masks(layout, w, h)
+    # the camera's parallax: its depth file (readable, the picture's aspect ratio) or a depth model folder
+    from iva0.depth import check_depth
+
+    depth_model = backend_options.get("depth_model") or next(  # a backend instance: its config's (composite, ttm)
+        (getattr(getattr(backend, k, None), "depth_model", None) for k in ("config", "settings")
+         if getattr(getattr(backend, k, None), "depth_model", None)), None)
+    check_depth(layout, w, h, depth_model)
     be = create_backend(backend, **backend_options) if isinstance(backend, str) else backend
     if hasattr(be, "output_size"):  # a backend whose model fixes the size rule (ttm)
         out_w, out_h = be.output_size(w, h, width, height)

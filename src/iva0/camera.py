@@ -20,18 +20,25 @@ constant aspect ratio between keys of the same one) and hold still after the las
 key. A window may reach past the picture's edges (at most one picture width/height
 beyond): what it shows there is not in the picture, and backends fill it (the
 composite replicates the edge pixels) and mark it unknown.
+
+Optional parallax: `"parallax": s` (0..4, default 0 = off) moves near pixels more than far ones as the window
+moves, from a depth map (`"depth": "file"`, a greyscale PNG or .npy beside the layout, larger = nearer; or a
+Depth Anything V2 model, `--depth-model`). The model is in iva0.backends.composite.parallax.
 """
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from iva0.errors import LayoutError
 
-from iva0.layout import Keyframe, _kind, _show, four_numbers, interpolate_keyframes, parse_keyframes
+from iva0.layout import Keyframe, _kind, _show, four_numbers, interpolate_keyframes, layout_file_path, parse_keyframes
 
 if TYPE_CHECKING:
     from iva0.layout import Layout
@@ -39,7 +46,8 @@ if TYPE_CHECKING:
 ASPECT_TOLERANCE = 0.02  # a window's aspect ratio may differ from the output's by this share
 MIN_WINDOW_SIDE = 1e-2  # a narrower window zooms in more than 100x: surely a mistake
 WINDOW_RANGE = (-1.0, 2.0)  # a window may reach past the picture, by at most one picture
-_CAMERA_KEYS = {"keyframes"}
+MAX_PARALLAX = 4.0  # near pixels move up to 1 + 4 = 5 times as far as the reference plane: more tears the picture
+_CAMERA_KEYS = {"keyframes", "parallax", "depth"}
 
 
 @dataclass(frozen=True)
@@ -47,13 +55,17 @@ class Camera:
     """Key windows (normalised picture xyxy), sorted by frame, the first at frame 0."""
 
     keyframes: tuple[Keyframe, ...]
+    parallax: float = 0.0  # 0 = off: every pixel moves with the window (iva0.backends.composite.parallax)
+    depth: str | None = None  # the depth map file (larger = nearer), resolved; None: from --depth-model
 
     def windows(self, num_frames: int, method: str = "linear") -> np.ndarray:
         """Window per frame 0..num_frames-1, shape (F, 4) normalised picture xyxy; held after the last key."""
         return interpolate_keyframes(self.keyframes, num_frames, method)
 
     def to_dict(self) -> dict:
-        return {"keyframes": [{"frame": k.frame, "box": [round(float(v), 6) for v in k.box]} for k in self.keyframes]}
+        return {"keyframes": [{"frame": k.frame, "box": [round(float(v), 6) for v in k.box]} for k in self.keyframes],
+                **({"parallax": self.parallax} if self.parallax else {}),
+                **({"depth": self.depth} if self.depth is not None else {})}
 
     def check_aspect(self, picture_w: float, picture_h: float, out_w: float, out_h: float) -> None:
         """Raise LayoutError unless every key window's pixel aspect ratio is the output's within 2 %."""
@@ -120,18 +132,39 @@ def picture_space_size(picture_w: int, picture_h: int, out_w: int, out_h: int, w
 # ---------------------------------------------------------------------------
 # parsing and validation
 # ---------------------------------------------------------------------------
-def parse_camera(raw: Any, num_frames: int) -> Camera:
-    """Validate the layout's "camera" (decoded JSON) and build a `Camera`; errors name the field."""
+def parse_camera(raw: Any, num_frames: int, base_dir: str | os.PathLike | None = None,
+                 root: tuple[Path, str] | None = None) -> Camera:
+    """Validate the layout's "camera" (decoded JSON) and build a `Camera`; errors name the field. The depth map's
+    path is relative to `base_dir` and must resolve inside `root` (as the objects' masks, iva0.layout)."""
     where = "camera"
     if not isinstance(raw, dict):
         raise LayoutError(f"{where}: must be an object with 'keyframes', got {_kind(raw)}")
     unknown = sorted(set(raw) - _CAMERA_KEYS)
     if unknown:
-        raise LayoutError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; allowed: keyframes")
+        raise LayoutError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; allowed: "
+                          f"{', '.join(sorted(_CAMERA_KEYS))}")
     parsed = parse_keyframes(raw.get("keyframes"), where, num_frames, _parse_window)
     if parsed[0].frame != 0:
         raise LayoutError(f"{where}.keyframes: needs a key window at frame 0 (what the first frame shows)")
-    return Camera(keyframes=tuple(parsed))
+    parallax = parse_parallax(raw.get("parallax", 0), f"{where}.parallax")
+    depth = raw.get("depth")
+    if depth is not None:
+        if not isinstance(depth, str) or not depth.strip():
+            raise LayoutError(f"{where}.depth: must be the path of a depth map (a greyscale PNG or .npy, larger = "
+                              f"nearer), got {_show(depth)}")
+        depth = layout_file_path(depth, f"{where}.depth", "depth map", base_dir, root)
+    return Camera(keyframes=tuple(parsed), parallax=parallax, depth=depth)
+
+
+def parse_parallax(raw: Any, where: str) -> float:
+    """The parallax strength: a finite number from 0 (off) to MAX_PARALLAX."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        raise LayoutError(f"{where}: must be a number from 0 (off) to {MAX_PARALLAX:g}, got {_show(raw)}")
+    if isinstance(raw, int) and abs(raw) > 2**53:
+        raw = math.inf
+    if not (math.isfinite(raw) and 0 <= raw <= MAX_PARALLAX):
+        raise LayoutError(f"{where}: must be from 0 (off) to {MAX_PARALLAX:g}, got {_show(raw)}")
+    return float(raw)
 
 
 def _parse_window(raw: Any, where: str) -> tuple[float, float, float, float]:
@@ -152,10 +185,12 @@ def _parse_window(raw: Any, where: str) -> tuple[float, float, float, float]:
 __all__ = [
     "ASPECT_TOLERANCE",
     "Camera",
+    "MAX_PARALLAX",
     "layout_windows",
     "output_boxes_px",
     "output_to_picture",
     "parse_camera",
+    "parse_parallax",
     "picture_space_size",
     "picture_to_output",
 ]

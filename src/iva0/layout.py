@@ -131,13 +131,20 @@ class Layout:
         negative_prompt: str | None = None,
         interpolation: str | None = None,
         camera: dict | None = None,
+        parallax: float | None = None,
     ) -> "Layout":
-        """A copy with some top-level fields replaced, validated like a file (`camera`: its JSON, {} removes it)."""
+        """A copy with some top-level fields replaced, validated like a file (`camera`: its JSON, {} removes it;
+        `parallax`: the camera's parallax, a layout with a camera only)."""
         data = self.to_dict()
         if camera is not None:
             data.pop("camera", None)
             if camera:
                 data["camera"] = camera
+        if parallax is not None:
+            if "camera" not in data:
+                raise LayoutError("--parallax: the layout has no camera (parallax moves near pixels more than far "
+                                  "ones as the camera's window moves); add a camera or drop --parallax")
+            data["camera"] = {**data["camera"], "parallax": parallax}
         for key, value in (
             ("num_frames", num_frames),
             ("fps", fps),
@@ -174,8 +181,10 @@ class Layout:
         return [np.array(o.points, dtype=np.float64) * scale if o.points else None for o in self.objects]
 
     def mask_files(self) -> list[str]:
-        """The mask files the layout reads (inputs of the output rule: an output never replaces one)."""
-        return [o.mask for o in self.objects if o.mask is not None]
+        """The files the layout reads: its masks and the camera's depth map (inputs of the output rule: an output
+        never replaces one)."""
+        depth = [self.camera.depth] if self.camera is not None and self.camera.depth is not None else []
+        return [o.mask for o in self.objects if o.mask is not None] + depth
 
 
 # ---------------------------------------------------------------------------
@@ -254,7 +263,8 @@ def parse_layout(data: Any, base_dir: str | os.PathLike | None = None, *, mask_r
     if data.get("camera") is not None:  # (null: no camera)
         from iva0.camera import parse_camera
 
-        camera = parse_camera(data["camera"], num_frames)
+        camera = parse_camera(data["camera"], num_frames, base_dir,
+                              None if mask_root is None else (Path(mask_root).resolve(), mask_root_name))
     if "objects" not in data and camera is None:
         raise LayoutError("objects: missing; a layout needs at least one object with key boxes (or a camera)")
     raw_objects = data.get("objects", [])
@@ -299,18 +309,27 @@ def _parse_object(raw: Any, index: int, num_frames: int, base_dir: str | os.Path
     if mask is not None:
         if not isinstance(mask, str) or not mask.strip():
             raise LayoutError(f"{where}.mask: must be the path of a mask image (white = object), got {_show(mask)}")
-        mp = Path(mask)
-        if base_dir is not None and not mp.is_absolute():
-            mp = Path(base_dir) / mp
-        if base_dir is not None or mp.is_absolute():
-            resolved = _resolve(mp)
-            if mask_root is not None and (resolved is None or not resolved.is_relative_to(mask_root[0])):
-                # the same words whether the outside file exists or not: a shared layout learns nothing
-                raise LayoutError(f"{where}.mask: must be inside {mask_root[1]} (a mask path, links followed, may "
-                                  f"not leave it; copy the mask there), got {_show(mask)}")
-            mask = str(resolved or mp)
-            require_regular_file(mp, f"{where}.mask: mask file", LayoutError)
+        mask = layout_file_path(mask, f"{where}.mask", "mask", base_dir, mask_root)
     return LayoutObject(name=name.strip(), keyframes=tuple(parsed), mask=mask, points=points)
+
+
+def layout_file_path(raw: str, where: str, what: str, base_dir: str | os.PathLike | None = None,
+                     root: tuple[Path, str] | None = None) -> str:
+    """A file the layout names (an object's mask, the camera's depth map): relative to `base_dir`, and resolved
+    (links followed) inside `root` = (folder, its name in messages) when one is given; then a regular file.
+    Returns the resolved path (or `raw` as given without a layout file)."""
+    mp = Path(raw)
+    if base_dir is not None and not mp.is_absolute():
+        mp = Path(base_dir) / mp
+    if base_dir is None and not mp.is_absolute():
+        return raw
+    resolved = _resolve(mp)
+    if root is not None and (resolved is None or not resolved.is_relative_to(root[0])):
+        # the same words whether the outside file exists or not: a shared layout learns nothing
+        raise LayoutError(f"{where}: must be inside {root[1]} (a {what} path, links followed, may "
+                          f"not leave it; copy the {what} there), got {_show(raw)}")
+    require_regular_file(mp, f"{where}: {what} file", LayoutError)
+    return str(resolved or mp)
 
 
 def _resolve(p: Path) -> Path | None:

@@ -1,5 +1,6 @@
 """The layout .zip the web page downloads (layout.json + masks/), read within limits: one reader for the page
 (`iva0.ui.masks`) and the CLI (`iva0 animate/preview -l layout.zip`).
+The camera's depth map (`camera.depth`), when the layout names one, is carried like a mask.
 
 A shared zip is untrusted: only stored or deflate entries are read (bzip2/lzma inflate without a bound), never
 encrypted ones, each at most its limit + 1 byte by what it really holds (not what it declares), and one that holds
@@ -88,11 +89,13 @@ def mask_member(infos: dict, json_name: str, rel: str, where: str, shown: str) -
 
 
 def read_layout_zip(path: str | os.PathLike, *, max_json_bytes: int, max_total_bytes: int, max_objects: int | None,
-                    too_many: Callable[[int], str], use_mask: Callable[[ZipReader, zipfile.ZipInfo, str], Any]
+                    too_many: Callable[[int], str], use_mask: Callable[[ZipReader, zipfile.ZipInfo, str], Any],
+                    use_depth: Callable[[ZipReader, zipfile.ZipInfo, str], Any] | None = None
                     ) -> tuple[str, dict | Any]:
     """(layout.json's member name, its decoded JSON with each object's mask replaced by `use_mask(reader, info,
-    where)`, called once per distinct mask). Objects are counted (at most `max_objects`, else `too_many(n)` is
-    the message) before any mask is read; every member is read within the limits by what it really holds."""
+    where)`, called once per distinct mask, and with `use_depth`, the camera's depth map by `use_depth(reader,
+    info, "camera.depth")`). Objects are counted (at most `max_objects`, else `too_many(n)` is the message)
+    before any mask is read; every member is read within the limits by what it really holds."""
     p = Path(path)
     try:
         with zipfile.ZipFile(p) as z:
@@ -118,6 +121,12 @@ def read_layout_zip(path: str | os.PathLike, *, max_json_bytes: int, max_total_b
                         obj = {**obj, "mask": reader.done[member]}
                     resolved.append(obj)  # no mask, or a wrong one that parse_layout names
                 data = {**data, "objects": resolved}
+            camera = data.get("camera") if isinstance(data, dict) else None
+            if use_depth is not None and isinstance(camera, dict) and isinstance(camera.get("depth"), str):
+                member = mask_member(infos, name, camera["depth"], "camera.depth", p.name)  # the masks' rule
+                if member not in reader.done:
+                    reader.done[member] = use_depth(reader, infos[member], "camera.depth")
+                data = {**data, "camera": {**camera, "depth": reader.done[member]}}
     except _DAMAGED:
         raise UserError(f"layout file {p.name}: not a readable .zip (a damaged archive, or not a layout.zip)") from None
     return name, data
@@ -163,7 +172,8 @@ def unpacked_layout(path: str | os.PathLike) -> Iterator[Path]:
 
         name, data = read_layout_zip(
             p, max_json_bytes=MAX_LAYOUT_BYTES, max_total_bytes=CLI_MAX_TOTAL_BYTES, max_objects=MAX_OBJECTS,
-            too_many=lambda n: f"objects: {n} objects; a layout has at most {MAX_OBJECTS}", use_mask=unpack)
+            too_many=lambda n: f"objects: {n} objects; a layout has at most {MAX_OBJECTS}", use_mask=unpack,
+            use_depth=unpack)  # the camera's depth map unpacks like a mask
         import json
 
         # masks were replaced by their member names (relative to the archive's root): make them relative to
@@ -173,6 +183,8 @@ def unpacked_layout(path: str | os.PathLike) -> Iterator[Path]:
             data["objects"] = [
                 {**o, "mask": posixpath.relpath(o["mask"], base or ".")} if isinstance(o, dict) and "mask" in o
                 and isinstance(o["mask"], str) else o for o in data["objects"]]
+        if isinstance(data, dict) and isinstance(data.get("camera"), dict) and isinstance(data["camera"].get("depth"), str):
+            data["camera"] = {**data["camera"], "depth": posixpath.relpath(data["camera"]["depth"], base or ".")}
         layout_file = _inside(root, name, p.name)
         layout_file.parent.mkdir(parents=True, exist_ok=True)
         layout_file.write_text(json.dumps(data), encoding="utf-8")

@@ -14,15 +14,16 @@ from typing import Any, Mapping
 
 from iva0.layout import Layout
 
-CUTOUT_OPTIONS = ("segmenter", "segmenter_model", "fill")
+CUTOUT_OPTIONS = ("segmenter", "segmenter_model", "fill", "depth_model")  # depth_model: the camera's parallax
 
 
 def cutout_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
     """The cut-out options among a backend's `options` that are set (None = the composite backend's default)."""
     options = options or {}
     out = {k: options[k] for k in CUTOUT_OPTIONS if options.get(k) is not None}
-    if "segmenter_model" in out:
-        out["segmenter_model"] = str(out["segmenter_model"])  # a Path from the CLI: the config holds text
+    for key in ("segmenter_model", "depth_model"):
+        if key in out:
+            out[key] = str(out[key])  # a Path from the CLI: the config holds text
     return out
 
 

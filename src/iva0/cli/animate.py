@@ -39,25 +39,28 @@ def run_animate(
     overlay: bool = False,
     quiet: bool = False,
     backend_options: Optional[dict] = None,
+    parallax: Optional[float] = None,
 ) -> list[Path]:
     from iva0.layout_zip import unpacked_layout
 
     with unpacked_layout(layout_path) as layout_file:  # a layout .zip: unpacked into a private folder, removed after
         return _run_animate(image, layout_path, layout_file, out, backend=backend, prompt=prompt,
                             negative_prompt=negative_prompt, frames=frames, fps=fps, width=width, height=height,
-                            seed=seed, overlay=overlay, quiet=quiet, backend_options=backend_options)
+                            seed=seed, overlay=overlay, quiet=quiet, backend_options=backend_options, parallax=parallax)
 
 
 def _run_animate(image: Path, layout_path: Path, layout_file: Path, out: Path, *, backend: str, prompt, negative_prompt,
-                 frames, fps, width, height, seed: int, overlay: bool, quiet: bool, backend_options) -> list[Path]:
+                 frames, fps, width, height, seed: int, overlay: bool, quiet: bool, backend_options,
+                 parallax: Optional[float] = None) -> list[Path]:
     from iva0.animate import animate, check_outputs, save_animation
     from iva0.io.image import read_image
     from iva0.layout import load_layout
 
     # validate everything before any work, so a mistake costs nothing and writes nothing
     layout = load_layout(layout_file)
-    check_outputs(out, overlay=overlay, inputs=[image, layout_path, *layout.mask_files()])  # masks are inputs too
-    layout = layout.with_overrides(num_frames=frames, fps=fps, prompt=prompt, negative_prompt=negative_prompt)
+    check_outputs(out, overlay=overlay, inputs=[image, layout_path, *layout.mask_files()])  # masks, depth: inputs too
+    layout = layout.with_overrides(num_frames=frames, fps=fps, prompt=prompt, negative_prompt=negative_prompt,
+                                   parallax=parallax)
     picture = read_image(image)
     segmenter_line = None  # the first progress line: which segmenter cuts the objects out, and how to get SAM 2
     if not quiet and any(o.mask is None for o in layout.objects):
@@ -122,15 +125,26 @@ def register(app: typer.Typer) -> None:
         segmenter: opts.SegmenterOpt = None,
         segmenter_model: opts.SegmenterModel = None,
         fill: opts.FillOpt = None,
+        # ---- the camera's parallax (composite, ttm) ----
+        parallax: Optional[float] = typer.Option(None, "--parallax", min=0.0, max=4.0, help="Camera parallax 0..4 (0 = off): near pixels move more than far ones as the window moves; overrides the layout camera's \"parallax\"."),
+        depth_model: Optional[Path] = typer.Option(None, "--depth-model", help="A local Depth Anything V2 folder (transformers, safetensors) for the parallax's depth when the layout's camera names no \"depth\" file."),
     ) -> None:
         """Animate IMAGE: each object in the layout travels along its key boxes."""
         # the command's own parameters, picked by name (their definitions live in cli/options.py)
         params = locals()
         options = opts.backend_options(backend.value, opts.from_params(params), opts.ttm_from_params(params), "--backend")
         options.update(opts.segment_options(segmenter, segmenter_model, "every backend", True, fill))
+        if depth_model is not None:
+            if backend == BackendName.iva0:
+                from iva0.errors import UserError
+
+                raise UserError("--depth-model: the iva0 backend has no camera motion, so no parallax; use "
+                                "--backend composite or ttm")
+            options["depth_model"] = str(depth_model)
         written = run_animate(
             image, layout, out, backend=backend.value, prompt=prompt, negative_prompt=negative_prompt, frames=frames,
             fps=fps, width=width, height=height, seed=seed, overlay=overlay, quiet=quiet, backend_options=options,
+            parallax=parallax,
         )
         for p in written[1:]:
             print(p)

@@ -23,6 +23,7 @@ class TinyFamily(str, Enum):
     wan22_a14b = "wan22-a14b"
     wan22_ti2v = "wan22-ti2v"
     cogvideox = "cogvideox"
+    depth_anything = "depth-anything"  # a Depth Anything V2 folder for --depth-model (the camera's parallax)
 
 
 class AdapterVersion(str, Enum):
@@ -136,6 +137,14 @@ def run_tiny_models(folder: Path, *, full_size: bool = False, dtype: str = "floa
     from iva0.backends.diffusion.tiny import write_model_folder
     from iva0.cli.progress import progress_bar
 
+    if family == "depth-anything":
+        from iva0.depth_model import write_random_depth_model
+        from iva0.errors import UserError
+
+        if full_size or force or dtype != "float32":
+            raise UserError("--family depth-anything writes a tiny float32 folder only, into a new folder "
+                            "(no --full-size, --force or --dtype)")
+        return write_random_depth_model(folder, seed=seed)
     if family != "iva0":
         from iva0.backends.ttm.tiny import write_model_folder as write_ttm_folder
 
@@ -188,7 +197,7 @@ def register(app: typer.Typer) -> None:
         adapter: AdapterVersion = typer.Option(AdapterVersion.v153, "--adapter", help="AnimateDiff adapter layout: v1-5-3 (no motion mid block) or v1-5-2 (with one)."),
         force: bool = typer.Option(False, "--force", help="Replace FOLDER if it exists (only once the new one is complete)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-        family: TinyFamily = typer.Option(TinyFamily.iva0, "--family", help="iva0 (SD1.5+GLIGEN+AnimateDiff, default) or, for --backend ttm: wan21, wan22-a14b, wan22-ti2v, cogvideox (from the real configs)."),
+        family: TinyFamily = typer.Option(TinyFamily.iva0, "--family", help="iva0 (SD1.5+GLIGEN+AnimateDiff, default) or, for --backend ttm: wan21, wan22-a14b, wan22-ti2v, cogvideox (from the real configs); depth-anything: a Depth Anything V2 folder for --depth-model."),
     ) -> None:
         """Write a random-weight model folder in the real on-disk layout (for tests, smoke and speed runs)."""
         if family != TinyFamily.iva0 and adapter != AdapterVersion.v153:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -27,36 +29,48 @@ MAX_MASK_SIDE = MAX_SIDE  # as for pictures
 
 def read_mask(path: str | os.PathLike, field: str = "mask") -> np.ndarray:
     """Mask (h, w) float32 in [0, 1] from an image file; LayoutError naming `field` if unusable."""
-    p = require_regular_file(path, f"{field}: mask file", LayoutError)
-    size = header_size(p)  # from the header, before Pillow's own bomb check (which fires inside Image.open)
-    if size is not None and max(size) > MAX_MASK_SIDE:
-        raise LayoutError(f"{field}: mask {p}: {size[0]}x{size[1]} px, at most {MAX_MASK_SIDE} px a side")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(p)
-        with im:
-            if max(im.size) > MAX_MASK_SIDE:
-                raise LayoutError(f"{field}: mask {p}: {im.size[0]}x{im.size[1]} px, at most {MAX_MASK_SIDE} px a side")
-            im.load()
-            if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
-                a = np.asarray(im.convert("RGBA"))[..., 3]
-                grey = np.asarray(im.convert("L")) if a.min() == 255 else a
-            else:
-                grey = np.asarray(im.convert("L"))
-    except LayoutError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # no format told its size
-        raise LayoutError(f"{field}: mask {p}: too large to decode safely (at most {MAX_MASK_SIDE} px a side)") from None
-    except (OSError, UnidentifiedImageError, ValueError) as e:
-        raise LayoutError(f"{field}: cannot read mask image {p}: {e}") from None
+
+    def grey_of(im: Image.Image) -> np.ndarray:
+        if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
+            a = np.asarray(im.convert("RGBA"))[..., 3]
+            return np.asarray(im.convert("L")) if a.min() == 255 else a
+        return np.asarray(im.convert("L"))
+
+    p, grey = read_limited_image(path, field, "mask", grey_of)
     m = grey.astype(np.float32) / 255.0
     if (m >= 0.5).sum() == 0:
         raise LayoutError(f"{field}: mask {p} is empty (no white pixels; white marks the object)")
     return m
 
 
-def fit_mask(mask: np.ndarray, width: int, height: int, field: str = "mask", check_aspect: bool = True) -> np.ndarray:
+def read_limited_image(path: str | os.PathLike, field: str, what: str,
+                       to_array: Callable[[Image.Image], np.ndarray]) -> tuple[Path, np.ndarray]:
+    """(path, `to_array(image)`) of an image file a layout names (a mask, a depth map), read within the limits: a
+    regular file, at most MAX_MASK_SIDE px a side read from its header before any pixel is decoded, never a
+    decompression bomb; every problem is one LayoutError naming `field` and calling the file a `what`."""
+    p = require_regular_file(path, f"{field}: {what} file", LayoutError)
+    size = header_size(p)  # from the header, before Pillow's own bomb check (which fires inside Image.open)
+    if size is not None and max(size) > MAX_MASK_SIDE:
+        raise LayoutError(f"{field}: {what} {p}: {size[0]}x{size[1]} px, at most {MAX_MASK_SIDE} px a side")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(p)
+        with im:
+            if max(im.size) > MAX_MASK_SIDE:
+                raise LayoutError(f"{field}: {what} {p}: {im.size[0]}x{im.size[1]} px, at most {MAX_MASK_SIDE} px a side")
+            im.load()
+            return p, to_array(im)
+    except LayoutError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # no format told its size
+        raise LayoutError(f"{field}: {what} {p}: too large to decode safely (at most {MAX_MASK_SIDE} px a side)") from None
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        raise LayoutError(f"{field}: cannot read {what} image {p}: {e}") from None
+
+
+def fit_mask(mask: np.ndarray, width: int, height: int, field: str = "mask", check_aspect: bool = True,
+             what: str = "mask") -> np.ndarray:
     """`mask` resized to (height, width); LayoutError when its aspect ratio is not the picture's.
 
     check_aspect=False: (width, height) is the picture as a backend resized it, perhaps to another aspect
@@ -66,7 +80,7 @@ def fit_mask(mask: np.ndarray, width: int, height: int, field: str = "mask", che
     h, w = mask.shape[:2]
     want = width / height
     if check_aspect and abs(w / h - want) / want > MAX_RATIO_ERROR:
-        raise LayoutError(f"{field}: mask is {w}x{h}, not the picture's aspect ratio ({width}x{height})")
+        raise LayoutError(f"{field}: {what} is {w}x{h}, not the picture's aspect ratio ({width}x{height})")
     if (w, h) == (width, height):
         return mask.astype(np.float32)
     interp = cv2.INTER_AREA if w * h > width * height else cv2.INTER_LINEAR

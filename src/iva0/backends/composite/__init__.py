@@ -13,7 +13,8 @@ With a camera (iva0.camera) each frame is first made in picture space as above
 (window.py: sub-pixel, area-averaged when zooming out). Past the picture's edges
 the edge pixels are replicated; `render_video(..., known=True)` says per output
 pixel whether it shows the picture's own pixels (not a revealed border, not the
-fill of a hole left uncovered).
+fill of a hole left uncovered). With the camera's parallax on (parallax.py) each frame's region is first moved
+by its depth (near pixels more than far ones, a z-buffered forward warp); what it uncovers is filled and unknown.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class CompositeConfig:
     fill: str = "telea"  # telea | ns | fsr (see fill.py)
     segmenter: str = "auto"  # auto | grabcut | sam2 | mask (iva0.segment); auto: sam2 when a model folder is known
     segmenter_model: str | None = None  # SAM 2 model folder (default: $IVA0_SAM2_MODEL)
+    depth_model: str | None = None  # Depth Anything V2 folder for the camera's parallax when the layout names no depth map
 
 
 @dataclass
@@ -127,7 +129,8 @@ def paste(canvas: np.ndarray, cut: Cutout, box: np.ndarray) -> None:
     size = (dx1 - dx0, dy1 - dy0)
     rgb = cv2.warpAffine(cut.rgb, M, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     a = cv2.warpAffine(cut.alpha, M, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    a = a[..., None]  # (h, w, 1)
+    if rgb.ndim == 3:
+        a = a[..., None]  # (h, w, 1); a one-channel map (the objects' depth) blends as it is
     region = canvas[dy0:dy1, dx0:dx1]
     region *= 1.0 - a
     region += a * rgb
@@ -159,6 +162,7 @@ class CompositeBackend:
         resolve_segmenter(config.segmenter, config.segmenter_model)  # a bad name fails here, before any compute
         self.config = config
         self._segmenter: Segmenter | None = None
+        self._depth_model = None
 
     @property
     def segmenter(self) -> Segmenter:
@@ -167,15 +171,30 @@ class CompositeBackend:
             self._segmenter = create_segmenter(self.config.segmenter, self.config.segmenter_model)
         return self._segmenter
 
-    def check_layout(self, layout: Layout) -> None:
-        """Before any compute: every object can be cut out as asked (a SAM 2 folder loads here, once)."""
+    @property
+    def depth_model(self):
+        """The Depth Anything model of `config.depth_model`, loaded on first use and kept (None without one)."""
+        if self._depth_model is None and self.config.depth_model is not None:
+            from iva0.depth_model import DepthModel
+
+            self._depth_model = DepthModel.load(self.config.depth_model)
+        return self._depth_model
+
+    def check_layout(self, layout: Layout, *, has_depth: bool = False) -> None:
+        """Before any compute: every object can be cut out as asked (a SAM 2 folder loads here, once); the camera's
+        parallax has a depth map (`has_depth`: the caller's; else the layout's file, else the depth model, whose
+        folder is checked here)."""
         check_segmentation(layout, self.config)
         if any(o.mask is None for o in layout.objects):
             self.segmenter  # noqa: B018 - loads (and so checks) the model folder now
+        from iva0.depth import needs_depth, require_depth_model
+
+        if needs_depth(layout) and layout.camera.depth is None and not has_depth:
+            require_depth_model(self.config.depth_model)
 
     def animate(self, image: np.ndarray, layout: Layout, *, seed: int = 0, progress: ProgressFn | None = None,
-                out_size: tuple[int, int] | None = None) -> np.ndarray:
-        return self.render_video(image, layout, seed=seed, progress=progress, out_size=out_size).frames
+                out_size: tuple[int, int] | None = None, depth: np.ndarray | None = None) -> np.ndarray:
+        return self.render_video(image, layout, seed=seed, progress=progress, out_size=out_size, depth=depth).frames
 
     def render(self, image: np.ndarray, layout: Layout, *, seed: int = 0, progress: ProgressFn | None = None,
                alphas: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
@@ -184,11 +203,13 @@ class CompositeBackend:
         return r.frames, r.alphas
 
     def render_video(self, image: np.ndarray, layout: Layout, *, seed: int = 0, progress: ProgressFn | None = None,
-                     alphas: bool = False, known: bool = False, out_size: tuple[int, int] | None = None) -> "Render":
+                     alphas: bool = False, known: bool = False, out_size: tuple[int, int] | None = None,
+                     depth: np.ndarray | None = None) -> "Render":
         """The video of `layout` over `image` (picture space), with the per-frame masks asked for; see `Render`.
 
         out_size: (width, height) of the output, only with a camera (default: the image's size); without a
-        camera the output is the image's size.
+        camera the output is the image's size. depth: the picture's depth map (h, w) in [0, 1], larger = nearer,
+        for the camera's parallax (default: the layout's depth file, else the config's depth model; iva0.depth).
         """
         progress = progress or no_progress
         H, W = image.shape[:2]
@@ -197,7 +218,7 @@ class CompositeBackend:
             raise ValueError(f"without a camera the output is the picture's size {W}x{H}, got out_size {out_size}")
         boxes = layout.boxes_px(W, H)  # (J, F, 4)
         F = layout.num_frames
-        self.check_layout(layout)
+        self.check_layout(layout, has_depth=depth is not None)
         needs = any(o.mask is None for o in layout.objects)
         segmenter = self.segmenter if needs else None
         side = max(out_w, out_h)
@@ -214,6 +235,16 @@ class CompositeBackend:
         hole = plate_hole(H, W, cutouts, self.config)  # (H, W) {0, 1}
         plate = fill_hole(image, hole, self.config.fill).astype(np.float32)
         windows = None if layout.camera is None else window_to_px(layout.camera.windows(F, layout.interpolation), W, H)
+        par = None  # the camera's parallax (parallax.py); None when off: every frame as without it, bit for bit
+        if layout.camera is not None and layout.camera.parallax > 0:
+            from iva0.backends.composite.parallax import ParallaxModel, fill_depth
+            from iva0.depth import fit_depth, picture_depth
+
+            dmap = picture_depth(layout, image, self.depth_model) if depth is None else depth
+            dmap = fit_depth(dmap, W, H, check_aspect=False)  # (H, W) float32, picture space
+            par = ParallaxModel.build(layout.camera.parallax, dmap, windows[0])
+            depth_plate = fill_depth(dmap, hole)  # the background's depth where the objects were
+            depth_cuts = [Cutout(rgb=dmap, alpha=c.alpha, mask=c.mask, box0=c.box0) for c in cutouts]
         frames = np.empty((F, out_h, out_w, 3), np.uint8)
         union = np.zeros((F, out_h, out_w), np.float32) if alphas else None
         sure = np.zeros((F, out_h, out_w), np.float32) if known else None
@@ -222,6 +253,9 @@ class CompositeBackend:
         for f in range(F):
             # the part of picture space this frame reads: all of it without a camera, else window f's region
             x0, y0, x1, y1 = (0, 0, W, H) if windows is None else window_region(windows[f], W, H, out_w, out_h)
+            moving = par is not None and f > 0 and par.active(windows[f])
+            if moving:  # and what parallax may move into it
+                x0, y0, x1, y1 = par.source_region(windows[f], (x0, y0, x1, y1))
             shift = np.array([x0, y0, x0, y0], dtype=np.float64)
             if f == 0:
                 canvas = image[y0:y1, x0:x1].astype(np.float32)  # frame 0 is the input
@@ -234,6 +268,17 @@ class CompositeBackend:
                 placed = np.zeros((y1 - y0, x1 - x0), np.float32)
                 for j in range(len(cutouts)):
                     placed = np.maximum(placed, placed_alpha(cutouts[j], boxes[j, f] - shift, y1 - y0, x1 - x0))
+            k = None
+            if moving:  # move the region's pixels (and the masks with them) by their depth
+                from iva0.backends.composite.parallax import warp
+
+                dcanvas = depth_plate[y0:y1, x0:x1].copy()
+                for j in order[f]:
+                    paste(dcanvas, depth_cuts[j], boxes[j, f] - shift)  # the objects carry their own depth
+                planes = [] if placed is None else [placed, np.maximum(1.0 - hole[y0:y1, x0:x1], placed)]
+                canvas, planes, _ = warp(par, windows[f], dcanvas, (x0, y0), canvas, planes, self.config.fill)
+                if planes:
+                    placed, k = planes
             if windows is None:
                 if f > 0:
                     frames[f] = np.clip(canvas + 0.5, 0, 255).astype(np.uint8)
@@ -250,7 +295,8 @@ class CompositeBackend:
                 if union is not None:
                     union[f] = resample_window(placed, win, out_w, out_h, origin=origin) * on_picture
                 if sure is not None:
-                    k = np.ones_like(placed) if f == 0 else np.maximum(1.0 - hole[y0:y1, x0:x1], placed)
+                    if k is None:
+                        k = np.ones_like(placed) if f == 0 else np.maximum(1.0 - hole[y0:y1, x0:x1], placed)
                     sure[f] = np.clip(resample_window(k, win, out_w, out_h, origin=origin), 0, 1) * on_picture
             if f > 0:
                 progress(f + 1, F, "compositing")

@@ -9,7 +9,8 @@ FILLS = ("telea", "ns", "fsr")
 
 
 def fill_hole(image: np.ndarray, hole: np.ndarray, method: str = "telea", work_side: int = 384) -> np.ndarray:
-    """Inpaint `hole` (H, W) {0, 1} in RGB uint8 `image`; pixels outside the hole are unchanged.
+    """Inpaint `hole` (H, W) {0, 1} in RGB uint8 `image` (or a one-channel float32 map, telea/ns: the depth
+    behind the objects, iva0.backends.composite.parallax); pixels outside the hole are unchanged.
 
     Large holes are filled at a reduced working size (the longer side at most
     `work_side`): the fill is smooth there anyway, and it keeps the cost of
@@ -37,12 +38,14 @@ def fill_hole(image: np.ndarray, hole: np.ndarray, method: str = "telea", work_s
 
 
 def _inpaint(image: np.ndarray, hole: np.ndarray, method: str) -> np.ndarray:
+    radius = max(3, int(0.02 * max(image.shape[:2])))
+    if image.ndim == 2:  # a one-channel float map (fsr takes 8-bit colour only: Telea)
+        return cv2.inpaint(image, hole * 255, radius, cv2.INPAINT_NS if method == "ns" else cv2.INPAINT_TELEA)
     bgr = np.ascontiguousarray(image[..., ::-1])
     if method == "fsr":
         out = np.zeros_like(bgr)
         cv2.xphoto.inpaint(bgr, (1 - hole) * 255, out, cv2.xphoto.INPAINT_FSR_FAST)  # mask: non-zero = valid
     else:
         flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
-        radius = max(3, int(0.02 * max(image.shape[:2])))
         out = cv2.inpaint(bgr, hole * 255, radius, flag)
     return np.ascontiguousarray(out[..., ::-1])

@@ -40,6 +40,7 @@ class TTMSettings:
     segmenter: str | None = None
     segmenter_model: str | None = None
     fill: str | None = None
+    depth_model: str | None = None  # the camera's parallax without a depth file in the layout (iva0.depth_model)
 
 
 def validate(s: TTMSettings) -> None:
@@ -73,7 +74,8 @@ class TTMBackend:
         unknown = sorted(set(options) - known)
         if unknown:
             raise UserError(f"unknown ttm backend option(s): {', '.join(unknown)}")
-        options = {k: (str(v) if k in ("model", "segmenter_model") else v) for k, v in options.items() if v is not None}
+        options = {k: (str(v) if k in ("model", "segmenter_model", "depth_model") else v) for k, v in options.items()
+                   if v is not None}
         self.settings = s = TTMSettings(**options)
         validate(s)
         from dataclasses import asdict
