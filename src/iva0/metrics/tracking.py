@@ -147,6 +147,7 @@ REFINE_MIN_INLIERS = 8  # fewer points agreeing on one motion: the points give n
 REFINE_RANSAC_PX = 1.0  # px: a point agrees with the motion within this distance
 REFINE_FB_PX = 1.0  # px: a point followed to the next frame and back must land this close to where it was
 REFINE_MAX_SHARE = 0.25  # the points' box may differ from CSRT's by this share of the box's side, at most
+MATCH_CLUSTERS = 6  # colour clusters of the object's look, matched each on its own
 MATCH_SEARCH = 0.5  # the object is looked for within this share of its size around CSRT's box
 MATCH_SAME = 30  # grey levels: a pixel of the object matches its frame-0 colour within this (max channel) ...
 MATCH_MIN_SHARE = 0.5  # ... and a match where fewer of its pixels do gives no answer (a regenerated object)
@@ -163,8 +164,8 @@ class Refiner:
        within REFINE_FB_PX), a similarity transform from their frame-0 places fitted with RANSAC; points that
        disagree are dropped for good (a part left behind, a background corner). Answers when at least
        REFINE_MIN_INLIERS points agree and the box is within REFINE_MAX_SHARE of CSRT's.
-    2. the object's look: its frame-0 pixels (masked SSD, OpenCV matchTemplate, sub-pixel by a parabola)
-       looked for around CSRT's box at CSRT's scale, for an object with too few corners of its own (a flat
+    2. the object's look: its frame-0 pixels looked for around CSRT's box at CSRT's scale, at the place where
+       most of them match their colour (`_disagreement`; sub-pixel by a parabola), for an object with too few corners of its own (a flat
        shape before a textured background, which CSRT follows instead). Answers when at least
        MATCH_MIN_SHARE of the object's pixels match their frame-0 colour there (a part left behind may not).
     3. CSRT's box.
@@ -177,6 +178,7 @@ class Refiner:
     look: np.ndarray | None = None  # (h, w, 3) float32 the frame-0 box's pixels, from its rounded-in corner
     look_mask: np.ndarray | None = None  # (h, w) float32 the object's pixels among them
     look_at: np.ndarray | None = None  # (2,) the rounded-in corner's offset from the box's corner
+    _colours: tuple | None = None  # `look_colours`, once computed
 
     @classmethod
     def of(cls, frame0: np.ndarray, box: np.ndarray, object_mask: np.ndarray | None = None) -> "Refiner | None":
@@ -260,7 +262,7 @@ class Refiner:
         if sx1 - sx0 < tw + 2 or sy1 - sy0 < th + 2:
             return None
         search = frame[sy0:sy1, sx0:sx1].astype(np.float32)
-        ssd = cv2.matchTemplate(search, look, cv2.TM_SQDIFF, mask=np.repeat(mask[..., None], 3, -1))  # (sh, sw)
+        ssd = self._disagreement(search, look, mask)  # (sh, sw)
         _, _, (mx, my), _ = cv2.minMaxLoc(ssd)
         same = np.abs(search[my : my + th, mx : mx + tw] - look).max(-1) < MATCH_SAME  # (th, tw)
         if (mask * same).sum() < MATCH_MIN_SHARE * mask.sum():
@@ -269,6 +271,40 @@ class Refiner:
         y = sy0 + my + _vertex(ssd[my - 1 : my + 2, mx]) if 0 < my < ssd.shape[0] - 1 else sy0 + my
         corner = np.array([x, y]) - k * self.look_at  # the box's corner
         return np.concatenate([corner, corner + k * (self.box[2:] - self.box[:2])])
+
+
+    def _disagreement(self, search: np.ndarray, look: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """(sh, sw) minus the count of the object's pixels that match their frame-0 colour, per place of the look.
+
+        A count, not a sum of squares: a part left behind (or regenerated) costs the pixels it holds, not their
+        squared colour differences, so the match follows the part that came along. The look's colours are in a
+        few clusters (`look_colours`); per cluster, the search pixels near its centre (within MATCH_SAME, binary)
+        are correlated with where the look has that cluster (OpenCV matchTemplate)."""
+        centres, labels = self.look_colours
+        th, tw = mask.shape
+        lab = cv2.resize(labels, (tw, th), interpolation=cv2.INTER_NEAREST)  # (th, tw) cluster, -1 off the object
+        lab[mask <= 0.5] = -1
+        score = np.zeros((search.shape[0] - th + 1, search.shape[1] - tw + 1), np.float32)
+        for k, c in enumerate(centres):
+            near = (np.abs(search - c).max(-1) < MATCH_SAME).astype(np.float32)  # (sh, sw)
+            score += cv2.matchTemplate(near, (lab == k).astype(np.float32), cv2.TM_CCORR)
+        return -score
+
+    @property
+    def look_colours(self) -> tuple[np.ndarray, np.ndarray]:
+        """The look's colours in at most MATCH_CLUSTERS k-means clusters (fixed RNG seed): centres (K, 3) and the
+        cluster of every look pixel (h, w) int32, -1 off the object. Computed once."""
+        if self._colours is None:
+            keep = self.look_mask > 0.5
+            px = self.look[keep].reshape(-1, 3).astype(np.float32)
+            K = int(min(MATCH_CLUSTERS, max(1, len(px) // 32)))
+            cv2.setRNGSeed(0)
+            _, labels, centres = cv2.kmeans(px, K, None, (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_MAX_ITER, 20, 1.0),
+                                            2, cv2.KMEANS_PP_CENTERS)
+            lab = np.full(keep.shape, -1, np.int32)
+            lab[keep] = labels.ravel()
+            self._colours = (centres, lab)
+        return self._colours
 
 
 def _vertex(v: np.ndarray) -> float:
