@@ -26,6 +26,13 @@ CAMERA = {"keyframes": [{"frame": 0, "box": [0.1, 0.1, 0.9, 0.9]},
                         {"frame": 15, "box": [0.1, 0.4, 0.65, 0.95]}]}
 
 
+def print_ratios(what: str, ratios: list[float], cpu_ratios: list[float], goal: str = "") -> None:
+    """The summary lines of a with/without benchmark: median and largest ratio, wall and CPU time."""
+    for kind, r in (("wall", ratios), ("CPU", cpu_ratios)):
+        print(f"{kind} time {what} over {len(r)} samples: median {statistics.median(r):.2f}x, "
+              f"largest {max(r):.2f}x{goal}")
+
+
 def median_times(fns, repeats: int) -> list[tuple[float, float]]:
     """(median wall s, median CPU s of this process) of each of `fns`, run in turns (a, b, a, b, ...) so that a
     busy machine slows both alike; CPU time (all threads) is the steadier figure on a shared machine."""
@@ -64,9 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         cpu_ratios.append(c1 / c0)
         print(f"{s.name:14s} {len(layout.objects):7d} {f'{w}x{h}':>9s} {f'{pw}x{ph}':>13s} {t0:10.3f} {t1:8.3f} "
               f"{t1 / t0:6.2f} {c0:14.3f} {c1:11.3f} {c1 / c0:9.2f}")
-    for what, r in (("wall", ratios), ("CPU", cpu_ratios)):
-        print(f"{what} time with/without camera over {len(r)} samples: median {statistics.median(r):.2f}x, "
-              f"largest {max(r):.2f}x (goal <= 1.5x)")
+    print_ratios("with/without camera", ratios, cpu_ratios, " (goal <= 1.5x)")
     return 0
 
 

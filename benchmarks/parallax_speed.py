@@ -14,13 +14,12 @@ No depth model runs (its cost is one inference per video, not per frame: see REA
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from camera_speed import CAMERA, median_times  # noqa: E402 - benchmarks/ is the script's folder
+from camera_speed import CAMERA, median_times, print_ratios  # noqa: E402 - benchmarks/ is the script's folder
 from iva0.animate import animate
 from iva0.io.image import read_image
 from iva0.layout import load_layout
@@ -65,9 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             cpu_ratios.append(c1 / c0)
             print(f"{s.name:14s} {len(layout.objects):7d} {f'{w}x{h}':>9s} {t0:9.3f} {t1:12.3f} {t1 / t0:6.2f} "
                   f"{c0:13.3f} {c1:16.3f} {c1 / c0:9.2f}")
-    for what, r in (("wall", ratios), ("CPU", cpu_ratios)):
-        print(f"{what} time camera+parallax / camera alone over {len(r)} samples: median {statistics.median(r):.2f}x, "
-              f"worst {max(r):.2f}x")
+    print_ratios("camera+parallax / camera alone", ratios, cpu_ratios)
     return 0
 
 
