@@ -14,6 +14,7 @@ gr = pytest.importorskip("gradio")
 
 from iva0.layout import load_layout  # noqa: E402
 from iva0.ui import editor  # noqa: E402
+from iva0.ui.band import Geometry  # noqa: E402
 from iva0.ui.callbacks import LOAD_OUTPUTS, SHOW_OUTPUTS, Callbacks  # noqa: E402
 from iva0.ui.config import UiConfig  # noqa: E402
 from iva0.ui.render import CAMERA_COLOUR  # noqa: E402
@@ -46,12 +47,19 @@ def px(x0, y0, x1, y1) -> dict:
     return {"xmin": x0, "ymin": y0, "xmax": x1, "ymax": y1, "label": "", "color": (0, 0, 0)}
 
 
+def on_canvas(shown, pic, x0, y0, x1, y1) -> dict:
+    """An annotator box at (x0, y0, x1, y1) px of the picture shown, in px of the showing's canvas (the picture
+    on its band, band.py)."""
+    ox, oy = Geometry(*pic.size, band=shown["band"]).offset
+    return px(x0 + ox, y0 + oy, x1 + ox, y1 + oy)
+
+
 def drag_window(cb, pic, draft, frame, box_px) -> tuple:
     """Show the camera at `frame` and drag its window to `box_px` (px of the picture shown): (draft, *show)."""
     cam = editor.camera_index(draft)
     show = cb.on_select(pic, draft, cam, frame, *SETTINGS)
     annot, shown = show[SHOW["annotator"]], show[SHOW["shown"]]
-    return cb.on_boxes({"image": annot["image"], "boxes": [px(*box_px)]}, pic, draft, shown, *SETTINGS)
+    return cb.on_boxes({"image": annot["image"], "boxes": [on_canvas(shown, pic, *box_px)]}, pic, draft, shown, *SETTINGS)
 
 
 def test_the_camera_entry_draws_its_windows_snaps_to_the_video_shape_and_is_in_the_layout(cb, picture, tmp_path):
@@ -78,8 +86,10 @@ def test_the_camera_entry_draws_its_windows_snaps_to_the_video_shape_and_is_in_t
     assert show[SHOW["objects"]]["choices"][1] == ("camera window · keys 0, 9", 1)
 
     # the canvas at frame 4 draws the camera's window at each key frame in white, on the picture
-    canvas = np.asarray(Image.open(cb.on_select(pic, draft, 0, 4, *SETTINGS)[SHOW["annotator"]]["image"]))
-    kx0, ky0, kx1, ky1 = (np.array(draft[1].keys[9]) * [2 * W, 2 * H, 2 * W, 2 * H]).round().astype(int)
+    show = cb.on_select(pic, draft, 0, 4, *SETTINGS)
+    canvas = np.asarray(Image.open(show[SHOW["annotator"]]["image"]))
+    ox, oy = Geometry(*pic.size, band=show[SHOW["shown"]]["band"]).offset  # the picture on its band
+    kx0, ky0, kx1, ky1 = (np.array(draft[1].keys[9]) * [2 * W, 2 * H, 2 * W, 2 * H] + [ox, oy, ox, oy]).round().astype(int)
     grey = canvas.astype(int).min(axis=2)  # white is bright in every channel (the red square is not)
     edge = grey[ky0 + 8 : ky1 - 8, kx0 - 2 : kx0 + 3].max(axis=1)  # the key-9 window's left edge, per row
     beside = grey[ky0 + 8 : ky1 - 8, kx0 - 8]  # the ramp just left of it (darker there)
@@ -191,7 +201,7 @@ def test_a_window_takes_the_shape_of_the_video_the_chosen_backend_makes(picture,
     assert (x1 - x0) * W / ((y1 - y0) * H) == pytest.approx(1.5) and (y0, y1) == pytest.approx((0.0, 1.0))
     show = cb.on_select(pic, draft, 0, 9, *SETTINGS)
     annot, shown = show[SHOW["annotator"]], show[SHOW["shown"]]
-    draft, *_ = cb.on_boxes({"image": annot["image"], "boxes": [px(0, 0, 200, 160)]}, pic, draft, shown, *SETTINGS,
-                            "ttm", 200)
+    draft, *_ = cb.on_boxes({"image": annot["image"], "boxes": [on_canvas(shown, pic, 0, 0, 200, 160)]}, pic, draft,
+                            shown, *SETTINGS, "ttm", 200)
     x0, y0, x1, y1 = draft[0].keys[9]
     assert (x1 - x0) * W / ((y1 - y0) * H) == pytest.approx(1.5)
