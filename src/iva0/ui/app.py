@@ -40,8 +40,9 @@ HELP = """\
   handles to set a key there. Select the box and press Delete (or the bin) to remove that frame's key.
 - **Camera.** Press Camera to move the view: a "camera window" entry joins the list, its window (white) at frame 0 is
   the whole picture. Move the timeline and drag the window, or its corners, to the part of the picture that frame
-  shows; it keeps the video's shape when you let go. Each key window is drawn on the picture with its frame. Delete
-  with the camera selected removes it.
+  shows; it keeps the video's shape while you drag. The hatched band around the picture is outside it: a window may
+  reach onto it (drag it to the band's edge and the band grows); objects' boxes stay on the picture. Each key window
+  is drawn on the picture with its frame. Delete with the camera selected removes it.
 - **Objects.** The name is the object's phrase (the iva0 backend grounds it). Rename or delete the selected object.
   Its colour on the picture is the colour of its entry in the list; the other objects are drawn dimmed.
 - **Frames.** Fewer frames move an object's last key to the new last frame and drop keys between.
