@@ -166,6 +166,23 @@ def until(page, action, selector: str, pattern: str, tries: int = 2) -> None:
             canvas_loaded(page)
 
 
+def new_canvas(page, action, tries: int = 3) -> None:
+    """Do `action` (a drag) until the server shows a new canvas for it, and wait for that canvas. A drag that
+    lands on a canvas the server is replacing is dropped as stale, as it should be; a person would drag again."""
+    for attempt in range(tries):
+        before = page.evaluate("() => window.iva0Canvas")
+        action()
+        try:
+            page.wait_for_function("(name) => window.iva0Canvas !== name", arg=before, timeout=45_000)
+            canvas_loaded(page)
+            return
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError
+            if attempt == tries - 1:
+                raise
+            print(f"new_canvas: no new canvas after try {attempt + 1}; again", flush=True)
+            canvas_loaded(page)
+
+
 def picture_rect(page, aspect: float) -> tuple[float, float, float, float]:
     """(left, top, width, height) in page px of the picture (width/height `aspect`) inside the canvas.
 
@@ -698,11 +715,13 @@ def test_a_camera_window_keeps_the_video_shape_while_dragged_and_reaches_past_th
                                timeout=30_000)
     except Exception:  # noqa: BLE001 - playwright's TimeoutError
         print("the page never said the window's shape", flush=True)
+    page.locator("#annotator canvas").first.scroll_into_view_if_needed()  # the mouse acts in the window only
     x0, y0, x1, y1 = shown_box(page)
     pw, ph = x1 - x0, y1 - y0
     assert abs(aspect() / want - 1) < 0.02
 
     print("step: drag it sideways and up, off the diagonal: the window keeps the shape mid-drag", flush=True)
+    before = page.evaluate("() => window.iva0Canvas")
     page.mouse.move(x1 - 1, y1 - 1)
     page.mouse.down()
     seen = []
@@ -721,13 +740,16 @@ def test_a_camera_window_keeps_the_video_shape_while_dragged_and_reaches_past_th
     assert (wx1 - wx0) == pytest.approx((held[2] - held[0]) / pw, abs=0.02)  # as it was let go: the snap changed nothing
 
     print("step: move the window left, past the picture's edge, onto the band", flush=True)
+    page.wait_for_function("(name) => window.iva0Canvas !== name", arg=before, timeout=60_000)  # the held one shown
     settle(page, "Drag boxes")
-    x0, y0, x1, y1 = shown_box(page)
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    before = page.evaluate("() => window.iva0Canvas")
-    drag(page, cx, cy, cx - 0.3 * pw, cy)  # further than the band: it stops at the band's edge
-    page.wait_for_function("(name) => window.iva0Canvas !== name", arg=before, timeout=60_000)  # the server showed it
-    settle(page, "Drag boxes")
+
+    def move_left() -> None:
+        page.locator("#annotator canvas").first.scroll_into_view_if_needed()  # the download may have scrolled the page
+        x0, y0, x1, y1 = shown_box(page)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        drag(page, cx, cy, cx - 0.3 * pw, cy)  # further than the band: it stops at the band's edge
+
+    new_canvas(page, move_left)
     wait_text(page, "#status", r"Ready: .*Camera")
     camera = load_layout(download(page, "download-layout", tmp_path / "past.json")).camera
     px0, py0, px1, py1 = camera.keyframes[1].box
@@ -740,6 +762,7 @@ def test_a_camera_window_keeps_the_video_shape_while_dragged_and_reaches_past_th
     page.locator("#add-object").click()
     wait_text(page, "#status", "thing.*no key boxes yet")
     settle(page, "Create box")
+    page.locator("#annotator canvas").first.scroll_into_view_if_needed()
     bb = canvas_box(page)
     sx, sy = bb["x"] + 0.4 * bb["width"], bb["y"] + 0.4 * bb["height"]
     page.mouse.move(sx, sy)
