@@ -34,8 +34,9 @@ JS = """
   const numbers = (text) => (text || "").split(",").filter((v) => v !== "").map(Number);
 
   function start(e) {
+    if (mine.has(e)) return;  // the side's corner this script pressed (below): the hold it set stays
     lock = null;
-    if (mine.has(e) || e.pointerType !== "mouse" || e.button !== 0) return;
+    if (e.pointerType !== "mouse" || e.button !== 0) return;
     const r = root(), canvas = r && r.querySelector("canvas");
     if (!canvas || e.target !== canvas || r.dataset.lock !== "camera") return;
     const a = parseFloat(r.dataset.windowAspect), [w, h] = numbers(r.dataset.canvasSize);
