@@ -150,6 +150,24 @@ def settle(page, tool: str) -> None:
     canvas_loaded(page)
 
 
+def pick_option(page, selector: str, name: "re.Pattern", tries: int = 3) -> None:
+    """Open the dropdown `selector` and pick the option named `name`. On a busy machine the first click can
+    land before the dropdown listens (the list then never opens): a person would click again."""
+    for attempt in range(tries):
+        page.locator(selector).click()
+        option = page.get_by_role("option", name=name)
+        try:
+            option.wait_for(state="visible", timeout=30_000)
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError
+            if attempt == tries - 1:
+                raise
+            print(f"pick_option: no option {name.pattern!r} after try {attempt + 1}; again", flush=True)
+            page.keyboard.press("Escape")
+            continue
+        option.click()
+        return
+
+
 def until(page, action, selector: str, pattern: str, tries: int = 2) -> None:
     """Do `action` until `selector`'s text matches. A drag that lands on a canvas the server is
     replacing (it drew that canvas for an earlier event) is dropped as stale, as it should be; a
@@ -379,8 +397,7 @@ def test_draw_generate_download_and_cli_round_trip(server, page, tmp_path):
     wait_text(page, "#video-note", r"^Video: \d+×\d+ px, 16 frames")
 
     print("step: pick another sample", flush=True)
-    page.locator("#sample input").click()
-    page.get_by_role("option", name=re.compile(r"^rocket\b(?!-)")).click()
+    pick_option(page, "#sample input", re.compile(r"^rocket\b(?!-)"))
     wait_text(page, "#status", r"rocket.*key boxes at frame\(s\) 0, 5, 15")
 
     print("step: a new object: name, then its box at frame 0 and at frame 7, drawn with the mouse", flush=True)
