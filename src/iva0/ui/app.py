@@ -410,6 +410,25 @@ def check_port(host: str, port: int) -> None:
             raise UserError(f"cannot serve on {host}:{port}: {reason}; pick another --port") from None
 
 
+LAUNCH_TRIES = 3
+
+
+def _launch_patiently(demo: gr.Blocks, **kwargs) -> None:
+    """`demo.launch(**kwargs)`, again when gradio's own check that the new server answers gave up: it allows one
+    3 s request, which a busy machine can miss (seen in CI with two busy loops), and then refuses to start."""
+    for attempt in range(LAUNCH_TRIES):
+        try:
+            demo.launch(**kwargs)
+            return
+        except ValueError as e:
+            if "localhost is not accessible" not in str(e):
+                raise
+            demo.close()
+            if attempt == LAUNCH_TRIES - 1:
+                raise UserError(f"the page's server on {kwargs['server_name']}:{kwargs['server_port']} did not answer "
+                                f"its own check in time ({LAUNCH_TRIES} tries; a busy machine?); try again") from None
+
+
 def launch(config: UiConfig, *, block: bool = True, quiet: bool = False) -> gr.Blocks:
     """Serve the page; print the URL. With block=False return at once (tests); call demo.close() to stop."""
     check_port(config.host, config.port)
@@ -418,7 +437,8 @@ def launch(config: UiConfig, *, block: bool = True, quiet: bool = False) -> gr.B
     demo = build_app(config, work)
     demo.queue(default_concurrency_limit=4, max_size=64)
     try:
-        demo.launch(
+        _launch_patiently(
+            demo,
             server_name=config.host,
             server_port=config.port,
             share=False,  # no share links: nothing leaves this machine
