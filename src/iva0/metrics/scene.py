@@ -297,7 +297,7 @@ def left_behind(frames: np.ndarray, reference: np.ndarray, box0: np.ndarray, box
     for f in range(1, frames.shape[0]):
         covered = np.zeros((H, W), bool)
         for b in boxes_f[f]:
-            bx0, by0, bx1, by1 = (int(v) for v in np.clip(np.round(b), 0, [W, H, W, H]))
+            bx0, by0, bx1, by1 = _box_slices(b, W, H)
             covered[by0:by1, bx0:bx1] = True
         v = obj & ~covered
         if v.sum() < min_pixels:
