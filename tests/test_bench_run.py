@@ -92,6 +92,34 @@ def test_missing_benchmark_is_a_user_error(tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize(
+    "depth, message",
+    [
+        ("text", "cannot read"),  # a text file named .png
+        ("wide", "aspect ratio"),  # a depth map drawn for another picture's shape
+    ],
+)
+def test_bench_run_checks_the_cameras_depth_maps_before_any_compute(tmp_path, capsys, depth, message):
+    """A sample whose camera's parallax names a bad depth map stops `bench run` before a model loads or a
+    file is written: one line naming the sample, exit 2 (the static method, which reads no depth, runs)."""
+    root = make_bench(tmp_path / "b", n=2)
+    lay = json.loads((root / "lay" / "s1.json").read_text())
+    lay["camera"] = {"keyframes": [{"frame": 0, "box": [0.0, 0.0, 1.0, 1.0]}, {"frame": 5, "box": [0.1, 0.1, 0.6, 0.6]}],
+                     "parallax": 1.0, "depth": "d1.png"}
+    (root / "lay" / "s1.json").write_text(json.dumps(lay))
+    if depth == "text":
+        (root / "lay" / "d1.png").write_text("not a picture")
+    else:
+        Image.fromarray(np.zeros((20, 90), np.uint8)).save(root / "lay" / "d1.png")  # 4.5:1 for a 96x80 picture
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "run", str(root), "-m", "composite", "-o", str(tmp_path / "r"), "-q"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: sample 's1': camera.depth") and message in err and "\n" not in err, err
+    assert not (tmp_path / "r").exists()
+    assert main(["bench", "run", str(root), "-m", "static", "-o", str(tmp_path / "s"), "-q"]) in (0, None)
+
+
 def test_shard_is_a_partition():
     items = list(range(11))
     parts = [shard(items, r, 3) for r in range(3)]

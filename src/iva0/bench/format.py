@@ -138,6 +138,26 @@ def check_masks(samples) -> None:
             raise BenchmarkError(f"sample {s.id!r}: {e}") from None
 
 
+def check_depth_files(samples) -> None:
+    """Before any compute: every depth map a sample's camera names for its parallax (`camera.depth`) is readable
+    and of its picture's aspect ratio, as `iva0 animate` checks it; one error naming the sample, before a model
+    loads, not that sample's failure half-way through the run. A layout with parallax and no depth file needs
+    the method's depth model, which the backend's own check_layout asks for."""
+    from iva0.depth import check_depth, needs_depth
+    from iva0.io.image import picture_size
+
+    for s in samples:
+        if not needs_depth(s.layout) or s.layout.camera.depth is None:
+            continue
+        size = picture_size(s.image)
+        if size is None:
+            continue  # an unreadable picture fails its sample as before, with read_image's message
+        try:
+            check_depth(s.layout, *size)
+        except LayoutError as e:
+            raise BenchmarkError(f"sample {s.id!r}: {e}") from None
+
+
 def _inside(root: Path, rel: str, where: str) -> Path:
     p = (root / rel).resolve()
     if Path(rel).is_absolute() or not p.is_relative_to(root):

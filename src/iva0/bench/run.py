@@ -34,7 +34,7 @@ import numpy as np
 
 from iva0.backends import BACKENDS
 from iva0.backends.cutouts import check_cutouts
-from iva0.bench.format import Benchmark, BenchSample, check_masks
+from iva0.bench.format import Benchmark, BenchSample, check_depth_files, check_masks
 from iva0.retime import retime_layout
 from iva0.errors import UserError, one_line
 from iva0.io.atomic import atomic_write_text, is_partial
@@ -217,7 +217,10 @@ def run_benchmark(
     run_dir = check_output(run_dir, "run", read_folders=[bench.root])
     mine = shard(bench.samples, rank, world_size)
     check_sizes(mine, cfg)
-    check_masks([s for s in mine if not (run_dir / "videos" / f"{s.id}.mp4").exists()])  # the layouts' masks
+    unmade = [s for s in mine if not (run_dir / "videos" / f"{s.id}.mp4").exists()]
+    check_masks(unmade)  # the layouts' masks
+    if cfg.method in BACKENDS:  # the static method never reads a depth map
+        check_depth_files(unmade)
     videos = run_dir / "videos"
     records = run_dir / "records"
     if (run_dir / "config.json").exists():
