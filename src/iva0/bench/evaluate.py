@@ -106,7 +106,8 @@ def evaluate_frames(frames: np.ndarray, image: np.ndarray, layout, opts: EvalOpt
         b = boxes[j]
         # the object's own frame-0 pixels (the layout's mask, else an estimate from the input): the tracker
         # follows them, and left behind counts them
-        obj = masks[j] > 0.5 if masks[j] is not None else object_pixels(ref, b[0])
+        judged = differs_from_fill(ref, b[0])  # (H, W) bool: its pixels unlike the fill behind them (left behind)
+        obj = masks[j] > 0.5 if masks[j] is not None else object_pixels(ref, b[0], differs=judged)
         tr = viou(frames, b, track_side=opts.track_side, object_mask=obj)
         # the object's looks where it is (the tracked box, or the layout box where that looks more like
         # it), not only where it was asked to be: a drift is vIoU's to score
@@ -117,7 +118,7 @@ def evaluate_frames(frames: np.ndarray, image: np.ndarray, layout, opts: EvalOpt
             "object_ssim": ssim,
             "object_psnr": psnr,
             "centroid_error": tr.centroid_error,
-            "left_behind": left_behind(frames, ref, b[0], boxes.transpose(1, 0, 2), object_mask=obj),
+            "left_behind": left_behind(frames, ref, b[0], boxes.transpose(1, 0, 2), object_mask=obj, judged=judged),
             "ious": [round(float(v), 4) for v in tr.ious],
         }
 
@@ -173,10 +174,11 @@ def _evaluate_camera(frames: np.ndarray, picture: np.ndarray, layout, opts: Eval
     own = [layout_mask(layout, j, sw, sh, check_aspect=False) for j in range(len(boxes))]
     masks = [None if m is None else views.through(m) for m in own]
     box0_space = np.clip(layout.boxes()[:, 0], 0.0, 1.0) * np.array([sw, sh, sw, sh], dtype=np.float64)  # (J, 4)
-    obj = [m if m is not None else views.through(object_pixels(views.space, box0_space[j]).astype(np.float32))
-           for j, m in enumerate(masks)]
-    # and which of them differ from the fill behind them (`left_behind`'s judged pixels), also once
-    judged = [views.through(differs_from_fill(views.space, box0_space[j]).astype(np.float32)) for j in range(len(boxes))]
+    # with which of them differ from the fill behind them (`left_behind`'s judged pixels), also once
+    differs = [differs_from_fill(views.space, box0_space[j]) for j in range(len(boxes))]  # (sh, sw) bool each
+    obj = [m if m is not None else views.through(object_pixels(views.space, box0_space[j], differs=differs[j])
+                                                 .astype(np.float32)) for j, m in enumerate(masks)]
+    judged = [views.through(d.astype(np.float32)) for d in differs]
 
     def score_object(j: int) -> dict:
         b = boxes[j]

@@ -201,7 +201,8 @@ def differs_from_fill(reference: np.ndarray, box0: np.ndarray, differ: float = 2
     return np.abs(reference.astype(np.int16) - est).max(-1) > differ
 
 
-def object_pixels(reference: np.ndarray, box0: np.ndarray, differ: float = 20.0) -> np.ndarray:
+def object_pixels(reference: np.ndarray, box0: np.ndarray, differ: float = 20.0,
+                  differs: np.ndarray | None = None) -> np.ndarray:
     """An estimate of the object's pixels in its frame-0 box (H, W) bool, from the input alone.
 
     Seed: a pixel is the object's when its colour is at least twice as common
@@ -216,7 +217,8 @@ def object_pixels(reference: np.ndarray, box0: np.ndarray, differ: float = 20.0)
     whole box, and kept where it differs from the fill. The same for every
     method scored. On the calibration videos (docs/benchmark.md) the largest
     error of left behind fell from 0.12 (a Telea estimate alone) to 0.05 (the
-    colour seed) to 0.02 (with GrabCut).
+    colour seed) to 0.02 (with GrabCut). `differs`: `differs_from_fill`'s map
+    when the caller has it (left behind needs it too: one inpainting, not two).
     """
     H, W = reference.shape[:2]
     x0, y0, x1, y1 = _box_slices(box0, W, H)
@@ -231,7 +233,8 @@ def object_pixels(reference: np.ndarray, box0: np.ndarray, differ: float = 20.0)
     in_box = np.bincount(idx[inbox], minlength=COLOUR_BINS**3) / max(1, int(inbox.sum()))
     around = np.bincount(idx[ring], minlength=COLOUR_BINS**3) / max(1, int(ring.sum()))
     rare = (2 * around[idx] < in_box[idx]) & inbox
-    differs = differs_from_fill(reference, box0, differ)
+    if differs is None:
+        differs = differs_from_fill(reference, box0, differ)
     seed = (cv2.medianBlur((rare & differs).astype(np.uint8), OBJECT_MEDIAN) > 0) & inbox
     return _grow_with_grabcut(reference, seed, inbox, ring)
 
@@ -280,18 +283,18 @@ def left_behind(frames: np.ndarray, reference: np.ndarray, box0: np.ndarray, box
     x0, y0, x1, y1 = _box_slices(box0, W, H)
     if x1 <= x0 or y1 <= y0:
         return None
+    # pixels coloured like the fill behind them read "still there" whether they stayed or left: they take the
+    # verdict of the nearest pixel that can be judged
+    if judged is None:  # (H, W) bool; given by a caller that has it (bench eval: it estimated the object with it)
+        judged = differs_from_fill(reference, box0, same_diff)
+    else:
+        judged = np.asarray(judged) > 0.5
     if object_mask is not None:
         inbox = np.zeros((H, W), bool)
         inbox[y0:y1, x0:x1] = True
         obj = (object_mask > 0.5) & inbox
     else:
-        obj = object_pixels(reference, box0, differ=same_diff)
-    # pixels coloured like the fill behind them read "still there" whether they stayed or left: they take the
-    # verdict of the nearest pixel that can be judged
-    if judged is None:  # (H, W) bool; given by a caller that scores one video in several calls
-        judged = differs_from_fill(reference, box0, same_diff)
-    else:
-        judged = np.asarray(judged) > 0.5
+        obj = object_pixels(reference, box0, differ=same_diff, differs=judged)
     kernel = np.ones((same_open, same_open), np.uint8) if same_open > 1 else None
     vals = []
     for f in range(1, frames.shape[0]):
