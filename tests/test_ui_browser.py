@@ -184,6 +184,23 @@ def until(page, action, selector: str, pattern: str, tries: int = 2) -> None:
             canvas_loaded(page)
 
 
+def new_canvas(page, action, tries: int = 3) -> None:
+    """Do `action` (a drag) until the server shows a new canvas for it, and wait for that canvas. A drag that
+    lands on a canvas the server is replacing is dropped as stale, as it should be; a person would drag again."""
+    for attempt in range(tries):
+        before = page.evaluate("() => window.iva0Canvas")
+        action()
+        try:
+            page.wait_for_function("(name) => window.iva0Canvas !== name", arg=before, timeout=45_000)
+            canvas_loaded(page)
+            return
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError
+            if attempt == tries - 1:
+                raise
+            print(f"new_canvas: no new canvas after try {attempt + 1}; again", flush=True)
+            canvas_loaded(page)
+
+
 def picture_rect(page, aspect: float) -> tuple[float, float, float, float]:
     """(left, top, width, height) in page px of the picture (width/height `aspect`) inside the canvas.
 
@@ -199,6 +216,29 @@ def picture_rect(page, aspect: float) -> tuple[float, float, float, float]:
     iw = min(cw, ch * aspect)  # canvas px; the picture's own size is at least the view side
     ih = iw / aspect
     return bb["x"] + (cw - iw) / 2 * k, bb["y"], iw * k, ih * k
+
+
+def watch_box(page) -> None:
+    """Keep, as window.iva0Box, the last box the annotator drew: [x, y, w, h] in canvas px (call before goto).
+
+    The annotator draws its (one) box with the 2D context's rect() and nothing else with it (the picture is
+    drawImage, the handles and label fillRect), so wrapping rect() reads the box as shown at any moment, mid-drag
+    too, without reaching into the component."""
+    page.add_init_script("""(() => {
+      const rect = CanvasRenderingContext2D.prototype.rect;
+      CanvasRenderingContext2D.prototype.rect = function (x, y, w, h) {
+        if (this.canvas.closest && this.canvas.closest("#annotator")) window.iva0Box = [x, y, w, h];
+        return rect.call(this, x, y, w, h);
+      };
+    })()""")
+
+
+def shown_box(page) -> tuple[float, float, float, float]:
+    """The annotator's box as drawn last (watch_box), in page px: (left, top, right, bottom)."""
+    x, y, w, h = page.evaluate("() => window.iva0Box")
+    bb = canvas_box(page)
+    k = bb["width"] / page.locator("#annotator canvas").first.evaluate("c => c.width")  # page px per canvas px
+    return bb["x"] + x * k, bb["y"] + y * k, bb["x"] + (x + w) * k, bb["y"] + (y + h) * k
 
 
 def click_picture(page, selector: str, x: float, y: float) -> None:
@@ -601,6 +641,7 @@ def test_camera_entry_draws_its_windows_and_moves_the_video(server, page, tmp_pa
     from iva0.layout import load_layout
     from iva0.samples import get_sample, list_samples
 
+    watch_box(page)
     page.goto(server.url)
     wait_text(page, "#status", "Ready")
     sample = get_sample(list_samples()[0].name)  # the page opens on the first sample
@@ -617,9 +658,10 @@ def test_camera_entry_draws_its_windows_and_moves_the_video(server, page, tmp_pa
     set_slider(page, "frame", 9)
     wait_text(page, "#status", r"^Frame 9/")
     settle(page, "Drag boxes")
-    left, top, pw, ph = picture_rect(page, full_w / full_h)
+    x0, y0, x1, y1 = shown_box(page)  # the window (the whole picture), on the canvas's band
+    pw, ph = x1 - x0, y1 - y0
     until(
-        page, lambda: drag(page, left + pw - 2, top + ph - 2, left + 0.6 * pw, top + 0.55 * ph),
+        page, lambda: drag(page, x1 - 1, y1 - 1, x0 + 0.6 * pw, y0 + 0.55 * ph),
         "#status", r"camera: windows at frame\(s\) 0, 9:",
     )  # fmt: skip
     wait_text(page, "#objects", r"camera window · keys 0, 9")
@@ -628,8 +670,8 @@ def test_camera_entry_draws_its_windows_and_moves_the_video(server, page, tmp_pa
     assert camera is not None and [k.frame for k in camera.keyframes] == [0, 9]
     x0, y0, x1, y1 = camera.keyframes[1].box
     assert abs((x1 - x0) * full_w / ((y1 - y0) * full_h) / (full_w / full_h) - 1) < 0.02  # the video's shape
-    # about the dragged box's centre, keeping the side changed most (the height: 1 -> 0.55)
-    assert ((x0 + x1) / 2, (y0 + y1) / 2) == pytest.approx((0.3, 0.275), abs=0.01) and y1 - y0 == pytest.approx(0.55, abs=0.01)
+    # held to that shape while dragged: about the fixed top-left corner, between the two sides the mouse asked for
+    assert (x0, y0) == pytest.approx((0.0, 0.0), abs=0.01) and 0.54 < y1 - y0 < 0.61
 
     print("step: Generate: the view moves; the video is the one the CLI makes from the downloaded layout", flush=True)
     page.locator("#generate").click()
@@ -657,6 +699,111 @@ def test_camera_entry_draws_its_windows_and_moves_the_video(server, page, tmp_pa
     page.set_viewport_size({"width": 1280, "height": 1000})  # the result video under Generate, in the picture too
     next_frames(page, 3)
     shot(page, Path(os.environ.get("IVA0_SCREENSHOT_DIR") or tmp_path) / "ui-camera.png")
+
+
+def test_a_camera_window_keeps_the_video_shape_while_dragged_and_reaches_past_the_picture(server, page, tmp_path):
+    """Issue 17's window in the page: dragging a corner of the camera's window off its diagonal (mostly sideways)
+    keeps the video's shape at every moment of the drag (the annotator's box as drawn, read mid-drag), and after
+    it; an object's box is not held. The window can be dragged past the picture's edge, onto the hatched band,
+    and the layout has it there (x0 < 0)."""
+    from iva0.io.image import read_image
+    from iva0.layout import load_layout
+    from iva0.samples import get_sample, list_samples
+
+    watch_box(page)
+    page.goto(server.url)
+    wait_text(page, "#status", "Ready")
+    sample = get_sample(list_samples()[0].name)
+    full_h, full_w = read_image(sample.image).shape[:2]
+    want = full_w / full_h  # the composite's video has the picture's shape
+
+    def aspect() -> float:
+        x0, y0, x1, y1 = shown_box(page)
+        return (x1 - x0) / (y1 - y0)
+
+    print("step: Camera, then at frame 6 grab the window's bottom-right corner", flush=True)
+    page.locator("#add-camera").click()
+    wait_text(page, "#status", r"camera: windows at frame\(s\) 0:")
+    set_slider(page, "frame", 6)
+    wait_text(page, "#status", r"^Frame 6/")
+    settle(page, "Drag boxes")
+    try:  # the shape the page holds windows to has come (a page without the hold fails mid-drag below instead)
+        page.wait_for_function("() => parseFloat(document.querySelector('#annotator').dataset.windowAspect) > 0",
+                               timeout=30_000)
+    except Exception:  # noqa: BLE001 - playwright's TimeoutError
+        print("the page never said the window's shape", flush=True)
+    page.locator("#annotator canvas").first.scroll_into_view_if_needed()  # the mouse acts in the window only
+    x0, y0, x1, y1 = shown_box(page)
+    pw, ph = x1 - x0, y1 - y0
+    assert abs(aspect() / want - 1) < 0.02
+
+    print("step: drag it sideways and up, off the diagonal: the window keeps the shape mid-drag", flush=True)
+    before = page.evaluate("() => window.iva0Canvas")
+    page.mouse.move(x1 - 1, y1 - 1)
+    page.mouse.down()
+    seen = []
+    for fx, fy in ((0.9, 0.97), (0.75, 0.95), (0.55, 0.9), (0.6, 0.5)):
+        page.mouse.move(x0 + fx * pw, y0 + fy * ph, steps=3)
+        seen.append(aspect())
+    held = shown_box(page)
+    page.mouse.up()
+    print(f"mid-drag w/h: {[round(a, 3) for a in seen]}, the video's {want:.3f}", flush=True)
+    assert all(abs(a / want - 1) < 0.02 for a in seen), f"the window lost the video's shape mid-drag: {seen}"
+    wait_text(page, "#status", r"camera: windows at frame\(s\) 0, 6:")
+    wait_text(page, "#status", r"Ready: .*Camera: windows at frame\(s\) 0, 6\.")
+    camera = load_layout(download(page, "download-layout", tmp_path / "held.json")).camera
+    wx0, wy0, wx1, wy1 = camera.keyframes[1].box
+    assert abs((wx1 - wx0) * full_w / ((wy1 - wy0) * full_h) / want - 1) < 0.02
+    assert (wx1 - wx0) == pytest.approx((held[2] - held[0]) / pw, abs=0.02)  # as it was let go: the snap changed nothing
+
+    print("step: a side's handle moves the corner after it: dragging the right side down and right keeps the shape",
+          flush=True)
+    page.wait_for_function("(name) => window.iva0Canvas !== name", arg=before, timeout=60_000)  # the held one shown
+    settle(page, "Drag boxes")
+
+    def widen() -> None:
+        page.locator("#annotator canvas").first.scroll_into_view_if_needed()
+        x0, y0, x1, y1 = shown_box(page)
+        page.mouse.move(x1, (y0 + y1) / 2)
+        page.mouse.down()
+        page.mouse.move(x1 + 0.1 * pw, (y0 + y1) / 2 + 0.2 * ph, steps=4)  # off the side's axis too
+        side = aspect()
+        page.mouse.up()
+        assert abs(side / want - 1) < 0.02, f"a side's handle lost the window's shape: {side}"
+        assert shown_box(page)[2] > x1 + 0.05 * pw  # it did grow, from the side dragged
+
+    new_canvas(page, widen)
+
+    print("step: move the window left, past the picture's edge, onto the band", flush=True)
+
+    def move_left() -> None:
+        page.locator("#annotator canvas").first.scroll_into_view_if_needed()  # the download may have scrolled the page
+        x0, y0, x1, y1 = shown_box(page)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        drag(page, cx, cy, cx - 0.3 * pw, cy)  # further than the band: it stops at the band's edge
+
+    new_canvas(page, move_left)
+    wait_text(page, "#status", r"Ready: .*Camera")
+    camera = load_layout(download(page, "download-layout", tmp_path / "past.json")).camera
+    px0, py0, px1, py1 = camera.keyframes[1].box
+    assert px0 < -0.1, f"the window did not reach past the picture: {camera.keyframes[1].box}"
+    assert abs((px1 - px0) * full_w / ((py1 - py0) * full_h) / want - 1) < 0.02
+    assert_no_error_badge(page)
+
+    print("step: an object's box is not held: drawn at any shape", flush=True)
+    page.locator("#new-name input, #new-name textarea").first.fill("thing")
+    page.locator("#add-object").click()
+    wait_text(page, "#status", "thing.*no key boxes yet")
+    settle(page, "Create box")
+    page.locator("#annotator canvas").first.scroll_into_view_if_needed()
+    bb = canvas_box(page)
+    sx, sy = bb["x"] + 0.4 * bb["width"], bb["y"] + 0.4 * bb["height"]
+    page.mouse.move(sx, sy)
+    page.mouse.down()
+    page.mouse.move(sx + 0.2 * bb["width"], sy + 0.05 * bb["height"], steps=4)
+    free = aspect()
+    page.mouse.up()
+    assert abs(free / want - 1) > 0.5, f"an object's box was held to the window's shape: {free}"
 
 
 def test_ttm_model_folder_offers_ttm_with_its_own_defaults(browser, tmp_path):

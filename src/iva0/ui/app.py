@@ -25,6 +25,7 @@ from iva0.ui.config import UiConfig
 from iva0.ui.editor import CAMERA_LABEL, MAX_OBJECTS, MIN_BOX_PX, DraftObject
 from iva0.ui.hosts import host_check
 from iva0.ui.messages import guarded
+from iva0.ui.window_lock import HEAD, SET_SHAPE
 
 TITLE = "iva0: animate a picture along boxes"
 
@@ -39,8 +40,9 @@ HELP = """\
   handles to set a key there. Select the box and press Delete (or the bin) to remove that frame's key.
 - **Camera.** Press Camera to move the view: a "camera window" entry joins the list, its window (white) at frame 0 is
   the whole picture. Move the timeline and drag the window, or its corners, to the part of the picture that frame
-  shows; it keeps the video's shape when you let go. Each key window is drawn on the picture with its frame. Delete
-  with the camera selected removes it.
+  shows; it keeps the video's shape while you drag. The hatched band around the picture is outside it: a window may
+  reach onto it (drag it to the band's edge and the band grows); objects' boxes stay on the picture. Each key window
+  is drawn on the picture with its frame. Delete with the camera selected removes it.
 - **Objects.** The name is the object's phrase (the iva0 backend grounds it). Rename or delete the selected object.
   Its colour on the picture is the colour of its entry in the list; the other objects are drawn dimmed.
 - **Frames.** Fewer frames move an object's last key to the new last frame and drop keys between.
@@ -60,11 +62,14 @@ HELP = """\
 # box when there is none and moves it otherwise), and size the canvas to the window. The
 # annotator fits the picture to its width only and stretches it to any height set on it, which
 # would distort the picture and the boxes drawn on it; so the canvas gets the width at which the
-# picture's height fits the window (`tool` is "create|1.5|canvas-…": the tool, the picture's w/h,
-# then the canvas's name, kept as window.iva0Canvas so a test can wait for that picture to load).
+# picture's height fits the window (`tool` is "create|1.5|canvas-…": the tool, the canvas's w/h,
+# then the canvas's name, kept as window.iva0Canvas so a test can wait for that picture to load; with the
+# camera selected, "|camera|<its box in canvas px>|<canvas w,h>" follow, for window_lock.py).
 SELECT_TOOL = """(tool) => {
-  const [name, aspect, canvas] = (tool || "create").split("|");
+  const [name, aspect, canvas, lock, box, size] = (tool || "create").split("|");
   window.iva0Canvas = canvas || null;
+  const root = document.querySelector("#annotator");
+  if (root) Object.assign(root.dataset, { lock: lock || "", box: box || "", canvasSize: size || "" });
   const label = name === "create" ? "Create box" : "Drag boxes";
   const button = document.querySelector(`#annotator button[aria-label="${label}"]`);
   if (button) button.click();
@@ -169,6 +174,7 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         result = gr.State(None)  # the last run's files: {"video", "overlay"}
         cut_open = gr.State(False)  # whether the Cut-out accordion is open: cut-outs are computed only then
         tool = gr.Textbox("create", visible="hidden", elem_id="tool")  # the annotator tool to select (SELECT_TOOL)
+        shape = gr.Textbox("", visible="hidden", elem_id="window-shape")  # a camera window's w/h (window_lock.py)
         with gr.Row(equal_height=False):
             gr.Markdown(HINT, elem_id="hint")
         with gr.Row(equal_height=False):
@@ -311,11 +317,18 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         cut_in = [pic, draft, objects, seed, cut_open]
         cut_out = [cut_view, cut_note, cut_tag]
 
+        def then_shape(event):
+            """Tell the page's script the shape a camera window has (the video's, for the backend and size)."""
+            event.then(ev.on_window_shape, [pic, backend, side], [shape], **noted).then(
+                None, [shape], None, js=SET_SHAPE, show_progress="hidden"
+            )
+
         def then_show(event, cutout: bool = True):
             """After an event that changed the canvas: select the tool that fits it, say the video's size, and
             (unless only the frame shown changed) show the selected object's cut-out, in the edits' line."""
             event.then(None, [tool], None, js=SELECT_TOOL, show_progress="hidden")
             event.then(ev.on_video_note, note_in, [video_note], **noted)
+            then_shape(event)
             if cutout:
                 event.then(ev.on_cutout, cut_in, cut_out, show_progress="hidden", **edit)
 
@@ -358,9 +371,12 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
             c.input(ev.on_text, edit_in, refresh_out, **fast)
         for c in (side, fps):
             c.input(ev.on_video_note, note_in, [video_note], trigger_mode="always_last", **noted)
-        backend.input(ev.on_backend, [backend], [note, steps, guidance, side], show_progress="hidden").then(
-            ev.on_video_note, note_in, [video_note], **noted
+        side.input(ev.on_window_shape, [pic, backend, side], [shape], trigger_mode="always_last", **noted).then(
+            None, [shape], None, js=SET_SHAPE, show_progress="hidden"
         )
+        backend_event = backend.input(ev.on_backend, [backend], [note, steps, guidance, side], show_progress="hidden")
+        backend_event.then(ev.on_video_note, note_in, [video_note], **noted)
+        then_shape(backend_event)
         # output: one generation at a time on this machine (the GPU, or the CPU cores)
         preview.click(ev.on_preview, [pic, draft, *settings_in], [video, gen_status], concurrency_limit=1, concurrency_id="render")
         generate.click(
@@ -437,6 +453,7 @@ def launch(config: UiConfig, *, block: bool = True, quiet: bool = False) -> gr.B
             pwa=False,
             mcp_server=False,
             css=CSS,
+            head=HEAD,  # window_lock.py: a camera window keeps the video's shape while dragged
             app_kwargs={"middleware": [host_check(config.host)]},  # DNS rebinding: only our own Host names (hosts.py)
         )
     except OSError as e:
