@@ -205,6 +205,11 @@ def test_a_window_takes_the_shape_of_the_video_the_chosen_backend_makes(picture,
                             shown, *SETTINGS, "ttm", 200)
     x0, y0, x1, y1 = draft[0].keys[9]
     assert (x1 - x0) * W / ((y1 - y0) * H) == pytest.approx(1.5)
+    # the page's script holds a dragged window to this shape (canvas px w/h), told with the size line in one event
+    note, shape = cb.on_video_size(pic, 200, 10, 8, "ttm")
+    assert note == cb.on_video_note(pic, 200, 10, 8, "ttm") and float(shape) == pytest.approx(1.5, abs=1e-5)
+    assert float(cb.on_video_size(pic, 200, 10, 8, "composite")[1]) == pytest.approx(W / H, abs=0.04)
+    assert cb.on_video_size(None, 200, 10, 8, "composite")[1] == ""
 
 
 # ---------------------------------------------------------------------------

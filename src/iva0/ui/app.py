@@ -317,9 +317,10 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         cut_in = [pic, draft, objects, seed, cut_open]
         cut_out = [cut_view, cut_note, cut_tag]
 
-        def then_shape(event):
-            """Tell the page's script the shape a camera window has (the video's, for the backend and size)."""
-            event.then(ev.on_window_shape, [pic, backend, side], [shape], **noted).then(
+        def then_size(event):
+            """Say the video's size, and tell the page's script the shape a camera window has (the video's):
+            one server event for both, so a busy machine has no extra one to queue after every edit."""
+            event.then(ev.on_video_size, note_in, [video_note, shape], **noted).then(
                 None, [shape], None, js=SET_SHAPE, show_progress="hidden"
             )
 
@@ -327,8 +328,7 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
             """After an event that changed the canvas: select the tool that fits it, say the video's size, and
             (unless only the frame shown changed) show the selected object's cut-out, in the edits' line."""
             event.then(None, [tool], None, js=SELECT_TOOL, show_progress="hidden")
-            event.then(ev.on_video_note, note_in, [video_note], **noted)
-            then_shape(event)
+            then_size(event)
             if cutout:
                 event.then(ev.on_cutout, cut_in, cut_out, show_progress="hidden", **edit)
 
@@ -370,13 +370,10 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         for c in (fps, prompt, negative):
             c.input(ev.on_text, edit_in, refresh_out, **fast)
         for c in (side, fps):
-            c.input(ev.on_video_note, note_in, [video_note], trigger_mode="always_last", **noted)
-        side.input(ev.on_window_shape, [pic, backend, side], [shape], trigger_mode="always_last", **noted).then(
-            None, [shape], None, js=SET_SHAPE, show_progress="hidden"
-        )
-        backend_event = backend.input(ev.on_backend, [backend], [note, steps, guidance, side], show_progress="hidden")
-        backend_event.then(ev.on_video_note, note_in, [video_note], **noted)
-        then_shape(backend_event)
+            c.input(ev.on_video_size, note_in, [video_note, shape], trigger_mode="always_last", **noted).then(
+                None, [shape], None, js=SET_SHAPE, show_progress="hidden"
+            )
+        then_size(backend.input(ev.on_backend, [backend], [note, steps, guidance, side], show_progress="hidden"))
         # output: one generation at a time on this machine (the GPU, or the CPU cores)
         preview.click(ev.on_preview, [pic, draft, *settings_in], [video, gen_status], concurrency_limit=1, concurrency_id="render")
         generate.click(

@@ -415,6 +415,10 @@ class Callbacks:
     def on_video_note(self, pic, side, frames, fps, backend: str | None = None) -> str:
         return self.gen.video_note(pic, side, frames, fps, backend)
 
+    def on_video_size(self, pic, side, frames, fps, backend: str | None = None) -> tuple[str, str]:
+        """(the size line, a camera window's shape on the canvas: `on_window_shape`), one event for the page."""
+        return self.on_video_note(pic, side, frames, fps, backend), self.on_window_shape(pic, backend, side)
+
     def on_preview(self, pic: Picture | None, draft: Draft, *settings_args) -> tuple:
         """(result video, status): the boxes over the still picture, before generating."""
         if pic is None:

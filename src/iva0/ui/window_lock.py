@@ -119,7 +119,7 @@ JS = """
 
 HEAD = f"<script>{JS}</script>"
 
-# After each on_window_shape: the shape (canvas px width / height) the script holds a camera window to.
+# After each on_video_size (its on_window_shape part): the shape (canvas px width / height) the script holds a camera window to.
 SET_SHAPE = """(shape) => {
   const r = document.querySelector("#annotator");
   if (r) r.dataset.windowAspect = shape || "";
