@@ -606,6 +606,17 @@ def test_typed_slider_values_are_clamped_not_refused():
     assert s.get_block_name() == "slider"
 
 
+def test_an_object_index_the_list_no_longer_has_reads_as_no_selection():
+    """An event sent before a new picture emptied the objects list names an index it no longer has: no
+    selection, not Gradio's error toast ("Value: 0 ... is not in the list of choices: []")."""
+    from iva0.ui.app import ObjectList
+
+    empty = ObjectList(choices=[], value=None)
+    two = ObjectList(choices=[("cup", 0), ("saucer", 1)], value=0)
+    assert (empty.preprocess(0), empty.preprocess(None), two.preprocess(1), two.preprocess(2)) == (None, None, 1, None)
+    assert empty.get_block_name() == "radio"
+
+
 # ---------------------------------------------------------------------------
 # the command
 # ---------------------------------------------------------------------------

@@ -19,13 +19,14 @@ from gradio_image_annotation import image_annotator
 
 from iva0.errors import UserError
 from iva0.io.overlay import PALETTE
+from iva0.ui import pressed, window_lock
 from iva0.ui.backend_choice import backend_note
 from iva0.ui.callbacks import Callbacks
 from iva0.ui.config import UiConfig
 from iva0.ui.editor import CAMERA_LABEL, MAX_OBJECTS, MIN_BOX_PX, DraftObject
 from iva0.ui.hosts import host_check
 from iva0.ui.messages import guarded
-from iva0.ui.window_lock import HEAD, SET_SHAPE
+from iva0.ui.window_lock import SET_SHAPE
 
 TITLE = "iva0: animate a picture along boxes"
 
@@ -125,6 +126,21 @@ class ClampedSlider(gr.Slider):
         return gr.Number.round_to_precision(v, self.precision)
 
 
+class ObjectList(gr.Radio):
+    """The objects list (its values are the objects' indices). An event sent before the list changed (a new
+    picture, a sample, an object removed) can reach the server after it did, naming an index the list no longer
+    has: Gradio's own Radio answers that with an error toast ("Value: 0 ... is not in the list of choices: []",
+    seen with a slow server in the browser tests). Here it reads as no selection, which every callback takes as it
+    takes an index out of range: as nothing selected. A subclass for the reason ClampedSlider is one."""
+
+    is_template = True  # the browser shows it as a plain radio
+
+    def preprocess(self, payload):
+        if payload is not None and payload not in [value for _, value in self.choices]:
+            return None  # a stale index: no selection
+        return super().preprocess(payload)
+
+
 def _samples() -> list:
     try:
         from iva0.samples import list_samples
@@ -218,7 +234,7 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
                 status = gr.Markdown(elem_id="status")
             # ---------------- right: objects, prompt, generate, result ----------------
             with gr.Column(scale=2, min_width=360):
-                objects = gr.Radio(choices=[], value=None, label="Objects", elem_id="objects")
+                objects = ObjectList(choices=[], value=None, label="Objects", elem_id="objects")
                 with gr.Row(equal_height=True):
                     name = gr.Textbox(
                         show_label=False, placeholder="object name, e.g. red car", container=False, scale=3,
@@ -350,7 +366,9 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         then_show(objects.input(ev.on_select, edit_in, show_out, **fast))
         then_show(frame.input(ev.on_select, edit_in, show_out, **fast), cutout=False)
         # (the backend and the size: a camera window snaps to the shape of the video they make)
-        then_show(annot.change(ev.on_boxes, [annot, pic, draft, shown, *settings_in, backend, side], [draft, *show_out], **fast))
+        # (pressed.py: a report made while the mouse is still down is not a box to save)
+        then_show(annot.change(ev.on_boxes, [annot, pic, draft, shown, *settings_in, backend, side], [draft, *show_out],
+                               js=pressed.SETTLED_BOXES, **fast))
         for c in (frames, interp):
             settings_event = c.input(
                 ev.on_settings, [pic, draft, objects, frame, *settings_in], [draft, frames, frame, *show_out], **fast
@@ -450,7 +468,8 @@ def launch(config: UiConfig, *, block: bool = True, quiet: bool = False) -> gr.B
             pwa=False,
             mcp_server=False,
             css=CSS,
-            head=HEAD,  # window_lock.py: a camera window keeps the video's shape while dragged
+            # pressed.py: a box is saved when let go; window_lock.py: a camera window keeps the video's shape
+            head=pressed.HEAD + window_lock.HEAD,
             app_kwargs={"middleware": [host_check(config.host)]},  # DNS rebinding: only our own Host names (hosts.py)
         )
     except OSError as e:
