@@ -117,7 +117,7 @@ def test_drawn_boxes_build_the_expected_layout_json(cb, picture):
     assert obj["value"] == 0 and obj["choices"] == [("red square · keys none yet", 0)] and name_box == "" and frame == 0
     assert source == "drawn"
     annot, shown = show[SHOW["annotator"]], show[SHOW["shown"]]
-    assert shown == {"object": 0, "frame": 0, "box": None, "canvas": Path(annot["image"]).stem}
+    assert shown == {"object": 0, "frame": 0, "box": None, "canvas": Path(annot["image"]).stem, "band": 0.0}  # no camera: no band
     assert show[SHOW["tool"]] == f"create|2.0000|{shown['canvas']}"
     assert "draw its box at frame 0" in show[SHOW["status"]] and show[SHOW["layout_file"]] is None
 
@@ -133,7 +133,7 @@ def test_drawn_boxes_build_the_expected_layout_json(cb, picture):
     annot, shown = show[SHOW["annotator"]], show[SHOW["shown"]]
     box = annot["boxes"][0]
     assert (box["xmin"], box["ymin"], box["xmax"], box["ymax"], box["label"]) == (40, 60, 120, 140, "red square")
-    assert shown == {"object": 0, "frame": 12, "box": (0.1, 0.3, 0.3, 0.7), "canvas": Path(annot["image"]).stem}
+    assert shown == {"object": 0, "frame": 12, "box": (0.1, 0.3, 0.3, 0.7), "canvas": Path(annot["image"]).stem, "band": 0.0}
     assert show[SHOW["tool"]] == f"drag|2.0000|{shown['canvas']}"
     echoed = {"image": annot["image"], "boxes": [drawn(41, 60, 120, 141)]}  # the component's own rounding
     assert cb.on_boxes(echoed, pic, draft, shown, *SETTINGS) == gr.skip()
@@ -604,6 +604,17 @@ def test_typed_slider_values_are_clamped_not_refused():
     s = ClampedSlider(2, 64, value=16, step=1)
     assert (s.preprocess(1000), s.preprocess(0), s.preprocess(-5), s.preprocess(12)) == (64, 2, 2, 12)
     assert s.get_block_name() == "slider"
+
+
+def test_an_object_index_the_list_no_longer_has_reads_as_no_selection():
+    """An event sent before a new picture emptied the objects list names an index it no longer has: no
+    selection, not Gradio's error toast ("Value: 0 ... is not in the list of choices: []")."""
+    from iva0.ui.app import ObjectList
+
+    empty = ObjectList(choices=[], value=None)
+    two = ObjectList(choices=[("cup", 0), ("saucer", 1)], value=0)
+    assert (empty.preprocess(0), empty.preprocess(None), two.preprocess(1), two.preprocess(2)) == (None, None, 1, None)
+    assert empty.get_block_name() == "radio"
 
 
 # ---------------------------------------------------------------------------

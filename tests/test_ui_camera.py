@@ -14,6 +14,7 @@ gr = pytest.importorskip("gradio")
 
 from iva0.layout import load_layout  # noqa: E402
 from iva0.ui import editor  # noqa: E402
+from iva0.ui.band import Geometry  # noqa: E402
 from iva0.ui.callbacks import LOAD_OUTPUTS, SHOW_OUTPUTS, Callbacks  # noqa: E402
 from iva0.ui.config import UiConfig  # noqa: E402
 from iva0.ui.render import CAMERA_COLOUR  # noqa: E402
@@ -46,12 +47,19 @@ def px(x0, y0, x1, y1) -> dict:
     return {"xmin": x0, "ymin": y0, "xmax": x1, "ymax": y1, "label": "", "color": (0, 0, 0)}
 
 
+def on_canvas(shown, pic, x0, y0, x1, y1) -> dict:
+    """An annotator box at (x0, y0, x1, y1) px of the picture shown, in px of the showing's canvas (the picture
+    on its band, band.py)."""
+    ox, oy = Geometry(*pic.size, band=shown["band"]).offset
+    return px(x0 + ox, y0 + oy, x1 + ox, y1 + oy)
+
+
 def drag_window(cb, pic, draft, frame, box_px) -> tuple:
     """Show the camera at `frame` and drag its window to `box_px` (px of the picture shown): (draft, *show)."""
     cam = editor.camera_index(draft)
     show = cb.on_select(pic, draft, cam, frame, *SETTINGS)
     annot, shown = show[SHOW["annotator"]], show[SHOW["shown"]]
-    return cb.on_boxes({"image": annot["image"], "boxes": [px(*box_px)]}, pic, draft, shown, *SETTINGS)
+    return cb.on_boxes({"image": annot["image"], "boxes": [on_canvas(shown, pic, *box_px)]}, pic, draft, shown, *SETTINGS)
 
 
 def test_the_camera_entry_draws_its_windows_snaps_to_the_video_shape_and_is_in_the_layout(cb, picture, tmp_path):
@@ -78,8 +86,10 @@ def test_the_camera_entry_draws_its_windows_snaps_to_the_video_shape_and_is_in_t
     assert show[SHOW["objects"]]["choices"][1] == ("camera window · keys 0, 9", 1)
 
     # the canvas at frame 4 draws the camera's window at each key frame in white, on the picture
-    canvas = np.asarray(Image.open(cb.on_select(pic, draft, 0, 4, *SETTINGS)[SHOW["annotator"]]["image"]))
-    kx0, ky0, kx1, ky1 = (np.array(draft[1].keys[9]) * [2 * W, 2 * H, 2 * W, 2 * H]).round().astype(int)
+    show = cb.on_select(pic, draft, 0, 4, *SETTINGS)
+    canvas = np.asarray(Image.open(show[SHOW["annotator"]]["image"]))
+    ox, oy = Geometry(*pic.size, band=show[SHOW["shown"]]["band"]).offset  # the picture on its band
+    kx0, ky0, kx1, ky1 = (np.array(draft[1].keys[9]) * [2 * W, 2 * H, 2 * W, 2 * H] + [ox, oy, ox, oy]).round().astype(int)
     grey = canvas.astype(int).min(axis=2)  # white is bright in every channel (the red square is not)
     edge = grey[ky0 + 8 : ky1 - 8, kx0 - 2 : kx0 + 3].max(axis=1)  # the key-9 window's left edge, per row
     beside = grey[ky0 + 8 : ky1 - 8, kx0 - 8]  # the ramp just left of it (darker there)
@@ -191,7 +201,130 @@ def test_a_window_takes_the_shape_of_the_video_the_chosen_backend_makes(picture,
     assert (x1 - x0) * W / ((y1 - y0) * H) == pytest.approx(1.5) and (y0, y1) == pytest.approx((0.0, 1.0))
     show = cb.on_select(pic, draft, 0, 9, *SETTINGS)
     annot, shown = show[SHOW["annotator"]], show[SHOW["shown"]]
-    draft, *_ = cb.on_boxes({"image": annot["image"], "boxes": [px(0, 0, 200, 160)]}, pic, draft, shown, *SETTINGS,
-                            "ttm", 200)
+    draft, *_ = cb.on_boxes({"image": annot["image"], "boxes": [on_canvas(shown, pic, 0, 0, 200, 160)]}, pic, draft,
+                            shown, *SETTINGS, "ttm", 200)
     x0, y0, x1, y1 = draft[0].keys[9]
     assert (x1 - x0) * W / ((y1 - y0) * H) == pytest.approx(1.5)
+    # the page's script holds a dragged window to this shape (canvas px w/h), told with the size line in one event
+    note, shape = cb.on_video_size(pic, 200, 10, 8, "ttm")
+    assert note == cb.on_video_note(pic, 200, 10, 8, "ttm") and float(shape) == pytest.approx(1.5, abs=1e-5)
+    assert float(cb.on_video_size(pic, 200, 10, 8, "composite")[1]) == pytest.approx(W / H, abs=0.04)
+    assert cb.on_video_size(None, 200, 10, 8, "composite")[1] == ""
+
+
+# ---------------------------------------------------------------------------
+# the band around the picture (band.py): windows past the picture's edges
+# ---------------------------------------------------------------------------
+def test_the_canvas_geometry_maps_boxes_through_the_band_and_back():
+    from iva0.ui.band import Geometry
+
+    geo = Geometry(400, 200, band=0.25)
+    assert geo.offset == (100, 50) and geo.size == (600, 300)  # the picture's shape, on a quarter of it per side
+    box = (0.1, 0.3, 0.3, 0.7)
+    pixels = geo.box_to_pixels(box)
+    assert pixels == {"xmin": 140, "ymin": 110, "xmax": 220, "ymax": 190}
+    assert geo.box_from_pixels(pixels) == pytest.approx(box)
+    window = (-0.2, -0.1, 0.9, 1.2)  # past the picture: a window keeps it, an object's box is clipped to the picture
+    assert geo.box_from_pixels(geo.box_to_pixels(window, clip_to_picture=False)) == pytest.approx(window)
+    assert geo.box_from_pixels(geo.box_to_pixels(window)) == pytest.approx((0.0, 0.0, 0.9, 1.0))
+    assert geo.box_to_pixels((-2.0, 0.0, 3.0, 1.0), clip_to_picture=False)["xmin"] == 0  # never past the canvas
+    # band 0 is the picture itself, exactly as the page maps boxes without a camera
+    flat = Geometry(400, 200)
+    for b in (box, window):
+        assert flat.box_to_pixels(b) == editor.box_to_pixels(b, 400, 200)
+    assert flat.box_from_pixels(pixels) == editor.box_from_pixels(pixels, 400, 200)
+
+
+def test_the_band_grows_while_a_window_reaches_its_edge():
+    from iva0.ui.band import BAND_MAX, BAND_START, BAND_STEP, REACH, band_for
+
+    assert band_for([], has_camera=False) == 0.0
+    assert band_for([(0.0, 0.0, 1.0, 1.0)], has_camera=True) == BAND_START
+    assert band_for([(-0.1, 0.0, 0.9, 1.0)], has_camera=True) == BAND_START
+    at_edge = (-BAND_START, 0.0, 1.0 - BAND_START, 1.0)  # dragged against the band's edge
+    assert band_for([at_edge], has_camera=True) == pytest.approx(BAND_START + BAND_STEP)
+    for reach in (0.26, 0.4, 0.61, 0.87):
+        band = band_for([(0.0, 0.0, 1.0, 1.0), (0.2, 0.1, 1.0 + reach, 0.9)], has_camera=True)
+        assert band - reach > REACH - 1e-9 and band - BAND_STEP - reach <= REACH + 1e-9  # the next step out
+        assert round((band - BAND_START) / BAND_STEP, 6).is_integer()
+    assert band_for([(-1.0, -1.0, 2.0, 2.0)], has_camera=True) == BAND_MAX  # as far as a layout's window reaches
+
+
+def test_the_canvas_shows_the_hatched_band_only_with_a_camera(cb, picture):
+    from iva0.ui.band import HATCH
+
+    pic = cb.load_picture(picture)
+    out = cb.on_add_object("sq", pic, (), *SETTINGS)
+    plain = np.asarray(Image.open(out[ADD + SHOW["annotator"]]["image"]))
+    assert plain.shape[:2] == (2 * H, 2 * W)  # the picture itself, as before
+    draft = out[0]
+    out = cb.on_add_camera(pic, draft, *SETTINGS)
+    show = out[ADD:]
+    banded = np.asarray(Image.open(show[SHOW["annotator"]]["image"])).astype(int)
+    assert show[SHOW["shown"]]["band"] == 0.25 and banded.shape[:2] == (3 * H, 3 * W)
+    corner = banded[: H // 2 - 4, : W // 2 - 4].reshape(-1, 3)  # the band's top-left corner: the two stripes' greys
+    near = [np.abs(corner - np.array(c)).max(axis=1) < 12 for c in HATCH]
+    assert (near[0] | near[1]).mean() > 0.9 and near[0].mean() > 0.2 and near[1].mean() > 0.2
+    assert show[SHOW["tool"]].split("|")[3:] == ["camera", "100,50,500,250", "600,300"]  # for window_lock.py
+
+
+def test_a_window_dragged_past_the_picture_stays_there_and_an_objects_box_is_clipped(cb, picture):
+    pic = cb.load_picture(picture)
+    draft = cb.on_add_object("sq", pic, (), *SETTINGS)[0]
+    draft = cb.on_add_camera(pic, draft, *SETTINGS)[0]
+    # the camera's window at frame 5: moved left and up, a fifth of it past the picture (px of the picture shown)
+    draft, *show = drag_window(cb, pic, draft, 5, (-80, -40, 240, 120))
+    assert draft[1].keys[5] == pytest.approx((-0.2, -0.2, 0.6, 0.6))
+    # dragged against the band's edge (a quarter of the picture): the next showing has a wider band
+    draft, *show = drag_window(cb, pic, draft, 7, (-100, 0, 300, 200))
+    assert draft[1].keys[7] == pytest.approx((-0.25, 0.0, 0.75, 1.0)) and show[SHOW["shown"]]["band"] == 0.3
+    # an object's box drawn partly on the band: the part on the picture
+    show = cb.on_select(pic, draft, 0, 0, *SETTINGS)
+    shown = show[SHOW["shown"]]
+    box = on_canvas(shown, pic, -60, 20, 100, 90)
+    draft, *show = cb.on_boxes({"image": show[SHOW["annotator"]]["image"], "boxes": [box]}, pic, draft, shown, *SETTINGS)
+    assert draft[0].keys[0] == pytest.approx((0.0, 0.1, 0.25, 0.45))
+    assert "Ready" in show[SHOW["status"]]  # the windows past the picture are a valid layout's
+    # wholly on the band: a warning, no key
+    show = cb.on_select(pic, draft, 0, 3, *SETTINGS)
+    shown = show[SHOW["shown"]]
+    box = on_canvas(shown, pic, -90, 10, -20, 60)
+    with pytest.warns(UserWarning, match="on the picture itself"):
+        out = cb.on_boxes({"image": show[SHOW["annotator"]]["image"], "boxes": [box]}, pic, draft, shown, *SETTINGS)
+    assert out[0] == draft and 3 not in out[0][0].keys
+
+
+def test_fit_window_may_reach_past_the_picture_by_the_band():
+    # a window moved past the left edge stays there, within the band, and still shows part of the picture
+    assert editor.fit_window((-0.2, 0.1, 0.3, 0.6), 1.0, reach=0.25) == pytest.approx((-0.2, 0.1, 0.3, 0.6))
+    assert editor.fit_window((-0.4, 0.1, 0.1, 0.6), 1.0, reach=0.25) == pytest.approx((-0.25, 0.1, 0.25, 0.6))
+    x0, y0, x1, y1 = editor.fit_window((1.1, 0.1, 1.3, 0.3), 1.0, reach=1.0)  # wholly outside: moved back onto it
+    assert x0 < 1.0 and x1 - x0 == pytest.approx(0.2)
+    # larger than the picture and its band: shrunk to fit them
+    assert editor.fit_window((-0.5, -0.5, 1.5, 1.5), 1.0, reach=0.25) == pytest.approx((-0.25, -0.25, 1.25, 1.25))
+    assert editor.fit_box((-0.2, 0.1, 0.5, 1.3)) == (0.0, 0.1, 0.5, 1.0) and editor.fit_box((-0.5, 0.1, -0.1, 0.3)) is None
+
+
+def test_a_layout_with_windows_past_the_picture_round_trips_exactly(cb, picture, tmp_path):
+    """The band never changes a box: every object and window shown on the banded canvas, and the annotator's echo
+    of it fed back, leaves the layout as uploaded, to the last digit."""
+    pic = cb.load_picture(picture)
+    data = {"num_frames": 10, "fps": 8, "prompt": "", "negative_prompt": "", "interpolation": "linear",
+            "objects": [{"name": "sq", "keyframes": [{"frame": 0, "box": [0.103, 0.301, 0.297, 0.699]},
+                                                     {"frame": 9, "box": [0.0, 0.55, 0.123457, 1.0]}]}],
+            "camera": {"keyframes": [{"frame": 0, "box": [-0.3, -0.2, 0.7, 0.8]},
+                                     {"frame": 9, "box": [0.55, 0.35, 1.2, 1.0]}]}}
+    path = tmp_path / "past.json"
+    path.write_text(json.dumps(data))
+    out = cb.on_upload_layout(str(path), pic)
+    draft = out[LOAD["draft"]]
+    assert out[LOAD["shown"]]["band"] == pytest.approx(0.35)  # the frame-0 window reaches 0.3 past: the band is wider
+    for index in range(len(draft)):
+        for frame in range(10):
+            show = cb.on_select(pic, draft, index, frame, *SETTINGS)
+            annot, shown = show[SHOW["annotator"]], show[SHOW["shown"]]
+            echo = cb.on_boxes(annot, pic, draft, shown, *SETTINGS)  # the annotator reports what it was shown
+            assert echo == gr.skip(), (index, frame)  # nothing moved: no key made, none changed
+    status, text, file = cb.refresh(pic, draft, 0, 0, cb.settings(*SETTINGS))
+    assert json.loads(text) == {**data, "num_frames": 10} and "Ready" in status
+    assert json.loads(Path(file).read_text()) == json.loads(text)

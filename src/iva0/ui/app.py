@@ -19,12 +19,14 @@ from gradio_image_annotation import image_annotator
 
 from iva0.errors import UserError
 from iva0.io.overlay import PALETTE
+from iva0.ui import pressed, window_lock
 from iva0.ui.backend_choice import backend_note
 from iva0.ui.callbacks import Callbacks
 from iva0.ui.config import UiConfig
 from iva0.ui.editor import CAMERA_LABEL, MAX_OBJECTS, MIN_BOX_PX, DraftObject
 from iva0.ui.hosts import host_check
 from iva0.ui.messages import guarded
+from iva0.ui.window_lock import SET_SHAPE
 
 TITLE = "iva0: animate a picture along boxes"
 
@@ -39,8 +41,9 @@ HELP = """\
   handles to set a key there. Select the box and press Delete (or the bin) to remove that frame's key.
 - **Camera.** Press Camera to move the view: a "camera window" entry joins the list, its window (white) at frame 0 is
   the whole picture. Move the timeline and drag the window, or its corners, to the part of the picture that frame
-  shows; it keeps the video's shape when you let go. Each key window is drawn on the picture with its frame. Delete
-  with the camera selected removes it.
+  shows; it keeps the video's shape while you drag. The hatched band around the picture is outside it: a window may
+  reach onto it (drag it to the band's edge and the band grows); objects' boxes stay on the picture. Each key window
+  is drawn on the picture with its frame. Delete with the camera selected removes it.
 - **Objects.** The name is the object's phrase (the iva0 backend grounds it). Rename or delete the selected object.
   Its colour on the picture is the colour of its entry in the list; the other objects are drawn dimmed.
 - **Frames.** Fewer frames move an object's last key to the new last frame and drop keys between.
@@ -60,11 +63,14 @@ HELP = """\
 # box when there is none and moves it otherwise), and size the canvas to the window. The
 # annotator fits the picture to its width only and stretches it to any height set on it, which
 # would distort the picture and the boxes drawn on it; so the canvas gets the width at which the
-# picture's height fits the window (`tool` is "create|1.5|canvas-…": the tool, the picture's w/h,
-# then the canvas's name, kept as window.iva0Canvas so a test can wait for that picture to load).
+# picture's height fits the window (`tool` is "create|1.5|canvas-…": the tool, the canvas's w/h,
+# then the canvas's name, kept as window.iva0Canvas so a test can wait for that picture to load; with the
+# camera selected, "|camera|<its box in canvas px>|<canvas w,h>" follow, for window_lock.py).
 SELECT_TOOL = """(tool) => {
-  const [name, aspect, canvas] = (tool || "create").split("|");
+  const [name, aspect, canvas, lock, box, size] = (tool || "create").split("|");
   window.iva0Canvas = canvas || null;
+  const root = document.querySelector("#annotator");
+  if (root) Object.assign(root.dataset, { lock: lock || "", box: box || "", canvasSize: size || "" });
   const label = name === "create" ? "Create box" : "Drag boxes";
   const button = document.querySelector(`#annotator button[aria-label="${label}"]`);
   if (button) button.click();
@@ -120,6 +126,21 @@ class ClampedSlider(gr.Slider):
         return gr.Number.round_to_precision(v, self.precision)
 
 
+class ObjectList(gr.Radio):
+    """The objects list (its values are the objects' indices). An event sent before the list changed (a new
+    picture, a sample, an object removed) can reach the server after it did, naming an index the list no longer
+    has: Gradio's own Radio answers that with an error toast ("Value: 0 ... is not in the list of choices: []",
+    seen with a slow server in the browser tests). Here it reads as no selection, which every callback takes as it
+    takes an index out of range: as nothing selected. A subclass for the reason ClampedSlider is one."""
+
+    is_template = True  # the browser shows it as a plain radio
+
+    def preprocess(self, payload):
+        if payload is not None and payload not in [value for _, value in self.choices]:
+            return None  # a stale index: no selection
+        return super().preprocess(payload)
+
+
 def _samples() -> list:
     try:
         from iva0.samples import list_samples
@@ -169,6 +190,7 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         result = gr.State(None)  # the last run's files: {"video", "overlay"}
         cut_open = gr.State(False)  # whether the Cut-out accordion is open: cut-outs are computed only then
         tool = gr.Textbox("create", visible="hidden", elem_id="tool")  # the annotator tool to select (SELECT_TOOL)
+        shape = gr.Textbox("", visible="hidden", elem_id="window-shape")  # a camera window's w/h (window_lock.py)
         with gr.Row(equal_height=False):
             gr.Markdown(HINT, elem_id="hint")
         with gr.Row(equal_height=False):
@@ -212,7 +234,7 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
                 status = gr.Markdown(elem_id="status")
             # ---------------- right: objects, prompt, generate, result ----------------
             with gr.Column(scale=2, min_width=360):
-                objects = gr.Radio(choices=[], value=None, label="Objects", elem_id="objects")
+                objects = ObjectList(choices=[], value=None, label="Objects", elem_id="objects")
                 with gr.Row(equal_height=True):
                     name = gr.Textbox(
                         show_label=False, placeholder="object name, e.g. red car", container=False, scale=3,
@@ -311,11 +333,18 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         cut_in = [pic, draft, objects, seed, cut_open]
         cut_out = [cut_view, cut_note, cut_tag]
 
+        def then_size(event):
+            """Say the video's size, and tell the page's script the shape a camera window has (the video's):
+            one server event for both, so a busy machine has no extra one to queue after every edit."""
+            event.then(ev.on_video_size, note_in, [video_note, shape], **noted).then(
+                None, [shape], None, js=SET_SHAPE, show_progress="hidden"
+            )
+
         def then_show(event, cutout: bool = True):
             """After an event that changed the canvas: select the tool that fits it, say the video's size, and
             (unless only the frame shown changed) show the selected object's cut-out, in the edits' line."""
             event.then(None, [tool], None, js=SELECT_TOOL, show_progress="hidden")
-            event.then(ev.on_video_note, note_in, [video_note], **noted)
+            then_size(event)
             if cutout:
                 event.then(ev.on_cutout, cut_in, cut_out, show_progress="hidden", **edit)
 
@@ -337,7 +366,9 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         then_show(objects.input(ev.on_select, edit_in, show_out, **fast))
         then_show(frame.input(ev.on_select, edit_in, show_out, **fast), cutout=False)
         # (the backend and the size: a camera window snaps to the shape of the video they make)
-        then_show(annot.change(ev.on_boxes, [annot, pic, draft, shown, *settings_in, backend, side], [draft, *show_out], **fast))
+        # (pressed.py: a report made while the mouse is still down is not a box to save)
+        then_show(annot.change(ev.on_boxes, [annot, pic, draft, shown, *settings_in, backend, side], [draft, *show_out],
+                               js=pressed.SETTLED_BOXES, **fast))
         for c in (frames, interp):
             settings_event = c.input(
                 ev.on_settings, [pic, draft, objects, frame, *settings_in], [draft, frames, frame, *show_out], **fast
@@ -357,10 +388,10 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         for c in (fps, prompt, negative):
             c.input(ev.on_text, edit_in, refresh_out, **fast)
         for c in (side, fps):
-            c.input(ev.on_video_note, note_in, [video_note], trigger_mode="always_last", **noted)
-        backend.input(ev.on_backend, [backend], [note, steps, guidance, side], show_progress="hidden").then(
-            ev.on_video_note, note_in, [video_note], **noted
-        )
+            c.input(ev.on_video_size, note_in, [video_note, shape], trigger_mode="always_last", **noted).then(
+                None, [shape], None, js=SET_SHAPE, show_progress="hidden"
+            )
+        then_size(backend.input(ev.on_backend, [backend], [note, steps, guidance, side], show_progress="hidden"))
         # output: one generation at a time on this machine (the GPU, or the CPU cores)
         preview.click(ev.on_preview, [pic, draft, *settings_in], [video, gen_status], concurrency_limit=1, concurrency_id="render")
         generate.click(
@@ -437,6 +468,8 @@ def launch(config: UiConfig, *, block: bool = True, quiet: bool = False) -> gr.B
             pwa=False,
             mcp_server=False,
             css=CSS,
+            # pressed.py: a box is saved when let go; window_lock.py: a camera window keeps the video's shape
+            head=pressed.HEAD + window_lock.HEAD,
             app_kwargs={"middleware": [host_check(config.host)]},  # DNS rebinding: only our own Host names (hosts.py)
         )
     except OSError as e:

@@ -110,16 +110,23 @@ class Callbacks:
 
         `tool` is the annotator's tool to select: "create" when the object has no box
         to show (a drag draws one), else "drag" (a drag moves the shown box, the
-        natural way to set the next key frame); then "|" and the picture's width/height, and
-        "|" and the showing's canvas name (`shown["canvas"]`).
+        natural way to set the next key frame); then "|" and the canvas's width/height, and
+        "|" and the showing's canvas name (`shown["canvas"]`). With the camera entry selected:
+        "|camera|" and its window's box in canvas px ("xmin,ymin,xmax,ymax", empty without one), then "|"
+        and the canvas's size in px ("w,h"): the page holds the window's shape while it is dragged by these
+        (window_lock.py).
         """
         if current is not None and not 0 <= current < len(draft):
             current = None
         annot, shown = canvas.annotator_value(self.work, pic, draft, current, frame, settings)
         tool = "drag" if shown is not None and shown["box"] is not None else "create"
         if pic is not None:
-            tool += f"|{pic.size[0] / pic.size[1]:.4f}"  # the canvas is sized to the window by this (app.SELECT_TOOL)
+            cw, ch = canvas.geometry(pic, shown).size
+            tool += f"|{cw / ch:.4f}"  # the canvas is sized to the window by this (app.SELECT_TOOL)
             tool += f"|{shown['canvas']}"  # which showing the canvas is (window.iva0Canvas: the browser test waits on it)
+            if current is not None and draft[current].camera:  # window_lock.py holds this box's shape while dragged
+                b = annot["boxes"][0] if annot["boxes"] else None
+                tool += "|camera|" + (f"{b['xmin']},{b['ymin']},{b['xmax']},{b['ymax']}" if b else "") + f"|{cw},{ch}"
         objects = gr.update(choices=editor.object_choices(draft), value=current)
         return (annot, shown, tool, objects, *self.refresh(pic, draft, current, frame, settings))
 
@@ -193,6 +200,15 @@ class Callbacks:
         except UserError:  # a size the model cannot make: the size line says so; the picture's shape meanwhile
             return 1.0
         return (w / h) / (pw / ph)
+
+    def on_window_shape(self, pic: Picture | None, backend: str | None = None, side: Any = None) -> str:
+        """The shape a camera window has on the canvas (width / height in the picture's pixels, as
+        `window_aspect` asks), for the page to hold it while a window is dragged (window_lock.py); "" without a
+        picture."""
+        if pic is None:
+            return ""
+        w, h = pic.size
+        return f"{self.window_aspect(pic, backend, side) * w / h:.6f}"
 
     def on_add_camera(self, pic, draft: Draft, frames, fps, prompt, negative, interpolation, backend=None,
                       side=None) -> tuple:
@@ -289,7 +305,6 @@ class Callbacks:
         settings = self.settings(*settings_args)
         current, frame = shown["object"], shown["frame"]
         boxes = value.get("boxes") or []
-        w, h = pic.size
         if value.get("orientation"):  # the annotator's rotate buttons are hidden; a rotated canvas is not ours
             warn("the picture cannot be rotated here; rotate the file itself and upload it again")
             return (draft, *self.show(pic, draft, current, frame, settings))
@@ -307,11 +322,18 @@ class Callbacks:
             if min(abs(b["xmax"] - b["xmin"]), abs(b["ymax"] - b["ymin"])) < editor.MIN_BOX_PX:
                 # a box still being drawn (the annotator reports the mouse-down as a 0-px box): wait for the real one
                 return gr.skip()
-            box = editor.box_from_pixels(b, w, h)
-            if editor.same_box(box, shown["box"], w, h):
+            geo = canvas.geometry(pic, shown)
+            camera = draft[current].camera
+            box = geo.box_from_pixels(b)
+            if geo.same_box(box, shown["box"], editor.MOVE_TOLERANCE_PX, clip_to_picture=not camera):
                 return gr.skip()
-            if draft[current].camera:  # a window has the video's shape: it snaps to it when let go
-                box = editor.fit_window(box, self.window_aspect(pic, backend, side), prev=shown["box"])
+            if camera:  # a window has the video's shape (the page holds it while dragging; this snaps what is left)
+                box = editor.fit_window(box, self.window_aspect(pic, backend, side), prev=shown["box"], reach=geo.band)
+            else:  # drawn into the band around the picture: the part on the picture
+                box = editor.fit_box(box)
+                if box is None:
+                    warn("draw the object's box on the picture itself (the hatched band is outside it)")
+                    return (draft, *self.show(pic, draft, current, frame, settings))
             draft = editor.set_key(draft, current, frame, box)
         return (draft, *self.show(pic, draft, current, frame, settings))
 
@@ -392,6 +414,10 @@ class Callbacks:
 
     def on_video_note(self, pic, side, frames, fps, backend: str | None = None) -> str:
         return self.gen.video_note(pic, side, frames, fps, backend)
+
+    def on_video_size(self, pic, side, frames, fps, backend: str | None = None) -> tuple[str, str]:
+        """(the size line, a camera window's shape on the canvas: `on_window_shape`), one event for the page."""
+        return self.on_video_note(pic, side, frames, fps, backend), self.on_window_shape(pic, backend, side)
 
     def on_preview(self, pic: Picture | None, draft: Draft, *settings_args) -> tuple:
         """(result video, status): the boxes over the still picture, before generating."""

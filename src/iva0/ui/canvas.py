@@ -9,6 +9,10 @@ picture file of its own, named in `shown["canvas"]`: the annotator sends that
 name back with its boxes, and `canvas_of` reads it, so an event from a canvas the
 page has since replaced (a late echo after Add, a drag during a refresh) is
 recognised as stale instead of being saved to whatever is selected now.
+
+With a camera the canvas is the picture on a hatched band (band.py) where its windows may reach past the
+picture; `shown["band"]` records the band of the showing, which maps the annotator's pixels back to the
+layout's normalised picture coordinates (`geometry`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy as np
 from iva0.errors import UserError
 from iva0.layout import Layout
 from iva0.ui import editor
+from iva0.ui.band import Geometry, band_for
 from iva0.ui.editor import Draft, Settings
 from iva0.ui.files import WorkDir, portable
 from iva0.ui.messages import page_message
@@ -31,24 +36,39 @@ from iva0.ui.render import draw_draft, entry_colour
 def annotator_value(
     work: WorkDir, pic: Picture | None, draft: Draft, current: int | None, frame: int, settings: Settings
 ) -> tuple[dict | None, dict | None]:
-    """(the annotator's value, what it shows: {"object", "frame", "box", "canvas"})."""
+    """(the annotator's value, what it shows: {"object", "frame", "box", "canvas", "band"})."""
     if pic is None:
         return None, None
     frame = int(np.clip(frame, 0, settings.num_frames - 1))
     if current is not None and not 0 <= current < len(draft):
         current = None
-    bg = draw_draft(pic.view, draft, frame, settings.num_frames, settings.interpolation, selected=current, skip=current)
+    geo = canvas_geometry(pic, draft)
+    ox, oy = geo.offset
+    bg = draw_draft(geo.canvas(pic.view), draft, frame, settings.num_frames, settings.interpolation, selected=current,
+                    skip=current, area=(ox, oy, geo.width, geo.height))
     box = None
     boxes = []
     if current is not None:
         obj = draft[current]
         box = editor.box_at(obj, frame, settings.num_frames, settings.interpolation)
         if box is not None:
-            w, h = pic.size
-            boxes.append({**editor.box_to_pixels(box, w, h), "label": obj.name, "color": entry_colour(obj, current)})
+            px = geo.box_to_pixels(box, clip_to_picture=not obj.camera)
+            boxes.append({**px, "label": obj.name, "color": entry_colour(obj, current)})
     image = work.canvas_file(bg)
-    shown = {"object": current, "frame": frame, "box": box, "canvas": canvas_of({"image": image})}
+    shown = {"object": current, "frame": frame, "box": box, "canvas": canvas_of({"image": image}), "band": geo.band}
     return {"image": image, "boxes": boxes}, shown
+
+
+def canvas_geometry(pic: Picture, draft: Draft) -> Geometry:
+    """The canvas for `draft`: the picture, on a band as wide as its camera's key windows need (band_for)."""
+    cam = editor.camera_index(draft)
+    windows = list(draft[cam].keys.values()) if cam is not None else []
+    return Geometry(*pic.size, band=band_for(windows, cam is not None))
+
+
+def geometry(pic: Picture, shown: dict) -> Geometry:
+    """The canvas of a showing (what its annotator pixels mean)."""
+    return Geometry(*pic.size, band=float(shown.get("band") or 0.0))
 
 
 def canvas_of(value: dict | None) -> str | None:

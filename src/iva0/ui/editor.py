@@ -82,13 +82,14 @@ def add_camera(draft: Draft, window: Box = (0.0, 0.0, 1.0, 1.0)) -> tuple[Draft,
     return draft + (DraftObject(name=CAMERA_NAME, keys={0: tuple(float(v) for v in window)}, camera=True),), len(draft)
 
 
-def fit_window(box: Box, aspect: float, prev: Box | None = None) -> Box:
+def fit_window(box: Box, aspect: float, prev: Box | None = None, reach: float = 0.0) -> Box:
     """`box` (normalised picture xyxy) as a camera window of pixel aspect ratio `aspect` (width / height, in
     units of the picture's own aspect: 1.0 when the video has the picture's shape), about the same centre.
 
     The side the user changed most (against `prev`) is kept and the other follows; the window then shrinks
-    about its centre until it fits the picture (the page draws windows inside the picture; a layout file's
-    may reach past it)."""
+    about its centre until it fits the picture grown by `reach` per side (the page's band around the picture,
+    band.py; 0: the picture itself), and moves until it shows part of the picture (a tenth of its side at
+    least), as a layout's window must."""
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
@@ -97,10 +98,20 @@ def fit_window(box: Box, aspect: float, prev: Box | None = None) -> Box:
         w = h * aspect
     else:
         h = w / aspect
-    k = min(1.0, 1.0 / w, 1.0 / h)
+    span = 1.0 + 2 * reach
+    k = min(1.0, span / w, span / h)
     w, h = w * k, h * k
-    cx, cy = min(max(cx, w / 2), 1 - w / 2), min(max(cy, h / 2), 1 - h / 2)
+    lo, hi = -reach, 1.0 + reach
+    cx = min(max(cx, lo + w / 2, -0.4 * w), hi - w / 2, 1 + 0.4 * w)
+    cy = min(max(cy, lo + h / 2, -0.4 * h), hi - h / 2, 1 + 0.4 * h)
     return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+
+
+def fit_box(box: Box) -> Box | None:
+    """An object's drawn box clipped to the picture (the page shows a band around it when there is a camera;
+    an object's box lies on the picture, as the layout's rules say), or None when nothing of it is left."""
+    x0, y0, x1, y1 = (min(max(float(v), 0.0), 1.0) for v in box)
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
 
 def _check_object(draft: Draft, index: int | None, what: str) -> DraftObject:

@@ -35,28 +35,34 @@ def draw_draft(
     *,
     selected: int | None = None,
     skip: int | None = None,
+    area: tuple[int, int, int, int] | None = None,
 ) -> np.ndarray:
     """Copy of `picture` (H, W, 3) uint8 with each object's centre path, key frames (dots), box at
     `frame` and name. With `selected`, that object is drawn bold and the others dimmed; `skip`'s
-    box is left out (the annotator shows it as its editable box), its path and keys are drawn."""
+    box is left out (the annotator shows it as its editable box), its path and keys are drawn.
+    `area` (x, y, w, h, px) is where the picture itself lies in `picture` (band.Geometry: a canvas with a
+    band around the picture); the whole of it by default."""
     img = np.array(picture, dtype=np.uint8, copy=True)
     H, W = img.shape[:2]
-    thick = max(1, round(min(H, W) / 300))
-    scale = max(0.4, min(H, W) / 900)
+    area = area or (0, 0, W, H)
+    thick = max(1, round(min(area[2:]) / 300))  # sized by the picture, band or not
+    scale = max(0.4, min(area[2:]) / 900)
     others = [j for j in range(len(draft)) if j != selected]
     if selected is not None and others:
         layer = img.copy()
         for j in others:
-            _draw_object(layer, draft[j], j, frame, num_frames, interpolation, thick, scale, box=j != skip)
+            _draw_object(layer, draft[j], j, frame, num_frames, interpolation, thick, scale, box=j != skip, area=area)
         img = cv2.addWeighted(layer, DIM, img, 1 - DIM, 0)
     else:
         for j in others:
-            _draw_object(img, draft[j], j, frame, num_frames, interpolation, thick, scale, box=j != skip)
+            _draw_object(img, draft[j], j, frame, num_frames, interpolation, thick, scale, box=j != skip, area=area)
     if selected is not None and 0 <= selected < len(draft):
         if draft[selected].mask and int(frame) == 0 and not draft[selected].camera:  # the mask is the object's shape in the picture, at frame 0
-            img = tint_mask(img, draft[selected].mask, entry_colour(draft[selected], selected))
-        _draw_object(img, draft[selected], selected, frame, num_frames, interpolation, thick + 1, scale, box=selected != skip)
-    _label(img, f"frame {int(frame)} / {num_frames - 1}", 4, H - 4, scale, (255, 255, 255), (0, 0, 0), anchor="bottom")
+            x, y, w, h = area
+            img[y : y + h, x : x + w] = tint_mask(img[y : y + h, x : x + w], draft[selected].mask, entry_colour(draft[selected], selected))
+        _draw_object(img, draft[selected], selected, frame, num_frames, interpolation, thick + 1, scale,
+                     box=selected != skip, area=area)
+    _label(img, f"frame {int(frame)} / {num_frames - 1}", area[0] + 4, area[1] + area[3] - 4, scale, (255, 255, 255), (0, 0, 0), anchor="bottom")
     return img
 
 
@@ -83,16 +89,22 @@ def entry_colour(obj: DraftObject, j: int) -> tuple[int, int, int]:
     return CAMERA_COLOUR if obj.camera else color(j)
 
 
-def _draw_object(img, obj: DraftObject, j: int, frame, num_frames, interpolation, thick: int, scale: float, box: bool) -> None:
+def _to_px(boxes: np.ndarray, area) -> np.ndarray:
+    """(F, 4) normalised picture xyxy -> px of the image the picture lies in at `area` (x, y, w, h)."""
+    x, y, w, h = area
+    return boxes * np.array([w, h, w, h], dtype=np.float64) + np.array([x, y, x, y], dtype=np.float64)  # (F, 4) px
+
+
+def _draw_object(img, obj: DraftObject, j: int, frame, num_frames, interpolation, thick: int, scale: float, box: bool,
+                 area) -> None:
     boxes = object_boxes(obj, num_frames, interpolation)  # (F, 4) normalised, or None
     if boxes is None:
         return
     if obj.camera:
-        _draw_camera(img, obj, boxes, frame, num_frames, thick, scale, box)
+        _draw_camera(img, obj, _to_px(boxes, area), frame, num_frames, thick, scale, box)
         return
-    H, W = img.shape[:2]
     c = entry_colour(obj, j)
-    px = boxes * np.array([W, H, W, H], dtype=np.float64)  # (F, 4) px
+    px = _to_px(boxes, area)  # (F, 4) px
     centres = np.stack([(px[:, 0] + px[:, 2]) / 2, (px[:, 1] + px[:, 3]) / 2], 1)  # (F, 2)
     pts = np.round(centres).astype(np.int32).reshape(-1, 1, 2)  # (F, 1, 2) for polylines
     cv2.polylines(img, [pts], False, c, thick, cv2.LINE_AA)
@@ -107,11 +119,10 @@ def _draw_object(img, obj: DraftObject, j: int, frame, num_frames, interpolation
     _label(img, obj.name, x0, y0, scale, (0, 0, 0), c, anchor="above")
 
 
-def _draw_camera(img, obj: DraftObject, windows: np.ndarray, frame, num_frames, thick: int, scale: float, box: bool) -> None:
+def _draw_camera(img, obj: DraftObject, px: np.ndarray, frame, num_frames, thick: int, scale: float, box: bool) -> None:
     """The camera: its window at each key frame (thin, labelled with the frame), the path of the window's
-    centre, and (`box`) the window at `frame` (bold). White over a dark edge, so it shows on any picture."""
-    H, W = img.shape[:2]
-    px = windows * np.array([W, H, W, H], dtype=np.float64)  # (F, 4) px
+    centre, and (`box`) the window at `frame` (bold), `px` (F, 4) in the image's px. White over a dark edge, so
+    it shows on any picture."""
     centres = np.stack([(px[:, 0] + px[:, 2]) / 2, (px[:, 1] + px[:, 3]) / 2], 1)  # (F, 2)
     pts = np.round(centres).astype(np.int32).reshape(-1, 1, 2)  # (F, 1, 2) for polylines
 
