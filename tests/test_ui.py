@@ -525,6 +525,8 @@ def test_bad_uploads_give_clean_messages(cb, tmp_path):
     assert f"this page handles at most {editor.MAX_OBJECTS}" in page_warning(cb.on_upload_layout, str(bad), None)
     bad.write_bytes(b"\xff\xfe" * 10)
     assert "not UTF-8 text" in page_warning(cb.on_upload_layout, str(bad), None)
+    bad.write_text('{"objects": ' + "[" * 100_000 + "]" * 100_000 + "}")  # deep enough to exhaust Python's stack
+    assert page_warning(cb.on_upload_layout, str(bad), None) == "bad.json: JSON nested too deeply"
     # the other mistakes of defect 1: a 9th object, an empty name
     nine = tuple(DraftObject(f"o{i}") for i in range(editor.MAX_OBJECTS))
     assert "at most 8 objects" in page_warning(cb.on_add_object, "one more", None, nine, *SETTINGS)

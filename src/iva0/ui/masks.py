@@ -48,7 +48,7 @@ def json_has_masks(text: str) -> bool:
     """Whether a layout's JSON names a mask for any object (without judging the rest; parse_layout does)."""
     try:
         data = json.loads(text.removeprefix("\ufeff"))  # a BOM, as decode_json allows
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply: parse_layout_json says which
         return False
     objects = data.get("objects") if isinstance(data, dict) else None
     return isinstance(objects, list) and any(isinstance(o, dict) and "mask" in o for o in objects)
