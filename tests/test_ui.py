@@ -365,6 +365,23 @@ def test_tiny_picture_is_drawable_and_the_video_size_is_said(cb, tmp_path):
     assert cb.on_video_note(big, 320, 16, 8) == "Video: 320×160 px, 16 frames at 8 fps (2.0 s)."
 
 
+@pytest.mark.parametrize("size", [(513, 1), (1, 513), (2000, 3)])
+def test_a_strip_picture_previews_and_generates(cb, tmp_path, size):
+    """A picture one or a few px high (or wide) is a picture like any other: the box preview and the video
+    have even sides of at least 2 px (the preview scaled the strip to 0 px and OpenCV failed)."""
+    from iva0.io.video import read_video
+
+    strip = tmp_path / "strip.png"
+    Image.new("RGB", size, "red").save(strip)
+    pic = cb.load_picture(strip)
+    draft = (DraftObject("line", {0: (0.1, 0.0, 0.3, 1.0), 3: (0.6, 0.0, 0.8, 1.0)}),)
+    video, status = cb.on_preview(pic, draft, 4, 4, "", "", "linear")
+    frames, _ = read_video(video)
+    assert frames.shape[0] == 4 and min(frames.shape[1:3]) >= 2 and not np.any(np.array(frames.shape[1:3]) % 2)
+    out = cb.on_generate(pic, draft, 4, 4, "", "", "linear", "composite", 0, 256, progress=no_progress)
+    assert read_video(out[3])[0].shape[0] == 4
+
+
 # ---------------------------------------------------------------------------
 # generation, and the page's layout through the CLI
 # ---------------------------------------------------------------------------
