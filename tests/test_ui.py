@@ -260,6 +260,42 @@ def test_objects_rename_and_delete(cb, picture):
     assert [o.name for o in draft] == ["cup"] and show[SHOW["objects"]]["value"] == 0
 
 
+def shown_text(markdown: str) -> tuple[str, str]:
+    """(the HTML a Markdown line renders to, the text a person sees in it)."""
+    import html
+
+    from markdown_it import MarkdownIt
+
+    rendered = MarkdownIt("commonmark").render(markdown)
+    return rendered, html.unescape(re.sub(r"<[^>]*>", "", rendered)).strip()
+
+
+@pytest.mark.parametrize("name", [
+    "<img src=http://example.com/x.png>", "![x](http://example.com/x.png)", "[home](http://example.com)",
+    "**bold** _it_ `code` <b>b</b> a\\b & c",
+])  # fmt: skip
+def test_an_object_name_is_shown_as_text_never_as_html_or_markdown(cb, picture, name):
+    """A name is the object's phrase: the status line, the cut-out note and a toast show it as typed. Rendered,
+    an image in a name would make the browser ask another site for it (the page talks to nothing else)."""
+    import html
+
+    from iva0.ui.messages import page_message
+
+    pic = cb.load_picture(picture)
+    draft, *_, status, _, _ = cb.on_add_object(name, pic, (), *SETTINGS)
+    draft = editor.set_key(draft, 0, 0, (0.1, 0.3, 0.3, 0.7))
+    note = cb.on_cutout(pic, draft, 0)[1]
+    status_now = cb.on_select(pic, draft, 0, 0, *SETTINGS)[SHOW["status"]]
+    for line, ours in ((status, {"p", "strong"}), (status_now, {"p", "strong"}), (note, {"p", "strong", "code"})):
+        rendered, text = shown_text(line)
+        assert set(re.findall(r"</?(\w+)", rendered)) <= ours, rendered  # no <img>, <a>, <em>, <b> of the name's
+        assert rendered.count("<code>") <= 1, rendered  # the note's own: the SAM 2 hint
+        assert name in text, text  # nothing of it taken as markup
+    toast = page_warning(cb.on_add_object, name, pic, draft, *SETTINGS)  # the same name again: one warning
+    said = page_message(f"object name: there is already an object called {name!r}")  # (a URL's "//host/" is cut)
+    assert "<" not in toast and html.unescape(toast) == said, toast  # a toast's text is HTML: entities, shown as typed
+
+
 def test_frames_out_of_range_keep_frames_timeline_and_layout_agreeing(cb, picture):
     """Defect 3: a typed 1000, 0 or -5 is clamped, written back, and the layout says the same."""
     pic = cb.load_picture(picture)

@@ -25,7 +25,7 @@ from iva0.ui.cutout import CutoutView, click_point
 from iva0.ui.editor import Draft, Settings
 from iva0.ui.files import WorkDir
 from iva0.ui.generate import Generator
-from iva0.ui.messages import warn
+from iva0.ui.messages import info, warn
 from iva0.ui.pictures import Picture, load_picture
 
 # The outputs of `show`, in order (the app wires the same components): the canvas, what it
@@ -274,7 +274,7 @@ class Callbacks:
             warn(f"frames: {asked} is outside 2..{self.config.max_frames}; using {settings.num_frames}")
         draft, notes = editor.fit_frames(draft, settings.num_frames)
         if notes:
-            gr.Info(f"{settings.num_frames} frames: " + "; ".join(notes) + ".")
+            info(f"{settings.num_frames} frames: " + "; ".join(notes) + ".")
         frame = min(max(editor.as_int(frame), 0), settings.num_frames - 1)
         return (
             draft, settings.num_frames, gr.update(maximum=settings.num_frames - 1, value=frame),
