@@ -168,12 +168,11 @@ def test_a_refused_layout_zip_leaves_no_mask_behind(cb, picture, tmp_path):
     two = {"objects": [{"name": "a", "keyframes": [key], "mask": "a.png"}, {"name": "b", "keyframes": [key], "mask": "b.png"}]}
     bad_box = {"objects": [{"name": "a", "keyframes": [{"frame": 0, "box": [0.3, 0.3, 0.1, 0.7]}], "mask": "a.png"}]}
     long = {"num_frames": 100, "objects": [{"name": "a", "keyframes": [key], "mask": "a.png"}]}
-    shared = {"objects": [{"name": "a", "keyframes": [key], "mask": "a.png"}, {"name": "b", "keyframes": [key], "mask": "b.png"}]}
     cases = [
         (two, {"a.png": good, "b.png": b"not a picture"}, "cannot read mask image b.png"),
         (bad_box, {"a.png": good}, "x0 must be &lt; x1"),  # (a toast is HTML)
         (long, {"a.png": good}, "is more than this page allows"),
-        (shared, {"a.png": (tmp_path / "used.png").read_bytes(), "b.png": b"junk"}, "cannot read mask image b.png"),
+        (two, {"a.png": (tmp_path / "used.png").read_bytes(), "b.png": b"junk"}, "cannot read mask image b.png"),
     ]
     for i, (data, members, said) in enumerate(cases):
         path = tmp_path / f"refused{i}.zip"
