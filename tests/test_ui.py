@@ -260,6 +260,42 @@ def test_objects_rename_and_delete(cb, picture):
     assert [o.name for o in draft] == ["cup"] and show[SHOW["objects"]]["value"] == 0
 
 
+def shown_text(markdown: str) -> tuple[str, str]:
+    """(the HTML a Markdown line renders to, the text a person sees in it)."""
+    import html
+
+    from markdown_it import MarkdownIt
+
+    rendered = MarkdownIt("commonmark").render(markdown)
+    return rendered, html.unescape(re.sub(r"<[^>]*>", "", rendered)).strip()
+
+
+@pytest.mark.parametrize("name", [
+    "<img src=http://example.com/x.png>", "![x](http://example.com/x.png)", "[home](http://example.com)",
+    "**bold** _it_ `code` <b>b</b> a\\b & c",
+])  # fmt: skip
+def test_an_object_name_is_shown_as_text_never_as_html_or_markdown(cb, picture, name):
+    """A name is the object's phrase: the status line, the cut-out note and a toast show it as typed. Rendered,
+    an image in a name would make the browser ask another site for it (the page talks to nothing else)."""
+    import html
+
+    from iva0.ui.messages import page_message
+
+    pic = cb.load_picture(picture)
+    draft, *_, status, _, _ = cb.on_add_object(name, pic, (), *SETTINGS)
+    draft = editor.set_key(draft, 0, 0, (0.1, 0.3, 0.3, 0.7))
+    note = cb.on_cutout(pic, draft, 0)[1]
+    status_now = cb.on_select(pic, draft, 0, 0, *SETTINGS)[SHOW["status"]]
+    for line, ours in ((status, {"p", "strong"}), (status_now, {"p", "strong"}), (note, {"p", "strong", "code"})):
+        rendered, text = shown_text(line)
+        assert set(re.findall(r"</?(\w+)", rendered)) <= ours, rendered  # no <img>, <a>, <em>, <b> of the name's
+        assert rendered.count("<code>") <= 1, rendered  # the note's own: the SAM 2 hint
+        assert name in text, text  # nothing of it taken as markup
+    toast = page_warning(cb.on_add_object, name, pic, draft, *SETTINGS)  # the same name again: one warning
+    said = page_message(f"object name: there is already an object called {name!r}")  # (a URL's "//host/" is cut)
+    assert "<" not in toast and html.unescape(toast) == said, toast  # a toast's text is HTML: entities, shown as typed
+
+
 def test_frames_out_of_range_keep_frames_timeline_and_layout_agreeing(cb, picture):
     """Defect 3: a typed 1000, 0 or -5 is clamped, written back, and the layout says the same."""
     pic = cb.load_picture(picture)
@@ -363,6 +399,23 @@ def test_tiny_picture_is_drawable_and_the_video_size_is_said(cb, tmp_path):
     big = cb.load_picture(tmp_path / "icon.png")
     big.full = np.zeros((600, 1200, 3), np.uint8)
     assert cb.on_video_note(big, 320, 16, 8) == "Video: 320×160 px, 16 frames at 8 fps (2.0 s)."
+
+
+@pytest.mark.parametrize("size", [(513, 1), (1, 513), (2000, 3)])
+def test_a_strip_picture_previews_and_generates(cb, tmp_path, size):
+    """A picture one or a few px high (or wide) is a picture like any other: the box preview and the video
+    have even sides of at least 2 px (the preview scaled the strip to 0 px and OpenCV failed)."""
+    from iva0.io.video import read_video
+
+    strip = tmp_path / "strip.png"
+    Image.new("RGB", size, "red").save(strip)
+    pic = cb.load_picture(strip)
+    draft = (DraftObject("line", {0: (0.1, 0.0, 0.3, 1.0), 3: (0.6, 0.0, 0.8, 1.0)}),)
+    video, status = cb.on_preview(pic, draft, 4, 4, "", "", "linear")
+    frames, _ = read_video(video)
+    assert frames.shape[0] == 4 and min(frames.shape[1:3]) >= 2 and not np.any(np.array(frames.shape[1:3]) % 2)
+    out = cb.on_generate(pic, draft, 4, 4, "", "", "linear", "composite", 0, 256, progress=no_progress)
+    assert read_video(out[3])[0].shape[0] == 4
 
 
 # ---------------------------------------------------------------------------
@@ -525,6 +578,8 @@ def test_bad_uploads_give_clean_messages(cb, tmp_path):
     assert f"this page handles at most {editor.MAX_OBJECTS}" in page_warning(cb.on_upload_layout, str(bad), None)
     bad.write_bytes(b"\xff\xfe" * 10)
     assert "not UTF-8 text" in page_warning(cb.on_upload_layout, str(bad), None)
+    bad.write_text('{"objects": ' + "[" * 100_000 + "]" * 100_000 + "}")  # deep enough to exhaust Python's stack
+    assert page_warning(cb.on_upload_layout, str(bad), None) == "bad.json: JSON nested too deeply"
     # the other mistakes of defect 1: a 9th object, an empty name
     nine = tuple(DraftObject(f"o{i}") for i in range(editor.MAX_OBJECTS))
     assert "at most 8 objects" in page_warning(cb.on_add_object, "one more", None, nine, *SETTINGS)

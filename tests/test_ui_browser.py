@@ -8,7 +8,8 @@ a new picture, an uploaded layout); one makes every mistake of issue 10 and
 checks that the page never shows an error badge and keeps working; one draws a
 box on a page whose box events are slow (a busy machine) and checks that the box
 let go is the box saved; two add the camera (issue 17), resize its window with
-the mouse and move it past the picture; one offers ttm for a tiny Wan folder. The first
+the mouse and move it past the picture; one offers ttm for a tiny Wan folder; one names
+objects with an image in the name (shown as text, nothing fetched). The first
 takes screenshots at 1280x720 and 1920x1080; with IVA0_SCREENSHOT_DIR=docs they
 are saved there as ui-screenshot.png and ui-screenshot-1080p.png.
 """
@@ -636,6 +637,29 @@ def test_mistakes_never_badge_the_page_and_it_keeps_working(server, page, tmp_pa
     with zipfile.ZipFile(download(page, "download-layout", tmp_path / "masked.zip")) as z:
         assert sorted(z.namelist()) == ["layout.json", "masks/0-moon.png"]
     assert_no_error_badge(page)
+
+
+def test_an_object_name_is_shown_as_text_never_as_an_image(server, page, tmp_path):
+    """A name with an image in it (HTML or Markdown) is shown as typed in the status line and in a toast: the
+    browser fetches nothing for it (the `page` fixture fails on any request that leaves 127.0.0.1)."""
+    page.goto(server.url)
+    wait_text(page, "#status", "Ready")
+    for name in ("<img src=http://example.com/tag.png>", "![x](http://example.com/md.png)"):
+        page.locator("#new-name input, #new-name textarea").first.fill(name)
+        page.locator("#add-object").click()
+        wait_text(page, "#status", re.escape(name) + ": no key boxes yet")
+        assert page.locator("#status img").count() == 0
+        page.locator("#new-name input, #new-name textarea").first.fill(name)
+        page.locator("#add-object").click()  # the same name again: one warning that quotes it
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('[data-testid=toast-body]')].some(t => /already an object/.test(t.innerText))",
+            timeout=30_000,
+        )
+        assert page.locator("[data-testid=toast-body] img").count() == 0
+        text = toast(page, "already an object called")  # the name as text (its URL's "//host/" cut, as a path's)
+        assert name.split("//")[0] in text
+        assert_no_error_badge(page)
+    next_frames(page, 10)  # anything the page would have fetched has been asked for by now
 
 
 SLOW_S = 3.0  # s each on_boxes waits in the slow server below: longer than a drag's press, move and pause

@@ -155,3 +155,30 @@ def test_layout_uploads_with_masks_are_checked(cb, picture, tmp_path):
     assert "not a readable .zip" in page_warning(cb.on_upload_layout, str(broken), pic)
     ok = cb.on_upload_layout(zipped("ok.zip", {"layout.json": json.dumps(data), "masks/sq.png": good}), pic)
     assert ok[LOAD["draft"]][0].mask and "· mask" in ok[LOAD["objects"]]["choices"][0][0]
+
+
+def test_a_refused_layout_zip_leaves_no_mask_behind(cb, picture, tmp_path):
+    """A .zip refused after one of its masks was read (the next mask is not a picture, a box is wrong, too many
+    frames) writes nothing: the masks it had copied into the work folder go again. A mask a draft already uses
+    stays."""
+    pic = cb.load_picture(picture)
+    used = cb.on_upload_mask(str(mask_png(tmp_path / "used.png")), pic, DRAFT, 0, 0, *SETTINGS)[0][0].mask
+    good = mask_png(tmp_path / "m.png", box=(100, 10, 150, 60)).read_bytes()
+    key = {"frame": 0, "box": [0.1, 0.3, 0.3, 0.7]}
+    two = {"objects": [{"name": "a", "keyframes": [key], "mask": "a.png"}, {"name": "b", "keyframes": [key], "mask": "b.png"}]}
+    bad_box = {"objects": [{"name": "a", "keyframes": [{"frame": 0, "box": [0.3, 0.3, 0.1, 0.7]}], "mask": "a.png"}]}
+    long = {"num_frames": 100, "objects": [{"name": "a", "keyframes": [key], "mask": "a.png"}]}
+    cases = [
+        (two, {"a.png": good, "b.png": b"not a picture"}, "cannot read mask image b.png"),
+        (bad_box, {"a.png": good}, "x0 must be &lt; x1"),  # (a toast is HTML)
+        (long, {"a.png": good}, "is more than this page allows"),
+        (two, {"a.png": (tmp_path / "used.png").read_bytes(), "b.png": b"junk"}, "cannot read mask image b.png"),
+    ]
+    for i, (data, members, said) in enumerate(cases):
+        path = tmp_path / f"refused{i}.zip"
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("layout.json", json.dumps(data))
+            for arc, payload in members.items():
+                z.writestr(arc, payload)
+        assert said in page_warning(cb.on_upload_layout, str(path), pic)
+        assert sorted(cb.work.root.glob("masks/*")) == [Path(used)], i  # the draft's mask only

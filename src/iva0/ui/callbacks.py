@@ -25,7 +25,7 @@ from iva0.ui.cutout import CutoutView, click_point
 from iva0.ui.editor import Draft, Settings
 from iva0.ui.files import WorkDir
 from iva0.ui.generate import Generator
-from iva0.ui.messages import warn
+from iva0.ui.messages import info, warn
 from iva0.ui.pictures import Picture, load_picture
 
 # The outputs of `show`, in order (the app wires the same components): the canvas, what it
@@ -82,28 +82,45 @@ class Callbacks:
     def parse_layout_file(self, path: str | os.PathLike, pic: Picture | None = None) -> Layout:
         """An uploaded layout: layout.json, or the .zip the page downloads (layout.json + masks/)."""
         p = Path(path)
-        size = p.stat().st_size
         if p.suffix.lower() == ".zip":
+            return self._parse_layout_zip(p, pic)
+        size = p.stat().st_size
+        if size > self.config.max_layout_bytes:
+            raise UserError(f"layout file {p.name} is too large: {size} bytes (at most {self.config.max_layout_bytes})")
+        try:
+            text = p.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            raise UserError(f"layout file {p.name}: not UTF-8 text (a layout is a JSON file)") from None
+        if masks.json_has_masks(text):  # its mask files did not come with it (and a page never reads server paths)
+            raise UserError(f"layout file {p.name} names object masks, which a .json alone does not bring: upload "
+                            f"the .zip the page's Layout download gives (layout.json and masks/), or upload each "
+                            f"mask with Upload mask")
+        layout = parse_layout_json(text, source=p.name)
+        self._check_limits(layout)
+        return layout
+
+    def _parse_layout_zip(self, p: Path, pic: Picture | None) -> Layout:
+        """The .zip the page downloads (layout.json + masks/). Refused, it leaves nothing behind: the masks it had
+        copied into the work folder go again (those a draft already uses were not written now, and stay)."""
+        written: list[Path] = []
+        try:
             limit = 4 * self.config.max_upload_mb * 2**20
             data = masks.read_layout_zip(p, self.work, pic, max_json_bytes=self.config.max_layout_bytes,
-                                         max_total_bytes=limit, max_objects=editor.MAX_OBJECTS)  # counted first
+                                         max_total_bytes=limit, max_objects=editor.MAX_OBJECTS,
+                                         written=written)  # counted first
             layout = parse_layout(data)  # mask paths: the work folder's copies, absolute
-        else:
-            if size > self.config.max_layout_bytes:
-                raise UserError(f"layout file {p.name} is too large: {size} bytes (at most {self.config.max_layout_bytes})")
-            try:
-                text = p.read_bytes().decode("utf-8")
-            except UnicodeDecodeError:
-                raise UserError(f"layout file {p.name}: not UTF-8 text (a layout is a JSON file)") from None
-            if masks.json_has_masks(text):  # its mask files did not come with it (and a page never reads server paths)
-                raise UserError(f"layout file {p.name} names object masks, which a .json alone does not bring: upload "
-                                f"the .zip the page's Layout download gives (layout.json and masks/), or upload each "
-                                f"mask with Upload mask")
-            layout = parse_layout_json(text, source=p.name)
+            self._check_limits(layout)
+        except UserError:
+            for f in written:
+                f.unlink(missing_ok=True)
+            raise
+        return layout
+
+    def _check_limits(self, layout: Layout) -> None:
+        """The page's own limits on an uploaded layout (frames, objects), past the CLI's checks."""
         canvas.check_frames(layout.num_frames, self.config.max_frames)
         if len(layout.objects) > editor.MAX_OBJECTS:
             raise UserError(f"objects: {len(layout.objects)} objects; this page handles at most {editor.MAX_OBJECTS}")
-        return layout
 
     def show(self, pic: Picture | None, draft: Draft, current: int | None, frame: int, settings: Settings) -> tuple:
         """Everything the page shows about the draft, in SHOW_OUTPUTS order.
@@ -274,7 +291,7 @@ class Callbacks:
             warn(f"frames: {asked} is outside 2..{self.config.max_frames}; using {settings.num_frames}")
         draft, notes = editor.fit_frames(draft, settings.num_frames)
         if notes:
-            gr.Info(f"{settings.num_frames} frames: " + "; ".join(notes) + ".")
+            info(f"{settings.num_frames} frames: " + "; ".join(notes) + ".")
         frame = min(max(editor.as_int(frame), 0), settings.num_frames - 1)
         return (
             draft, settings.num_frames, gr.update(maximum=settings.num_frames - 1, value=frame),

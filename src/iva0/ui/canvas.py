@@ -28,7 +28,7 @@ from iva0.ui import editor
 from iva0.ui.band import Geometry, band_for
 from iva0.ui.editor import Draft, Settings
 from iva0.ui.files import WorkDir, portable
-from iva0.ui.messages import page_message
+from iva0.ui.messages import md_text, page_message
 from iva0.ui.pictures import Picture
 from iva0.ui.render import draw_draft, entry_colour
 
@@ -103,7 +103,7 @@ def status(
     try:
         layout = checked_layout(draft, settings, max_frames)
     except UserError as e:
-        return f"{head} **Not ready:** {page_message(str(e))}", _json(editor.draft_to_dict(draft, settings)), None
+        return f"{head} **Not ready:** {md_text(page_message(str(e)))}", _json(editor.draft_to_dict(draft, settings)), None
     n = len(layout.objects)
     line = f"{head} **Ready:** {n} object{'s' * (n != 1)}, {layout.num_frames} frames at {layout.fps} fps."
     if layout.camera is not None:

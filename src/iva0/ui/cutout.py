@@ -31,7 +31,7 @@ from iva0.errors import UserError
 from iva0.io.overlay import color
 from iva0.ui.editor import Draft, DraftObject, check_mask_file
 from iva0.ui.files import WorkDir
-from iva0.ui.messages import page_message
+from iva0.ui.messages import md_text, page_message
 from iva0.ui.pictures import Picture
 
 REST = 0.3  # brightness of what stays behind (the picture outside the cut-out)
@@ -116,21 +116,21 @@ class CutoutView:
         if obj.camera:
             return None, "**camera**: a view window; nothing is cut out of the picture for it.", tag
         if 0 not in obj.keys:
-            return None, f"**{obj.name}**: draw its box at frame 0; its cut-out shows here.", tag
+            return None, f"**{md_text(obj.name)}**: draw its box at frame 0; its cut-out shows here.", tag
         # the backends seed the k-th object they segment (those without a mask of their own) with seed + k
         k = sum(1 for o in draft[:index] if not o.mask and not o.camera)
         try:
             path = self._view_file(pic, obj, index, int(seed) + k)
         except UserError as e:  # e.g. a SAM 2 folder that cannot be read: said here, not as a toast per edit
-            return None, f"**{obj.name}**: no cut-out to show: {page_message(str(e))}", tag
+            return None, f"**{md_text(obj.name)}**: no cut-out to show: {page_message(str(e))}", tag
         if obj.mask:
-            line = (f"**{obj.name}** at frame 0: its own mask is what moves (full colour). Clicks guide the automatic "
+            line = (f"**{md_text(obj.name)}** at frame 0: its own mask is what moves (full colour). Clicks guide the automatic "
                     f"cut-out only: Remove mask to use them.")
         else:
             n = len(obj.points)
             pts = f", {n} point{'s' * (n != 1)}" if n else ""
             segmenter = self.segmenter_name()
-            line = (f"**{obj.name}** at frame 0: full colour is what moves ({segmenter}{pts}). "
+            line = (f"**{md_text(obj.name)}** at frame 0: full colour is what moves ({segmenter}{pts}). "
                     f"Click a spot to mark it as object or not object.")
             if segmenter == "grabcut":
                 from iva0.segment import SAM2_HINT

@@ -17,6 +17,7 @@ import numpy as np
 
 from iva0.errors import UserError
 from iva0.layout import MAX_POINTS, Box, Keyframe, Layout, Point, interpolate_keyframes, parse_layout
+from iva0.ui.messages import md_text
 
 MAX_OBJECTS = 8
 MAX_NAME = 80
@@ -373,13 +374,13 @@ def describe_keys(draft: Draft, index: int | None) -> str:
         return (f"**camera**: windows at frame(s) {frames}: the part of the picture each frame shows, the video's "
                 f"shape (drag it, or its corners; it keeps that shape).{hint}")
     if not obj.keys:
-        return f"**{obj.name}**: no key boxes yet; draw its box at frame 0."
+        return f"**{md_text(obj.name)}**: no key boxes yet; draw its box at frame 0."
     frames = ", ".join(str(f) for f in obj.key_frames())
     hint = "" if 0 in obj.keys else " Draw its box at frame 0 too."
     mask = " Its own mask cuts it out." if obj.mask else ""
     verb = "guides" if len(obj.points) == 1 else "guide"
     points = f" {_points(obj)} {verb} its cut-out." if obj.points and not obj.mask else ""
-    return f"**{obj.name}**: key boxes at frame(s) {frames}.{hint}{mask}{points}"
+    return f"**{md_text(obj.name)}**: key boxes at frame(s) {frames}.{hint}{mask}{points}"
 
 
 def object_choices(draft: Sequence[DraftObject]) -> list[tuple[str, int]]:

@@ -75,14 +75,18 @@ class WorkDir:
             shutil.copyfile(src, path)
         return str(path)
 
-    def mask_file(self, mask: np.ndarray) -> str:
-        """An object's mask (h, w) float in [0, 1] as a grey PNG named by its content, written once."""
+    def mask_file(self, mask: np.ndarray, written: list[Path] | None = None) -> str:
+        """An object's mask (h, w) float in [0, 1] as a grey PNG named by its content, written once; the file is
+        added to `written` when this call wrote it (an upload refused later takes back what it wrote)."""
         import cv2
 
         ok, data = cv2.imencode(".png", np.round(np.clip(mask, 0.0, 1.0) * 255).astype(np.uint8))
         if not ok:  # pragma: no cover - OpenCV always encodes uint8 grey
             raise RuntimeError("cannot encode mask")
-        return str(self._content_file("masks", ".png", data.tobytes())[0])
+        path, new = self._content_file("masks", ".png", data.tobytes())
+        if new and written is not None:
+            written.append(path)
+        return str(path)
 
     def _content_file(self, folder: str, suffix: str, data: bytes) -> tuple[Path, bool]:
         """`data` under `<root>/<folder>/<content hash><suffix>`, written once; (path, whether written now)."""

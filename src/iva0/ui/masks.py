@@ -48,18 +48,18 @@ def json_has_masks(text: str) -> bool:
     """Whether a layout's JSON names a mask for any object (without judging the rest; parse_layout does)."""
     try:
         data = json.loads(text.removeprefix("\ufeff"))  # a BOM, as decode_json allows
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply: parse_layout_json says which
         return False
     objects = data.get("objects") if isinstance(data, dict) else None
     return isinstance(objects, list) and any(isinstance(o, dict) and "mask" in o for o in objects)
 
 
 def read_layout_zip(path: str | Path, work: WorkDir, pic: Picture | None, *, max_json_bytes: int,
-                    max_total_bytes: int, max_objects: int | None = None) -> dict:
+                    max_total_bytes: int, max_objects: int | None = None, written: list[Path] | None = None) -> dict:
     """The layout dict in a .zip the page downloaded (layout.json + masks/), its masks copied into the work
-    folder and named by those files. Read with `iva0.layout_zip` (the CLI's reader too): only layout.json and
-    the masks it names, each distinct mask once, after the objects are counted (at most `max_objects`), every
-    member within the limits by what it really holds."""
+    folder and named by those files (those it wrote added to `written`). Read with `iva0.layout_zip` (the CLI's
+    reader too): only layout.json and the masks it names, each distinct mask once, after the objects are counted
+    (at most `max_objects`), every member within the limits by what it really holds."""
 
     def to_work(reader: ZipReader, info: zipfile.ZipInfo, where: str) -> str:
         folder = work.root / "uploads"
@@ -70,7 +70,7 @@ def read_layout_zip(path: str | Path, work: WorkDir, pic: Picture | None, *, max
             mask = read_mask_upload(tmp, pic, where, shown=info.filename)
         finally:
             tmp.unlink(missing_ok=True)
-        return work.mask_file(mask)
+        return work.mask_file(mask, written)
 
     _, data = layout_zip.read_layout_zip(
         path, max_json_bytes=max_json_bytes, max_total_bytes=max_total_bytes, max_objects=max_objects,

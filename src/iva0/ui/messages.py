@@ -12,6 +12,7 @@ Python exception names: a file is named by its own name only.
 from __future__ import annotations
 
 import functools
+import html
 import logging
 import re
 from typing import Callable
@@ -37,9 +38,26 @@ def page_message(text: str) -> str:
     return _EXCEPTION_NAME.sub("", text)
 
 
+# Markdown's inline punctuation: emphasis, code, links and images ("![x](http://...)"), strike-through, escapes
+_MARKDOWN = re.compile(r"([\\`*_\[\]~])")
+
+
+def md_text(text: str) -> str:
+    """`text` (an object's name, a message quoting one) as literal text inside the page's Markdown lines: one line,
+    Markdown's punctuation escaped, `<` and `&` as entities. A name is shown as typed: rendered, an image or a tag
+    in it would make the browser ask another site for a file (the page talks to nothing but 127.0.0.1)."""
+    return html.escape(_MARKDOWN.sub(r"\\\1", " ".join(str(text).split())), quote=False)
+
+
 def warn(text: str) -> None:
-    """A warning toast (outside a page event, as in tests, a Python warning)."""
-    gr.Warning(page_message(text))
+    """A warning toast (outside a page event, as in tests, a Python warning). Gradio renders a toast's text as
+    HTML: `<`, `>` and `&` (in a file's or an object's name) go as entities, shown as typed."""
+    gr.Warning(html.escape(page_message(text), quote=False))
+
+
+def info(text: str) -> None:
+    """An info toast, shown as `warn`'s."""
+    gr.Info(html.escape(page_message(text), quote=False))
 
 
 def guarded(fn: Callable) -> Callable:

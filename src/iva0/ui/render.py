@@ -168,6 +168,6 @@ def overlay_frames(picture: np.ndarray, layout: Layout, max_side: int = 512) -> 
     window (iva0 preview's drawing), (F, H, W, 3)."""
     small = view_copy(picture, max_side, min_side=min(256, max_side))
     h, w = small.shape[:2]
-    small = resize_image(small, w - w % 2, h - h % 2)  # H.264 wants even sides
+    small = resize_image(small, max(2, w - w % 2), max(2, h - h % 2))  # H.264 wants even sides (a 1-px strip: 2)
     still = np.repeat(small[None], layout.num_frames, axis=0)  # (F, H, W, 3); a real copy, cv2 draws into it
     return draw_preview(still, layout)
