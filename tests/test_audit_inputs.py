@@ -214,3 +214,21 @@ def test_fifo_as_mask_is_refused_not_read(tmp_path):
     with pytest.raises(UserError, match="mask file is not a regular file"):
         parse_layout_json(json.dumps({"num_frames": 4, "objects": [
             {"name": "a", "mask": "m.png", "keyframes": [{"frame": 0, "box": [0.1, 0.1, 0.5, 0.5]}]}]}), base_dir=tmp_path)
+
+
+# ---------------------------------------------------------------- files a layout names, shorter than any header
+@pytest.mark.parametrize("data", [b"", b"x", b"BM", b"\x89PN"])
+@pytest.mark.parametrize("field", ["mask", "depth"])
+def test_mask_or_depth_file_of_a_few_bytes_is_one_line(scene, capsys, data, field):
+    """An empty or cut-off mask or depth map (a failed download, `touch m.png`): some of Pillow's format tests
+    read 4 bytes and raised struct.error from the header check, a traceback."""
+    layout = json.loads(_layout_text(scene))
+    if field == "mask":
+        layout["objects"][0]["mask"] = "f.png"
+    else:
+        layout["camera"] = {"keyframes": [{"frame": 0, "box": [0.1, 0.1, 0.7, 0.7]}], "parallax": 1, "depth": "f.png"}
+    (scene / "bad.json").write_text(json.dumps(layout))
+    (scene / "f.png").write_bytes(data)
+    refused(["animate", "photo.png", "-l", "bad.json", "-o", "out.mp4", "-q"], capsys, scene,
+            f"cannot read {'mask' if field == 'mask' else 'depth map'} image")
+

@@ -58,10 +58,10 @@ def header_size(path: str | os.PathLike) -> tuple[int, int] | None:
         prefix = fp.read(16)
         for fmt in Image.ID:
             factory, accept = Image.OPEN[fmt]
-            if accept and not accept(prefix):
-                continue
             fp.seek(0)
-            try:
+            try:  # some formats' tests raise on a prefix shorter than they read (an empty or cut-off file)
+                if accept and not accept(prefix):
+                    continue
                 return tuple(factory(fp, str(path)).size)
             except Exception:  # noqa: BLE001 - not this format; try the next parser
                 continue
