@@ -232,3 +232,29 @@ def test_mask_or_depth_file_of_a_few_bytes_is_one_line(scene, capsys, data, fiel
     refused(["animate", "photo.png", "-l", "bad.json", "-o", "out.mp4", "-q"], capsys, scene,
             f"cannot read {'mask' if field == 'mask' else 'depth map'} image")
 
+
+# ---------------------------------------------------------------- JSON objects that name a key twice
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ('{"num_frames": 4, "num_frames": 8, "objects": []}', "num_frames"),
+        ('{"num_frames": 4, "objects": [{"name": "a", "keyframes": [{"frame": 0, "box": [0.1, 0.1, 0.4, 0.5]}],'
+         ' "keyframes": [{"frame": 0, "box": [0.5, 0.1, 0.8, 0.5]}]}]}', "keyframes"),
+        ('{"num_frames": 4, "objects": [{"name": "a", "keyframes": [{"frame": 0, "box": [0.1, 0.1, 0.4, 0.5],'
+         ' "frame": 2}]}]}', "frame"),
+    ],
+)
+def test_layout_with_a_key_given_twice_is_refused(scene, capsys, text, key):
+    """json.loads keeps the last of two equal keys without a word: a hand-edited layout that says `keyframes`
+    twice lost the first list of key boxes silently."""
+    (scene / "bad.json").write_text(text)
+    line = refused(["animate", "photo.png", "-l", "bad.json", "-o", "out.mp4", "-q"], capsys, scene,
+                   f'"{key}" given twice')
+    assert line.startswith("error: bad.json: ")
+
+
+def test_benchmark_json_with_a_key_given_twice_is_refused(scene, capsys):
+    bench = make_bench(scene / "b", n=1, frames=4)
+    text = (bench / "benchmark.json").read_text()
+    (bench / "benchmark.json").write_text(text.replace('{', '{"name": "x", ', 1))
+    refused(["bench", "run", bench, "-m", "static", "-o", "run", "-q"], capsys, scene, '"name" given twice')
