@@ -227,6 +227,16 @@ def test_tiny_models_force_replaces_only_an_iva0_model_folder(scene, capsys):
     refused(["tiny-models", "nodir/m", "-q"], capsys, scene, "output folder does not exist: nodir")
 
 
+
+@pytest.mark.parametrize("out", ["notes.txt/out.mp4", "notes.txt/out.gif", "notes.txt/frames"])
+def test_output_inside_a_file_says_the_file_is_not_a_folder(scene, capsys, out):
+    """`-o notes.txt/out.mp4` where notes.txt is a file: the message said its folder "does not exist"."""
+    (scene / "notes.txt").write_text("mine")
+    line = refused(animate_args("photo.png", out), capsys, scene, "output folder notes.txt is a file, not a folder")
+    assert "does not exist" not in line
+    refused(["preview", "photo.png", "-l", "L.json", "-o", out], capsys, scene, "notes.txt is a file, not a folder")
+
+
 # ---------------------------------------------------------------- resource limits
 def test_frame_memory_budget_before_any_work(scene, capsys):
     line = refused(animate_args("photo.png", "o.mp4", "--width", "4096", "--height", "4096", "--frames", "256"), capsys, scene,
