@@ -285,6 +285,16 @@ def test_a_file_output_with_a_trailing_slash_is_refused(tmp_path, capsys, argv):
     assert list(tmp_path.iterdir()) == []
 
 
+
+@pytest.mark.parametrize("argv", [
+    ["animate", "photo.png", "-l", "L.json", "-o", "-", "-q"],
+    ["preview", "photo.png", "-l", "L.json", "-o", "-"],
+    ["demo", "-o", "-"],
+])
+def test_dash_as_output_is_refused_not_a_folder_named_dash(scene, capsys, argv):
+    """`-o -` (standard output, to most tools) wrote a PNG-frames folder named `-`."""
+    refused(argv, capsys, scene, "standard output")
+
 def test_a_frames_folder_with_a_trailing_slash_is_still_a_folder(tmp_path):
     from iva0.samples import get_sample
 
