@@ -136,6 +136,30 @@ def test_corrupt_run_config_is_one_line(scene, capsys, config, message):
     refused(["bench", "report", "run", "-o", "rep", "--no-speed"], capsys, scene, message)
 
 
+
+@pytest.mark.parametrize("field, value", [
+    ("benchmark_path", None), ("benchmark_path", 5), ("benchmark_path", ["b"]), ("method", 5), ("benchmark", [1]),
+    ("options", "x"),
+])
+def test_run_config_with_a_wrong_type_is_one_line(scene, capsys, field, value):
+    """A hand-edited or damaged run config.json: a number, a list or null where iva0 writes a string (or an object
+    of options) ended in a TypeError or AttributeError traceback in bench eval and bench report."""
+    _static_run(scene, capsys)
+    config = json.loads((scene / "run" / "config.json").read_text())
+    config[field] = value
+    (scene / "run" / "config.json").write_text(json.dumps(config))
+    for args in (["bench", "eval", "run", "-q"], ["bench", "report", "run", "-o", "rep", "--no-speed"]):
+        line = refused(args, capsys, scene, "run/config.json: not the config.json of an iva0 benchmark run")
+        assert f"'{field}'" in line
+
+
+def test_run_config_without_benchmark_path_is_one_line(scene, capsys):
+    _static_run(scene, capsys)
+    config = json.loads((scene / "run" / "config.json").read_text())
+    del config["benchmark_path"]
+    (scene / "run" / "config.json").write_text(json.dumps(config))
+    refused(["bench", "eval", "run", "-q"], capsys, scene, "'benchmark_path'")
+
 def test_benchmark_json_nested_too_deeply_or_with_bom(scene, capsys):
     bench = make_bench(scene / "b", n=1, frames=4)
     text = (bench / "benchmark.json").read_text()

@@ -278,6 +278,13 @@ def load_run(run_dir: str | os.PathLike) -> dict:
     config = read_json(cfg_path)
     if not isinstance(config, dict) or not all(k in config for k in ("method", "benchmark")):
         raise UserError(f"{cfg_path}: not the config.json of an iva0 benchmark run (no 'method' and 'benchmark')")
+    # the fields eval and report use, as `bench run` writes them (a hand-edited one ended in a TypeError)
+    for key, kind, what in (("method", str, "a string"), ("benchmark", str, "a string"),
+                            ("benchmark_path", str, "the benchmark folder's path"), ("options", (dict, type(None)), "an object")):
+        if not isinstance(config.get(key), kind):
+            got = json.dumps(config.get(key)) if key in config else "nothing"
+            raise UserError(f"{cfg_path}: not the config.json of an iva0 benchmark run ('{key}' must be {what}, "
+                            f"got {got[:80]})")
     samples = []
     rec_dir = run_dir / "records"
     if rec_dir.is_dir():
