@@ -160,6 +160,67 @@ def test_run_config_without_benchmark_path_is_one_line(scene, capsys):
     (scene / "run" / "config.json").write_text(json.dumps(config))
     refused(["bench", "eval", "run", "-q"], capsys, scene, "'benchmark_path'")
 
+
+
+@pytest.mark.parametrize("record", ["[1]", '"ok"', '{"id": "s0", "status": "ok", "seconds": "3"}',
+                                    '{"id": "s0", "status": "ok", "seconds": [1]}'])
+def test_damaged_sample_record_is_one_line_before_any_work(scene, capsys, record):
+    """A records/<id>.json that is not an object, or whose seconds is not a number: an AttributeError or TypeError
+    traceback in eval and report, and in a resumed bench run only at its end, once run.json was merged."""
+    _static_run(scene, capsys)
+    (scene / "run" / "records" / "s0.json").write_text(record)
+    for args in (["bench", "eval", "run", "-q"], ["bench", "report", "run", "-o", "rep", "--no-speed"],
+                 ["bench", "run", "b", "-m", "static", "-o", "run", "-q"]):
+        refused(args, capsys, scene, "run/records/s0.json: not a sample record of `iva0 bench run`")
+
+def _set(path, value):
+    """A function that sets metrics[path...] = value (a path of keys and list indices)."""
+    def change(m):
+        for k in path[:-1]:
+            m = m[k]
+        m[path[-1]] = value
+    return change
+
+
+@pytest.mark.parametrize("change, where", [
+    (_set(["summary", "mean_viou"], "x"), "summary.mean_viou"),
+    (_set(["summary", "viou_at_0.5"], [1]), "summary.viou_at_0.5"),
+    (_set(["benchmark_path"], 5), "benchmark_path"),
+    (_set(["samples"], "x"), "samples"),
+    (_set(["samples", 0], "x"), "samples[0]"),
+    (_set(["samples", 0, "id"], 5), "samples[0].id"),
+    (_set(["samples", 0, "objects"], "x"), "samples[0].objects"),
+    (_set(["samples", 0, "objects", 0, "viou"], "x"), "samples[0].objects[0].viou"),
+    (_set(["samples", 0, "objects", 0, "ious"], ["x"]), "samples[0].objects[0].ious"),
+    (_set(["samples", 0, "background_psnr"], {}), "samples[0].background_psnr"),
+    (_set(["skipped"], [1]), "skipped"),
+    (lambda m: m.pop("samples"), "samples"),
+])
+def test_damaged_metrics_json_is_one_line_and_no_report_folder(scene, capsys, change, where):
+    """A hand-edited or damaged metrics.json: bench report ended in a traceback (TypeError, KeyError, a format code
+    for a string) and left a half-written report folder of plots."""
+    _static_run(scene, capsys)
+    code, _, err = run(["bench", "eval", "run", "-q"], capsys)
+    assert code == 0, err
+    metrics = json.loads((scene / "run" / "metrics.json").read_text())
+    change(metrics)
+    (scene / "run" / "metrics.json").write_text(json.dumps(metrics))
+    line = refused(["bench", "report", "run", "-o", "rep", "--no-speed"], capsys, scene,
+                   "run/metrics.json: not the metrics.json of `iva0 bench eval`")
+    assert where in line
+
+
+def test_report_that_fails_half_way_leaves_no_folder(scene, capsys, monkeypatch):
+    _static_run(scene, capsys)
+
+    def broken(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("iva0.bench.report.strip", broken)
+    code, _, err = run(["bench", "report", "run", "-o", "rep", "--no-speed"], capsys)
+    assert code != 0
+    assert not (scene / "rep").exists()
+
 def test_benchmark_json_nested_too_deeply_or_with_bom(scene, capsys):
     bench = make_bench(scene / "b", n=1, frames=4)
     text = (bench / "benchmark.json").read_text()
