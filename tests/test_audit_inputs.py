@@ -231,6 +231,19 @@ def test_benchmark_json_nested_too_deeply_or_with_bom(scene, capsys):
     assert code == 0, err
 
 
+
+@pytest.mark.parametrize("key", ["image", "layout"])
+@pytest.mark.parametrize("kind, message", [("folder", "is a folder, not a file"), ("fifo", "is not a regular file")])
+def test_benchmark_sample_path_that_is_not_a_file_says_what_it_is(scene, capsys, key, kind, message):
+    """A sample's image or layout naming a folder or a FIFO was reported as 'file not found'."""
+    bench = make_bench(scene / "b", n=1, frames=4)
+    data = json.loads((bench / "benchmark.json").read_text())
+    data["samples"][0][key] = "thing"
+    (bench / "thing").mkdir() if kind == "folder" else os.mkfifo(bench / "thing")
+    (bench / "benchmark.json").write_text(json.dumps(data))
+    line = refused(["bench", "run", bench, "-m", "static", "-o", "run", "-q"], capsys, scene, message)
+    assert f"sample 's0'.{key}: " in line and "not found" not in line
+
 # ---------------------------------------------------------------- folder outputs
 def test_frames_folder_that_is_a_link_is_refused_before_any_work(scene, capsys, monkeypatch):
     (scene / "real").mkdir()
