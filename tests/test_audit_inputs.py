@@ -244,6 +244,17 @@ def test_benchmark_sample_path_that_is_not_a_file_says_what_it_is(scene, capsys,
     line = refused(["bench", "run", bench, "-m", "static", "-o", "run", "-q"], capsys, scene, message)
     assert f"sample 's0'.{key}: " in line and "not found" not in line
 
+
+@pytest.mark.parametrize("args, message", [
+    (["--clip", "L.json"], "--clip: CLIP model folder is a file, not a folder: L.json"),
+    (["--i3d", "b", "--fvd-reference", "run"], "--i3d: weights file is a folder, not a file: b"),
+    (["--i3d", "L.json", "--fvd-reference", "L.json"], "--fvd-reference: folder is a file, not a folder: L.json"),
+])
+def test_eval_model_paths_of_the_wrong_kind_say_so(scene, capsys, args, message):
+    """`--clip FILE` or `--i3d FOLDER` read 'not found' for a path that is there."""
+    _static_run(scene, capsys)
+    refused(["bench", "eval", "run", "-q", *args], capsys, scene, message)
+
 # ---------------------------------------------------------------- folder outputs
 def test_frames_folder_that_is_a_link_is_refused_before_any_work(scene, capsys, monkeypatch):
     (scene / "real").mkdir()

@@ -141,7 +141,7 @@ def load_i3d(path: str | Path, device: str = "cpu"):
 
     p = Path(path)
     if not p.is_file():
-        raise ModelError(f"--i3d: weights file not found: {p}")
+        raise ModelError(f"--i3d: weights file {'is a folder, not a file' if p.is_dir() else 'not found'}: {p}")
     if p.suffix != ".safetensors":
         raise ModelError(f"--i3d: expected a .safetensors file (convert a .pt with `iva0 bench convert-i3d`), got {p.name}")
     try:
