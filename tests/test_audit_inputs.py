@@ -255,6 +255,21 @@ def test_eval_model_paths_of_the_wrong_kind_say_so(scene, capsys, args, message)
     _static_run(scene, capsys)
     refused(["bench", "eval", "run", "-q", *args], capsys, scene, message)
 
+
+@pytest.mark.parametrize("flags, message", [
+    (["--steps", "5"], "--steps only applies to --backend iva0 or ttm"),
+    (["--guidance", "3"], "--guidance only applies to --backend iva0 or ttm"),
+    (["--model", "m"], "--model only applies to --backend iva0 or ttm"),
+    (["--no-mas"], "--no-mas only applies to --backend iva0"),
+])
+def test_a_diffusion_flag_on_the_composite_names_every_backend_it_serves(scene, capsys, flags, message):
+    """`--steps` on the composite said it 'only applies to --backend iva0', though ttm takes it too."""
+    line = refused(animate_args("photo.png", "out.mp4", *flags), capsys, scene, message)
+    assert line == "error: " + message
+    bench = make_bench(scene / "b", n=1, frames=4) if not (scene / "b").exists() else scene / "b"
+    refused(["bench", "run", bench, "-m", "static", "-o", "run", "-q", *flags], capsys, scene,
+            message.replace("--backend", "--method"))
+
 # ---------------------------------------------------------------- folder outputs
 def test_frames_folder_that_is_a_link_is_refused_before_any_work(scene, capsys, monkeypatch):
     (scene / "real").mkdir()

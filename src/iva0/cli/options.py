@@ -191,5 +191,6 @@ def backend_options(backend: str, diffusion: dict[str, Any], ttm: dict[str, Any]
         return {**options, **ttm}
     refuse_flags({k: v for k, v in ttm.items() if k != "negative_prompt"}, f"{flag} ttm", _TTM_FLAGS)
     if backend != "iva0":
+        refuse_flags({k: v for k, v in diffusion.items() if k in SHARED_WITH_TTM}, f"{flag} iva0 or ttm")  # both take them
         refuse_flags(diffusion, f"{flag} iva0")
     return diffusion
