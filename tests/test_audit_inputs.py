@@ -270,6 +270,17 @@ def test_a_diffusion_flag_on_the_composite_names_every_backend_it_serves(scene, 
     refused(["bench", "run", bench, "-m", "static", "-o", "run", "-q", *flags], capsys, scene,
             message.replace("--backend", "--method"))
 
+
+@pytest.mark.parametrize("args, message", [
+    (["animate", "photo.png", "-l", "L.json", "-o", "out.mp4", "-q", "--backend", "iva0", "--model", "m",
+      "--tuned", "d"], "--tuned: file is a folder, not a file: d"),
+    (["bench", "convert-i3d", "d", "i3d.safetensors"], "file is a folder, not a file: d"),
+])
+def test_weights_file_that_is_a_folder_says_so(scene, capsys, args, message):
+    """`--tuned FOLDER` and `convert-i3d FOLDER` read 'file not found' for a folder that is there."""
+    (scene / "d").mkdir()
+    refused(args, capsys, scene, message)  # --tuned is checked before the model folder is read
+
 # ---------------------------------------------------------------- folder outputs
 def test_frames_folder_that_is_a_link_is_refused_before_any_work(scene, capsys, monkeypatch):
     (scene / "real").mkdir()
