@@ -31,6 +31,28 @@ def test_read_rgba_grey_palette(tmp_path):
     assert read_image(tmp_path / "p.webp").shape == (8, 9, 3)
 
 
+
+@pytest.mark.parametrize("values, expect", [
+    (np.linspace(0, 1, 400, dtype=np.float32).reshape(20, 20), (0, 255)),  # 32-bit float, 0..1: read black before
+    (np.linspace(0, 1000, 400, dtype=np.float32).reshape(20, 20), (0, 255)),  # float over 1: scaled by its maximum
+    (np.linspace(-500, 1000, 400).astype(np.int32).reshape(20, 20), (0, 255)),  # negative ints: wrapped round before
+])
+def test_float_and_signed_greyscale_pictures_keep_their_range(tmp_path, values, expect):
+    """32-bit float greyscale TIFFs (mode F) read all black, and negative 32-bit ints wrapped round uint8."""
+    Image.fromarray(values).save(tmp_path / "g.tiff")
+    im = read_image(tmp_path / "g.tiff")
+    assert (im.min(), im.max()) == expect
+    assert im[0, 0, 0] == 0 and np.all(np.diff(im[..., 0].ravel().astype(int)) >= 0)  # the ramp stays a ramp
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_float_picture_with_non_finite_values_is_refused(tmp_path, bad):
+    values = np.zeros((20, 20), np.float32)
+    values[3, 4] = bad
+    Image.fromarray(values).save(tmp_path / "g.tiff")
+    with pytest.raises(ImageError, match="non-finite"):
+        read_image(tmp_path / "g.tiff")
+
 def test_exif_orientation(tmp_path):
     im = Image.fromarray(np.zeros((10, 20, 3), np.uint8))
     exif = im.getexif()

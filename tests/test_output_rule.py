@@ -227,6 +227,16 @@ def test_tiny_models_force_replaces_only_an_iva0_model_folder(scene, capsys):
     refused(["tiny-models", "nodir/m", "-q"], capsys, scene, "output folder does not exist: nodir")
 
 
+
+@pytest.mark.parametrize("out", ["notes.txt/out.mp4", "notes.txt/out.gif", "notes.txt/frames"])
+def test_output_inside_a_file_says_the_file_is_not_a_folder(scene, capsys, out):
+    """`-o notes.txt/out.mp4` where notes.txt is a file: the message said its folder "does not exist"."""
+    (scene / "notes.txt").write_text("mine")
+    line = refused(animate_args("photo.png", out), capsys, scene, "output folder notes.txt is a file, not a folder")
+    assert "does not exist" not in line
+    refused(["preview", "photo.png", "-l", "L.json", "-o", out], capsys, scene, "notes.txt is a file, not a folder")
+
+
 # ---------------------------------------------------------------- resource limits
 def test_frame_memory_budget_before_any_work(scene, capsys):
     line = refused(animate_args("photo.png", "o.mp4", "--width", "4096", "--height", "4096", "--frames", "256"), capsys, scene,
@@ -274,6 +284,16 @@ def test_a_file_output_with_a_trailing_slash_is_refused(tmp_path, capsys, argv):
     assert code == 2 and len(err) == 1 and err[0].startswith("error:") and "ends with a slash" in err[0]
     assert list(tmp_path.iterdir()) == []
 
+
+
+@pytest.mark.parametrize("argv", [
+    ["animate", "photo.png", "-l", "L.json", "-o", "-", "-q"],
+    ["preview", "photo.png", "-l", "L.json", "-o", "-"],
+    ["demo", "-o", "-"],
+])
+def test_dash_as_output_is_refused_not_a_folder_named_dash(scene, capsys, argv):
+    """`-o -` (standard output, to most tools) wrote a PNG-frames folder named `-`."""
+    refused(argv, capsys, scene, "standard output")
 
 def test_a_frames_folder_with_a_trailing_slash_is_still_a_folder(tmp_path):
     from iva0.samples import get_sample

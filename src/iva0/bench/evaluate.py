@@ -342,7 +342,7 @@ class FvdSet:
         if (ref / "config.json").is_file() and (ref / "videos").is_dir():
             ref = ref / "videos"  # a run folder
         if not ref.is_dir():
-            raise UserError(f"--fvd-reference: folder not found: {ref}")
+            raise UserError(f"--fvd-reference: folder {'is a file, not a folder' if ref.exists() else 'not found'}: {ref}")
         device = "cuda" if torch.cuda.is_available() else "cpu"
         return cls(load_i3d(opts.i3d, device), ref, opts, device)
 

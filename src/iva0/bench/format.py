@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from iva0.errors import LayoutError, UserError
+from iva0.io.input_file import require_regular_file
 from iva0.io.json_input import read_json
 from iva0.layout import Layout, load_layout
 
@@ -108,10 +109,9 @@ def _parse_sample(s, index: int, root: Path, seen: set[str]) -> BenchSample:
         raise BenchmarkError(f"{where}.caption: must be a string")
     image = _inside(root, s["image"], f"{where}.image")
     layout_path = _inside(root, s["layout"], f"{where}.layout")
-    if not image.is_file():
-        raise BenchmarkError(f"{where}.image: file not found: {image}")
-    if not layout_path.is_file():
-        raise BenchmarkError(f"{where}.layout: file not found: {layout_path}")
+    # a folder or a FIFO says so (it read 'file not found'); a FIFO would block the reader
+    require_regular_file(image, f"{where}.image: file", BenchmarkError)
+    require_regular_file(layout_path, f"{where}.layout: file", BenchmarkError)
     try:
         layout = load_layout(layout_path, mask_root=root, mask_root_name="the benchmark folder")
     except LayoutError as e:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,7 +79,48 @@ def _read_metrics(path: Path) -> dict | None:
     metrics = read_json(path)
     if not isinstance(metrics, dict) or not isinstance(metrics.get("summary"), dict):
         raise UserError(f"{path}: not the metrics.json of `iva0 bench eval`; remove it to evaluate again")
+    wrong = _metrics_fault(metrics)
+    if wrong:
+        raise UserError(f"{path}: not the metrics.json of `iva0 bench eval` ({wrong}); remove it to evaluate again")
     return metrics
+
+
+def _is_number(v) -> bool:
+    return v is None or isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _metrics_fault(m: dict) -> str | None:
+    """What in a metrics.json is not as `bench eval` writes it, in the fields the report reads (the tables format
+    numbers, the plots average them); None when all is well. A hand-edited file ended in a traceback."""
+    def got(v) -> str:
+        return json.dumps(v)[:60]
+
+    shown = [c[0] for c in COLUMNS + OPTIONAL_COLUMNS] + ["num_samples", "num_evaluated"]  # the table's figures
+    for k in shown:
+        if not _is_number(m["summary"].get(k)):
+            return f"summary.{k} must be a number or null, got {got(m['summary'].get(k))}"
+    for k in ("benchmark", "benchmark_path"):
+        if k in m and not isinstance(m[k], str):
+            return f"{k} must be a string, got {got(m[k])}"
+    if "skipped" in m and not (isinstance(m["skipped"], dict) and all(isinstance(v, str) for v in m["skipped"].values())):
+        return f"skipped must be an object of reasons, got {got(m['skipped'])}"
+    if not isinstance(m.get("samples"), list):
+        return f"samples must be a list, got {got(m.get('samples'))}"
+    for i, s in enumerate(m["samples"]):
+        where = f"samples[{i}]"
+        if not isinstance(s, dict):
+            return f"{where} must be an object, got {got(s)}"
+        if not isinstance(s.get("id"), str):
+            return f"{where}.id must be a string, got {got(s.get('id'))}"
+        if "error" in s:  # a failed or missing video: nothing scored
+            continue
+        if not isinstance(s.get("objects"), list) or not all(isinstance(o, dict) for o in s["objects"]):
+            return f"{where}.objects must be a list of objects, got {got(s.get('objects'))}"
+        for k, v in [(f"{where}.{k}", v) for k, v in s.items() if k not in ("id", "video", "objects")] + [
+                (f"{where}.objects[{j}].{k}", v) for j, o in enumerate(s["objects"]) for k, v in o.items() if k != "name"]:
+            if not (_is_number(v) or isinstance(v, list) and all(map(_is_number, v))):  # figures, or lists of them
+                return f"{k} must be a number, null or a list of numbers, got {got(v)}"
+    return None
 
 
 def _label(runs: list[RunData]) -> None:
@@ -311,7 +353,17 @@ def _wrap(text: str, width: int) -> list[str]:
 def make_report(run_paths, out: str | os.PathLike, strips: int = 4, measure_speed: bool = True) -> Path:
     out = check_output(out, "report", inputs=list(run_paths))
     runs = load_runs(run_paths)
+    created = not out.exists()
     out.mkdir(exist_ok=True)  # only once every run folder was read: a refused report leaves nothing behind
+    try:
+        return _write_report(runs, out, strips, measure_speed)
+    except BaseException:
+        if created:  # a report that failed half-way (a full disk, Ctrl-C): no folder of half its plots
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _write_report(runs: list[RunData], out: Path, strips: int, measure_speed: bool) -> Path:
     plots = _plots(runs, out)
     strip_files = [(i, p) for i in pick_samples(runs, strips) if (p := strip(runs, i, out)) is not None]
     speed = None

@@ -225,6 +225,7 @@ def run_benchmark(
     records = run_dir / "records"
     if (run_dir / "config.json").exists():
         _check_config(run_dir, bench, cfg)  # a run of another configuration is refused before a model loads
+        load_run(run_dir)  # and a damaged record now, not once every sample ran and run.json is merged
     todo = [s for s in mine if not (videos / f"{s.id}.mp4").exists()]
     # the backend is built (its models read) and every sample still to make checked before anything is written
     if cfg.method in BACKENDS:  # the cut-out options every backend shares, before a model loads
@@ -278,6 +279,13 @@ def load_run(run_dir: str | os.PathLike) -> dict:
     config = read_json(cfg_path)
     if not isinstance(config, dict) or not all(k in config for k in ("method", "benchmark")):
         raise UserError(f"{cfg_path}: not the config.json of an iva0 benchmark run (no 'method' and 'benchmark')")
+    # the fields eval and report use, as `bench run` writes them (a hand-edited one ended in a TypeError)
+    for key, kind, what in (("method", str, "a string"), ("benchmark", str, "a string"),
+                            ("benchmark_path", str, "the benchmark folder's path"), ("options", (dict, type(None)), "an object")):
+        if not isinstance(config.get(key), kind):
+            got = json.dumps(config.get(key)) if key in config else "nothing"
+            raise UserError(f"{cfg_path}: not the config.json of an iva0 benchmark run ('{key}' must be {what}, "
+                            f"got {got[:80]})")
     samples = []
     rec_dir = run_dir / "records"
     if rec_dir.is_dir():
@@ -285,9 +293,15 @@ def load_run(run_dir: str | os.PathLike) -> dict:
             if is_partial(p):
                 continue
             try:
-                samples.append(json.loads(p.read_text()))
+                rec = json.loads(p.read_text())
             except json.JSONDecodeError:  # pragma: no cover - records are written atomically
                 continue
+            seconds = rec.get("seconds") if isinstance(rec, dict) else None
+            if not isinstance(rec, dict) or seconds is not None and (
+                    isinstance(seconds, bool) or not isinstance(seconds, (int, float))):  # a hand-edited one
+                raise UserError(f"{p}: not a sample record of `iva0 bench run` (an object whose seconds is a number); "
+                                "remove it and run `iva0 bench run` again, which writes it anew")
+            samples.append(rec)
     ok = [r for r in samples if r.get("status") == "ok"]
     times = [r["seconds"] for r in ok if r.get("seconds") is not None]
     return {

@@ -18,9 +18,11 @@ def file_output(raw: str) -> Path:
     """An output path as typed: `name.gif/` (or `name.gif/.`) names a folder, which a file cannot be.
 
     pathlib drops a trailing slash and a trailing `/.`, so without this `-o name.gif/` silently wrote
-    a GIF; refused in one line instead. `-o frames/` (PNG frames) stays a folder.
+    a GIF; refused in one line instead. `-o frames/` (PNG frames) stays a folder. `-o -` is refused too.
     """
     raw = str(raw)
+    if raw == "-":  # standard output to most tools; here it would be a PNG-frames folder named `-`
+        raise typer.BadParameter("'-' (standard output) is not supported: iva0 writes files; give a name such as out.mp4")
     p = Path(raw)
     trimmed = re.sub(r"(?:[/\\]+\.?)+$", "", raw)  # "x.gif/", "x.gif//", "x.gif/.", "x.gif/./" -> "x.gif" (not "/..")
     if trimmed != raw and trimmed and Path(trimmed).suffix.lower() in FILE_SUFFIXES:
@@ -189,5 +191,6 @@ def backend_options(backend: str, diffusion: dict[str, Any], ttm: dict[str, Any]
         return {**options, **ttm}
     refuse_flags({k: v for k, v in ttm.items() if k != "negative_prompt"}, f"{flag} ttm", _TTM_FLAGS)
     if backend != "iva0":
+        refuse_flags({k: v for k, v in diffusion.items() if k in SHARED_WITH_TTM}, f"{flag} iva0 or ttm")  # both take them
         refuse_flags(diffusion, f"{flag} iva0")
     return diffusion

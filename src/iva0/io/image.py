@@ -58,10 +58,10 @@ def header_size(path: str | os.PathLike) -> tuple[int, int] | None:
         prefix = fp.read(16)
         for fmt in Image.ID:
             factory, accept = Image.OPEN[fmt]
-            if accept and not accept(prefix):
-                continue
             fp.seek(0)
-            try:
+            try:  # some formats' tests raise on a prefix shorter than they read (an empty or cut-off file)
+                if accept and not accept(prefix):
+                    continue
                 return tuple(factory(fp, str(path)).size)
             except Exception:  # noqa: BLE001 - not this format; try the next parser
                 continue
@@ -88,9 +88,12 @@ def to_rgb(im: Image.Image) -> np.ndarray:
         im = im.convert("RGBA")
         bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
         im = Image.alpha_composite(bg, im)
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16/32-bit ints, 32-bit floats (0..1 or any range)
         arr = np.asarray(im, dtype=np.float64)
-        arr = arr / max(arr.max(), 1.0) * 255.0
+        if not np.isfinite(arr).all():
+            raise ValueError("the picture holds non-finite values (NaN or infinity)")
+        # scaled by its maximum (a 0..1 float image by 1); negative values are black, not wrapped round uint8
+        arr = np.clip(arr / max(arr.max(), 1.0) * 255.0, 0.0, 255.0)
         im = Image.fromarray(arr.astype(np.uint8))
     im = im.convert("RGB")
     arr = np.asarray(im, dtype=np.uint8)

@@ -1,7 +1,8 @@
 """Reading the JSON files users write or hand over (layouts, benchmark.json, run folders).
 
 One place for what `json.loads` gets wrong for a user-facing tool: a UTF-8 byte-order
-mark (Windows editors add one) is skipped, NaN/Infinity are refused, and every failure
+mark (Windows editors add one) is skipped, NaN/Infinity are refused, a key given twice in
+one object is refused (json.loads keeps the last one silently), and every failure
 (bad UTF-8, bad syntax, nesting deep enough to exhaust Python's stack, an integer with
 thousands of digits) becomes one `error`-class exception with a plain message instead
 of a traceback. Only regular files are read: a FIFO or a device would block forever.
@@ -14,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from iva0.errors import UserError
+from iva0.errors import UserError, printable
 from iva0.io.input_file import file_kind, require_regular_file
 
 
@@ -26,13 +27,30 @@ def _reject_constant(name: str) -> float:
     raise _NonFinite(f"non-finite number {name} is not allowed")
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's pairs as a dict; a key given twice raises (a hand-edited layout with two `keyframes`
+    would otherwise lose the first list without a word)."""
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            shown = '"' + printable(key[:80]) + ("…" if len(key) > 80 else "") + '"'
+            raise _DuplicateKey(f"the key {shown} given twice in one object (JSON would keep only the last); "
+                                "remove one")
+        obj[key] = value
+    return obj
+
+
 def decode_json(text: str, source: str, error: type[UserError] = UserError) -> Any:
     """Parse `text` (from `source`, named in messages); raises `error` with one line."""
     try:
-        return json.loads(text.removeprefix("\ufeff"), parse_constant=_reject_constant)
+        return json.loads(text.removeprefix("\ufeff"), parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as e:
         raise error(f"{source}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
-    except _NonFinite as e:
+    except (_NonFinite, _DuplicateKey) as e:
         raise error(f"{source}: {e}") from None
     except RecursionError:
         raise error(f"{source}: JSON nested too deeply") from None

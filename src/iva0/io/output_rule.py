@@ -91,6 +91,8 @@ def check_output(
             raise UserError(f"output {shown} is or overlaps the folder it reads ({f}); choose a folder outside it")
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
+        if parent.exists():  # `-o notes.txt/out.mp4`: the folder named is a file
+            raise UserError(f"output folder {parent} is a file, not a folder; choose another name")
         raise UserError(f"output folder does not exist: {parent}")
     if not os.access(parent, os.W_OK):
         raise UserError(f"output folder is not writable: {parent}")

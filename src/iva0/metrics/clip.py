@@ -36,7 +36,7 @@ class ClipScorer:
 
         p = Path(folder)
         if not p.is_dir():
-            raise ModelError(f"--clip: CLIP model folder not found: {p}")
+            raise ModelError(f"--clip: CLIP model folder {'is a file, not a folder' if p.exists() else 'not found'}: {p}")
         missing = [f for f in ("config.json", "vocab.json", "merges.txt", "preprocessor_config.json") if not (p / f).is_file()]
         if not any(p.glob("*.safetensors")):
             missing.append("*.safetensors (weights)")

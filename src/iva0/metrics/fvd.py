@@ -141,7 +141,7 @@ def load_i3d(path: str | Path, device: str = "cpu"):
 
     p = Path(path)
     if not p.is_file():
-        raise ModelError(f"--i3d: weights file not found: {p}")
+        raise ModelError(f"--i3d: weights file {'is a folder, not a file' if p.is_dir() else 'not found'}: {p}")
     if p.suffix != ".safetensors":
         raise ModelError(f"--i3d: expected a .safetensors file (convert a .pt with `iva0 bench convert-i3d`), got {p.name}")
     try:
@@ -182,11 +182,11 @@ def convert_state_dict(src: str | Path, dst: str | Path) -> Path:
     from safetensors.torch import save_file
 
     from iva0.io.atomic import atomic_path
+    from iva0.io.input_file import require_regular_file
     from iva0.io.output_rule import I3D_FORMAT, check_output
 
     src, dst = Path(src), Path(dst)
-    if not src.is_file():
-        raise ModelError(f"file not found: {src}")
+    require_regular_file(src, "file", ModelError)  # a folder or a FIFO says so
     check_output(dst, "i3d", inputs=[src])
     try:
         state = torch.load(str(src), map_location="cpu", weights_only=True)

@@ -11,6 +11,7 @@ import numpy as np
 
 from iva0.backends.base import ProgressFn, no_progress
 from iva0.errors import UserError
+from iva0.io.input_file import require_regular_file
 from iva0.layout import Layout
 
 DTYPES = {
@@ -100,9 +101,7 @@ def validate_settings(s: IVA0Settings):
     if s.offload and device.type != "cuda":
         raise UserError("--offload moves idle models between the CPU and a CUDA GPU; it needs --device cuda")
     if s.tuned is not None:
-        p = Path(s.tuned)
-        if not p.is_file():
-            raise UserError(f"--tuned: file not found: {p}")
+        p = require_regular_file(s.tuned, "--tuned: file")  # a folder or a FIFO says so
         if p.suffix != ".safetensors":
             raise UserError(f"--tuned: expected a .safetensors file from `iva0 tune`, got {p.name}")
     return device, dtype
