@@ -123,19 +123,9 @@ def check_masks(samples) -> None:
     """Before any compute: every sample's layout masks are readable, non-empty and of its picture's aspect ratio
     (decoding them is too slow for every load of a benchmark, so `bench run` and `bench eval` call this for the
     samples they will use). One error naming the sample, not a failure per sample or a score without it."""
-    from iva0.io.image import picture_size
     from iva0.segment.mask import check_layout_masks
 
-    for s in samples:
-        if all(o.mask is None for o in s.layout.objects):
-            continue
-        size = picture_size(s.image)
-        if size is None:
-            continue  # an unreadable picture fails its sample as before, with read_image's message
-        try:
-            check_layout_masks(s.layout, *size)
-        except LayoutError as e:
-            raise BenchmarkError(f"sample {s.id!r}: {e}") from None
+    _check_files(samples, lambda layout: any(o.mask is not None for o in layout.objects), check_layout_masks)
 
 
 def check_depth_files(samples) -> None:
@@ -144,16 +134,23 @@ def check_depth_files(samples) -> None:
     loads, not that sample's failure half-way through the run. A layout with parallax and no depth file needs
     the method's depth model, which the backend's own check_layout asks for."""
     from iva0.depth import check_depth, needs_depth
+
+    _check_files(samples, lambda layout: needs_depth(layout) and layout.camera.depth is not None, check_depth)
+
+
+def _check_files(samples, names_files, check) -> None:
+    """check(layout, width, height) for each sample whose layout `names_files`, against its picture's size; a
+    LayoutError becomes one BenchmarkError naming the sample."""
     from iva0.io.image import picture_size
 
     for s in samples:
-        if not needs_depth(s.layout) or s.layout.camera.depth is None:
+        if not names_files(s.layout):
             continue
         size = picture_size(s.image)
         if size is None:
             continue  # an unreadable picture fails its sample as before, with read_image's message
         try:
-            check_depth(s.layout, *size)
+            check(s.layout, *size)
         except LayoutError as e:
             raise BenchmarkError(f"sample {s.id!r}: {e}") from None
 
