@@ -410,6 +410,10 @@ def test_a_strip_picture_previews_and_generates(cb, tmp_path, size):
     strip = tmp_path / "strip.png"
     Image.new("RGB", size, "red").save(strip)
     pic = cb.load_picture(strip)
+    # too thin for a box to be drawn on the canvas: one warning says so, and the picture is taken all the same
+    with pytest.warns(UserWarning, match=rf"{size[0]}×{size[1]} px: too thin to draw a box on") as caught:
+        assert cb.on_upload_picture(str(strip), (), None, 4, 4, "", "", "linear")[0].full.shape[:2] == size[::-1]
+    assert len(caught) == 1
     draft = (DraftObject("line", {0: (0.1, 0.0, 0.3, 1.0), 3: (0.6, 0.0, 0.8, 1.0)}),)
     video, status = cb.on_preview(pic, draft, 4, 4, "", "", "linear")
     frames, _ = read_video(video)
@@ -421,6 +425,19 @@ def test_a_strip_picture_previews_and_generates(cb, tmp_path, size):
 # ---------------------------------------------------------------------------
 # generation, and the page's layout through the CLI
 # ---------------------------------------------------------------------------
+def test_a_picture_with_room_for_a_box_uploads_without_a_warning(cb, tmp_path):
+    """The thin-picture warning is for pictures a box cannot be drawn on, not for small ones (an 8x8 icon is
+    enlarged for the page)."""
+    import warnings
+
+    for size in ((8, 8), (64, 8), (640, 24)):
+        f = tmp_path / f"p{size[0]}x{size[1]}.png"
+        Image.new("RGB", size, "red").save(f)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            cb.on_upload_picture(str(f), (), None, 4, 4, "", "", "linear")
+
+
 def test_generate_with_composite_and_cli_reads_the_same_layout(cb, picture, tmp_path):
     from iva0.cli import main
     from iva0.io.video import read_video

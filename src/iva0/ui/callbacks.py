@@ -178,6 +178,10 @@ class Callbacks:
         if not path:
             raise UserError("no picture received")
         pic = self.load_picture(path)
+        if min(pic.view.shape[:2]) < 2 * editor.MIN_BOX_PX:  # every box drawn on it would be under MIN_BOX_PX
+            h, w = pic.full.shape[:2]
+            warn(f"the picture is {w}×{h} px: too thin to draw a box on here; upload a layout file for it "
+                 "(Upload layout), or a larger picture")
         if source == "layout":
             return self._loaded(pic, draft, self.settings(*settings_args), source="layout", sample=None, keep_settings=True)
         return self._loaded(pic, (), Settings(), source=None, sample=None)
