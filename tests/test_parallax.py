@@ -277,6 +277,10 @@ def test_depth_outside_the_layout_folder_is_one_line_whether_or_not_it_exists(tm
     ("--depth-model missing", {"parallax": 1}, ["--depth-model", "no-such-folder"], "depth model no-such-folder: no such file or folder"),
     ("--depth-model not a model", {"parallax": 1}, ["--depth-model", "{work}/notamodel"], "no config.json"),
     ("--depth-model on iva0", {"parallax": 1}, ["--depth-model", "{work}/notamodel", "--backend", "iva0"], "--depth-model: the iva0 backend"),
+    # a folder given is checked even when this layout does not need it (parallax off, or a depth file): a typo
+    # is said at once, not on the first layout that needs it
+    ("--depth-model unused, missing", {}, ["--depth-model", "no-such-folder"], "depth model no-such-folder: no such file or folder"),
+    ("--depth-model unused, not a model", {"parallax": 0}, ["--depth-model", "{work}/notamodel"], "no config.json"),
 ])
 def test_bad_parallax_input_is_one_line_exit_2_nothing_written(case, cam, extra, pattern, tmp_path, capsys):
     Image.fromarray(np.zeros((50, 50), np.uint8)).save(tmp_path / "d_square.png")

@@ -140,6 +140,9 @@ def register(app: typer.Typer) -> None:
 
                 raise UserError("--depth-model: the iva0 backend has no camera motion, so no parallax; use "
                                 "--backend composite or ttm")
+            from iva0.depth_model import check_depth_model
+
+            check_depth_model(depth_model)  # given, so checked, even where this layout needs no depth (a typo shows)
             options["depth_model"] = str(depth_model)
         written = run_animate(
             image, layout, out, backend=backend.value, prompt=prompt, negative_prompt=negative_prompt, frames=frames,
