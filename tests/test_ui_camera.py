@@ -124,6 +124,27 @@ def test_a_layout_with_a_camera_round_trips_through_upload_and_download(cb, pict
     assert again.camera is not None and again.camera.to_dict() == data["camera"]
 
 
+def test_a_layout_whose_camera_has_parallax_says_the_page_keeps_its_windows_only(cb, picture, tmp_path):
+    """The page has no place for the camera's parallax and depth map: an uploaded layout with them says so in one
+    warning (it dropped them without a word), and keeps the windows; one without them says nothing."""
+    import warnings
+
+    pic = cb.load_picture(picture)
+    windows = {"keyframes": [{"frame": 0, "box": [0.0, 0.0, 0.6, 0.6]}, {"frame": 9, "box": [0.4, 0.1, 1.0, 0.7]}]}
+    data = {"num_frames": 10, "objects": [{"name": "sq", "keyframes": [{"frame": 0, "box": [0.1, 0.3, 0.3, 0.7]}]}],
+            "camera": {**windows, "parallax": 1.5}}
+    path = tmp_path / "cam.json"
+    path.write_text(json.dumps(data))
+    with pytest.warns(UserWarning, match="keeps its windows only, not its parallax") as caught:
+        out = cb.on_upload_layout(str(path), pic)
+    assert len(caught) == 1
+    assert load_layout(out[LOAD["layout_file"]]).camera.to_dict() == windows
+    path.write_text(json.dumps({**data, "camera": windows}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cb.on_upload_layout(str(path), pic)
+
+
 def test_generate_moves_the_view_along_the_camera(cb, picture):
     """Generate passes the camera: each frame shows its window of the picture (a pure camera layout, no objects)."""
     pic = cb.load_picture(picture)

@@ -169,7 +169,12 @@ class Callbacks:
         """The uploaded layout replaces the draft and the settings; the picture stays."""
         if not path:
             raise UserError("no layout file received")
-        draft, settings = editor.draft_from_layout(self.parse_layout_file(path, pic))
+        layout = self.parse_layout_file(path, pic)
+        cam = layout.camera
+        if cam is not None and (cam.parallax or cam.depth is not None):  # the draft has no place for them
+            warn("camera: the page keeps its windows only, not its parallax or depth map; for those use "
+                 "iva0 animate on the layout file (--parallax S)")
+        draft, settings = editor.draft_from_layout(layout)
         return self._loaded(pic, draft, settings, source="layout", sample=gr.skip())
 
     def on_upload_picture(self, path: str | None, draft: Draft, source: str | None, *settings_args) -> tuple:
