@@ -46,27 +46,43 @@ def median_times(fns, repeats: int) -> list[tuple[float, float]]:
     return [(statistics.median(w), statistics.median(c)) for w, c in times]
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeats", type=int, default=7)
+def speed_args(description: str, repeats: int) -> argparse.ArgumentParser:
+    """The options every camera speed script takes: --repeats, --sample, --width."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=repeats)
     ap.add_argument("--sample", default=None, help="one sample (default: all shipped samples)")
     ap.add_argument("--width", type=int, default=512, help="output width (height: the picture's aspect ratio)")
-    args = ap.parse_args(argv)
-    samples = [get_sample(args.sample)] if args.sample else list_samples()
+    return ap
+
+
+def camera_samples(name: str | None):
+    """(sample, its picture, its layout, that layout with a camera: its own, else CAMERA) for the sample named,
+    else every shipped one."""
+    for s in [get_sample(name)] if name else list_samples():
+        layout = load_layout(s.layout)
+        yield s, read_image(s.image), layout, layout if layout.camera is not None else layout.with_overrides(camera=CAMERA)
+
+
+def timed_pair(image, first, second, width: int, repeats: int):
+    """(output w, h, (wall s, CPU s) of `first`, of `second`): each layout animated once to warm up, then both
+    timed in turns (median_times)."""
+    a = animate(image, first, width=width)  # warm-up (and the output size)
+    animate(image, second, width=width)
+    h, w = a.frames.shape[1:3]
+    times = median_times([lambda: animate(image, first, width=width), lambda: animate(image, second, width=width)],
+                         repeats)
+    return w, h, *times
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = speed_args(__doc__, repeats=7).parse_args(argv)
     print(f"{'sample':14s} {'objects':>7s} {'output':>9s} {'picture space':>13s} {'without s':>10s} {'with s':>8s} "
           f"{'ratio':>6s} {'CPU without s':>14s} {'CPU with s':>11s} {'CPU ratio':>9s}")
     ratios, cpu_ratios = [], []
-    for s in samples:
-        image = read_image(s.image)
-        layout = load_layout(s.layout)
-        with_cam = layout if layout.camera is not None else layout.with_overrides(camera=CAMERA)
+    for s, image, layout, with_cam in camera_samples(args.sample):
         without = with_cam.with_overrides(camera={})
-        a = animate(image, without, width=args.width)  # warm-up (and the output size)
-        animate(image, with_cam, width=args.width)
-        h, w = a.frames.shape[1:3]
+        w, h, (t0, c0), (t1, c1) = timed_pair(image, without, with_cam, args.width, args.repeats)
         pw, ph = picture_space_size(image.shape[1], image.shape[0], w, h, with_cam.camera.windows(with_cam.num_frames, with_cam.interpolation))
-        (t0, c0), (t1, c1) = median_times([lambda: animate(image, without, width=args.width),
-                                           lambda: animate(image, with_cam, width=args.width)], args.repeats)
         ratios.append(t1 / t0)
         cpu_ratios.append(c1 / c0)
         print(f"{s.name:14s} {len(layout.objects):7d} {f'{w}x{h}':>9s} {f'{pw}x{ph}':>13s} {t0:10.3f} {t1:8.3f} "

@@ -13,17 +13,12 @@ No depth model runs (its cost is one inference per video, not per frame: see REA
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from camera_speed import CAMERA, median_times, print_ratios  # noqa: E402 - benchmarks/ is the script's folder
-from iva0.animate import animate
-from iva0.io.image import read_image
-from iva0.layout import load_layout
-from iva0.samples import get_sample, list_samples
+from camera_speed import camera_samples, print_ratios, speed_args, timed_pair  # noqa: E402 - benchmarks/ is the script's folder
 
 
 def synthetic_depth(layout, width: int, height: int) -> np.ndarray:
@@ -36,30 +31,19 @@ def synthetic_depth(layout, width: int, height: int) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--sample", default=None, help="one sample (default: all shipped samples)")
-    ap.add_argument("--width", type=int, default=512, help="output width (height: the picture's aspect ratio)")
+    ap = speed_args(__doc__, repeats=5)
     ap.add_argument("--parallax", type=float, default=1.5, help="parallax strength (0..4)")
     args = ap.parse_args(argv)
-    samples = [get_sample(args.sample)] if args.sample else list_samples()
     print(f"{'sample':14s} {'objects':>7s} {'output':>9s} {'camera s':>9s} {'+parallax s':>12s} {'ratio':>6s} "
           f"{'CPU camera s':>13s} {'CPU +parallax s':>16s} {'CPU ratio':>9s}")
     ratios, cpu_ratios = [], []
     with tempfile.TemporaryDirectory(prefix="iva0-parallax-bench-") as tmp:
-        for s in samples:
-            image = read_image(s.image)
-            layout = load_layout(s.layout)
-            cam = layout if layout.camera is not None else layout.with_overrides(camera=CAMERA)
+        for s, image, layout, cam in camera_samples(args.sample):
             depth_file = Path(tmp) / f"{s.name}.npy"
             np.save(depth_file, synthetic_depth(cam, image.shape[1], image.shape[0]))
             with_par = cam.with_overrides(camera={**cam.camera.to_dict(), "depth": str(depth_file),
                                                   "parallax": args.parallax})
-            a = animate(image, cam, width=args.width)  # warm-up (and the output size)
-            animate(image, with_par, width=args.width)
-            h, w = a.frames.shape[1:3]
-            (t0, c0), (t1, c1) = median_times([lambda: animate(image, cam, width=args.width),
-                                               lambda: animate(image, with_par, width=args.width)], args.repeats)
+            w, h, (t0, c0), (t1, c1) = timed_pair(image, cam, with_par, args.width, args.repeats)
             ratios.append(t1 / t0)
             cpu_ratios.append(c1 / c0)
             print(f"{s.name:14s} {len(layout.objects):7d} {f'{w}x{h}':>9s} {t0:9.3f} {t1:12.3f} {t1 / t0:6.2f} "
