@@ -62,13 +62,16 @@ def drawn(x0, y0, x1, y1, label="") -> dict:
 # editor: pure functions
 # ---------------------------------------------------------------------------
 def test_pixel_boxes_normalise_and_back():
-    assert editor.box_from_pixels(drawn(20, 30, 60, 70), W, H) == (0.1, 0.3, 0.3, 0.7)
-    assert editor.box_from_pixels(drawn(60, 70, 20, 30), W, H) == (0.1, 0.3, 0.3, 0.7)  # dragged up-left
-    assert editor.box_to_pixels((0.1, 0.3, 0.3, 0.7), W, H) == {"xmin": 20, "ymin": 30, "xmax": 60, "ymax": 70}
+    from iva0.ui.band import Geometry
+
+    geo = Geometry(W, H)  # the canvas without a camera: the picture itself
+    assert geo.box_from_pixels(drawn(20, 30, 60, 70)) == (0.1, 0.3, 0.3, 0.7)
+    assert geo.box_from_pixels(drawn(60, 70, 20, 30)) == (0.1, 0.3, 0.3, 0.7)  # dragged up-left
+    assert geo.box_to_pixels((0.1, 0.3, 0.3, 0.7)) == {"xmin": 20, "ymin": 30, "xmax": 60, "ymax": 70}
     # a box leaving the frame is shown clipped to the picture
-    assert editor.box_to_pixels((0.9, -0.2, 1.3, 0.5), W, H) == {"xmin": 180, "ymin": 0, "xmax": 200, "ymax": 50}
-    assert editor.same_box((0.1, 0.3, 0.3, 0.7), (0.105, 0.31, 0.3, 0.7), W, H)  # 1 px: pixel rounding
-    assert not editor.same_box((0.1, 0.3, 0.3, 0.7), (0.12, 0.3, 0.32, 0.7), W, H)  # 4 px: a move
+    assert geo.box_to_pixels((0.9, -0.2, 1.3, 0.5)) == {"xmin": 180, "ymin": 0, "xmax": 200, "ymax": 50}
+    assert geo.same_box((0.1, 0.3, 0.3, 0.7), (0.105, 0.31, 0.3, 0.7), editor.MOVE_TOLERANCE_PX)  # 1 px: rounding
+    assert not geo.same_box((0.1, 0.3, 0.3, 0.7), (0.12, 0.3, 0.32, 0.7), editor.MOVE_TOLERANCE_PX)  # 4 px: a move
 
 
 def test_objects_need_unique_non_empty_names():

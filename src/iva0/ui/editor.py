@@ -245,32 +245,6 @@ def _check_index(draft: Draft, index: int | None) -> None:
 
 
 # ---------------------------------------------------------------------------
-# boxes: annotator pixels <-> normalised layout boxes
-# ---------------------------------------------------------------------------
-def box_from_pixels(b: dict, width: int, height: int) -> Box:
-    """An annotator box {xmin, ymin, xmax, ymax} in px of a (width, height) picture -> normalised xyxy."""
-    x0, x1 = sorted((float(b["xmin"]), float(b["xmax"])))
-    y0, y1 = sorted((float(b["ymin"]), float(b["ymax"])))
-    return (x0 / width, y0 / height, x1 / width, y1 / height)
-
-
-def box_to_pixels(box: Box, width: int, height: int) -> dict:
-    """Normalised xyxy -> annotator box in px, clipped to the picture (the canvas cannot show outside)."""
-    x0, y0, x1, y1 = box
-    clip = lambda v, hi: int(round(min(max(v, 0.0), 1.0) * hi))  # noqa: E731
-    return {"xmin": clip(x0, width), "ymin": clip(y0, height), "xmax": clip(x1, width), "ymax": clip(y1, height)}
-
-
-def same_box(a: Box | None, b: Box | None, width: int, height: int, tol: float = MOVE_TOLERANCE_PX) -> bool:
-    """Equal up to `tol` display pixels per side, comparing the parts inside the picture."""
-    if a is None or b is None:
-        return a is None and b is None
-    pa = np.array(list(box_to_pixels(a, width, height).values()), dtype=float)
-    pb = np.array(list(box_to_pixels(b, width, height).values()), dtype=float)
-    return bool(np.all(np.abs(pa - pb) <= tol))
-
-
-# ---------------------------------------------------------------------------
 # per-frame boxes of a draft (even an incomplete one, for display)
 # ---------------------------------------------------------------------------
 def object_boxes(obj: DraftObject, num_frames: int, interpolation: str = "linear") -> np.ndarray | None:
