@@ -27,6 +27,7 @@ from iva0.bench.format import Benchmark, BenchSample, check_masks, load_benchmar
 from iva0.retime import retime_layout
 from iva0.errors import UserError
 from iva0.io.atomic import atomic_write_text
+from iva0.io.input_file import require_folder
 from iva0.io.output_rule import check_output
 from iva0.io.image import fit_size, read_image
 from iva0.io.video import read_video
@@ -341,8 +342,7 @@ class FvdSet:
         ref = Path(opts.fvd_reference)
         if (ref / "config.json").is_file() and (ref / "videos").is_dir():
             ref = ref / "videos"  # a run folder
-        if not ref.is_dir():
-            raise UserError(f"--fvd-reference: folder {'is a file, not a folder' if ref.exists() else 'not found'}: {ref}")
+        require_folder(ref, "--fvd-reference: folder")
         device = "cuda" if torch.cuda.is_available() else "cpu"
         return cls(load_i3d(opts.i3d, device), ref, opts, device)
 

@@ -23,6 +23,14 @@ def require_regular_file(path: str | os.PathLike, what: str, error: type[UserErr
     return p
 
 
+def require_folder(path: str | os.PathLike, what: str, error: type[UserError] = UserError) -> Path:
+    """`path` as a Path if it is a folder; else `error` with one line: not there, or a file."""
+    p = Path(path)
+    if not p.is_dir():
+        raise error(f"{what} {'is a file, not a folder' if p.exists() else 'not found'}: {p}")
+    return p
+
+
 # the first bytes of the files a user may hand over under a wrong name
 _MAGIC = (
     (b"PK\x03\x04", "a .zip archive"),

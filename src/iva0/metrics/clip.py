@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from iva0.errors import ModelError
+from iva0.io.input_file import require_folder
 
 
 @dataclass
@@ -34,9 +35,7 @@ class ClipScorer:
         import torch
         from transformers import CLIPImageProcessorPil, CLIPModel, CLIPTokenizer
 
-        p = Path(folder)
-        if not p.is_dir():
-            raise ModelError(f"--clip: CLIP model folder {'is a file, not a folder' if p.exists() else 'not found'}: {p}")
+        p = require_folder(folder, "--clip: CLIP model folder", ModelError)
         missing = [f for f in ("config.json", "vocab.json", "merges.txt", "preprocessor_config.json") if not (p / f).is_file()]
         if not any(p.glob("*.safetensors")):
             missing.append("*.safetensors (weights)")

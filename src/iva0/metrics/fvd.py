@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from iva0.errors import ModelError, torch_load_reason
+from iva0.io.input_file import require_regular_file
 
 # (in, [b0, b1a, b1b, b2a, b2b, b3b]) of each Inception block, from the I3D paper's Inception-v1
 _MIXED = {
@@ -139,9 +140,7 @@ def load_i3d(path: str | Path, device: str = "cpu"):
     """I3D with weights from a local safetensors file; a wrong file names the missing weights."""
     from safetensors.torch import load_file
 
-    p = Path(path)
-    if not p.is_file():
-        raise ModelError(f"--i3d: weights file {'is a folder, not a file' if p.is_dir() else 'not found'}: {p}")
+    p = require_regular_file(path, "--i3d: weights file", ModelError)  # a folder or a FIFO says so
     if p.suffix != ".safetensors":
         raise ModelError(f"--i3d: expected a .safetensors file (convert a .pt with `iva0 bench convert-i3d`), got {p.name}")
     try:
@@ -182,7 +181,6 @@ def convert_state_dict(src: str | Path, dst: str | Path) -> Path:
     from safetensors.torch import save_file
 
     from iva0.io.atomic import atomic_path
-    from iva0.io.input_file import require_regular_file
     from iva0.io.output_rule import I3D_FORMAT, check_output
 
     src, dst = Path(src), Path(dst)

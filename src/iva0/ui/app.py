@@ -333,12 +333,14 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         cut_in = [pic, draft, objects, seed, cut_open]
         cut_out = [cut_view, cut_note, cut_tag]
 
+        def then_set_shape(event):
+            """After an on_video_size: hand the page's script the shape it holds a camera window to."""
+            event.then(None, [shape], None, js=SET_SHAPE, show_progress="hidden")
+
         def then_size(event):
             """Say the video's size, and tell the page's script the shape a camera window has (the video's):
             one server event for both, so a busy machine has no extra one to queue after every edit."""
-            event.then(ev.on_video_size, note_in, [video_note, shape], **noted).then(
-                None, [shape], None, js=SET_SHAPE, show_progress="hidden"
-            )
+            then_set_shape(event.then(ev.on_video_size, note_in, [video_note, shape], **noted))
 
         def then_show(event, cutout: bool = True):
             """After an event that changed the canvas: select the tool that fits it, say the video's size, and
@@ -388,9 +390,7 @@ def build_app(config: UiConfig, work_dir: str | Path) -> gr.Blocks:
         for c in (fps, prompt, negative):
             c.input(ev.on_text, edit_in, refresh_out, **fast)
         for c in (side, fps):
-            c.input(ev.on_video_size, note_in, [video_note, shape], trigger_mode="always_last", **noted).then(
-                None, [shape], None, js=SET_SHAPE, show_progress="hidden"
-            )
+            then_set_shape(c.input(ev.on_video_size, note_in, [video_note, shape], trigger_mode="always_last", **noted))
         then_size(backend.input(ev.on_backend, [backend], [note, steps, guidance, side], show_progress="hidden"))
         # output: one generation at a time on this machine (the GPU, or the CPU cores)
         preview.click(ev.on_preview, [pic, draft, *settings_in], [video, gen_status], concurrency_limit=1, concurrency_id="render")
